@@ -1,0 +1,30 @@
+// swift-tools-version:6.0
+// Cachet: a memcached-compatible cache server with TLS built in. Module layout: ARCHITECTURE.md.
+import PackageDescription
+
+let releaseFlags: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "Cachet",
+    products: [
+        .executable(name: "cachet", targets: ["cachet"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CLibevent", pkgConfig: "libevent", providers: [.apt(["libevent-dev"])]),
+        .target(name: "COpenSSL",
+                linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
+        .target(name: "CacheStore", swiftSettings: releaseFlags),
+        .target(name: "MemcacheProtocol", swiftSettings: releaseFlags),
+        .target(name: "CachetTLS", dependencies: ["COpenSSL"], swiftSettings: releaseFlags),
+        .target(name: "CachetServer",
+                dependencies: ["CLibevent", "COpenSSL", "CacheStore", "MemcacheProtocol", "CachetTLS"],
+                swiftSettings: releaseFlags),
+        .executableTarget(name: "cachet", dependencies: ["CachetServer"], swiftSettings: releaseFlags),
+        .testTarget(name: "CacheStoreTests", dependencies: ["CacheStore"]),
+        .testTarget(name: "MemcacheProtocolTests", dependencies: ["MemcacheProtocol"]),
+        .testTarget(name: "CachetServerTests", dependencies: ["CachetServer"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,29 @@
+// OpenSSL for Swift: the headers plus wrappers for the macros and varargs Swift cannot import.
+#ifndef COPENSSL_H
+#define COPENSSL_H
+#include <openssl/ssl.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <openssl/pem.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/opensslv.h>
+
+int cachet_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version);
+int cachet_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version);
+long cachet_SSL_CTX_set_mode(SSL_CTX *ctx, long mode);
+long cachet_SSL_CTX_sess_set_cache_size(SSL_CTX *ctx, long size);
+long cachet_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode);
+long cachet_SSL_CTX_sess_number(SSL_CTX *ctx);
+uint64_t cachet_SSL_CTX_set_options(SSL_CTX *ctx, uint64_t op);
+int cachet_SSL_set_tlsext_host_name(SSL *ssl, const char *name);
+long cachet_BIO_get_mem_data(BIO *bio, char **pp);
+
+extern const uint64_t cachet_SSL_OP_NO_RENEGOTIATION;
+extern const uint64_t cachet_SSL_OP_ENABLE_KTLS;
+extern const uint64_t cachet_SSL_OP_NO_COMPRESSION;
+extern const uint64_t cachet_SSL_OP_NO_TICKET;
+extern const uint64_t cachet_SSL_OP_CIPHER_SERVER_PREFERENCE;
+extern const int cachet_has_ktls;
+#endif

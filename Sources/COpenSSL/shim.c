@@ -1,0 +1,23 @@
+#include "COpenSSL.h"
+
+int cachet_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) { return SSL_CTX_set_min_proto_version(ctx, version); }
+int cachet_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version) { return SSL_CTX_set_max_proto_version(ctx, version); }
+long cachet_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_mode(ctx, mode); }
+long cachet_SSL_CTX_sess_set_cache_size(SSL_CTX *ctx, long size) { return SSL_CTX_sess_set_cache_size(ctx, size); }
+long cachet_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_session_cache_mode(ctx, mode); }
+long cachet_SSL_CTX_sess_number(SSL_CTX *ctx) { return SSL_CTX_sess_number(ctx); }
+uint64_t cachet_SSL_CTX_set_options(SSL_CTX *ctx, uint64_t op) { return SSL_CTX_set_options(ctx, op); }
+int cachet_SSL_set_tlsext_host_name(SSL *ssl, const char *name) { return SSL_set_tlsext_host_name(ssl, name); }
+long cachet_BIO_get_mem_data(BIO *bio, char **pp) { return BIO_get_mem_data(bio, pp); }
+
+const uint64_t cachet_SSL_OP_NO_RENEGOTIATION = SSL_OP_NO_RENEGOTIATION;
+#ifdef SSL_OP_ENABLE_KTLS
+const uint64_t cachet_SSL_OP_ENABLE_KTLS = SSL_OP_ENABLE_KTLS;
+const int cachet_has_ktls = 1;
+#else
+const uint64_t cachet_SSL_OP_ENABLE_KTLS = 0;
+const int cachet_has_ktls = 0;
+#endif
+const uint64_t cachet_SSL_OP_NO_COMPRESSION = SSL_OP_NO_COMPRESSION;
+const uint64_t cachet_SSL_OP_NO_TICKET = SSL_OP_NO_TICKET;
+const uint64_t cachet_SSL_OP_CIPHER_SERVER_PREFERENCE = SSL_OP_CIPHER_SERVER_PREFERENCE;
