@@ -1,0 +1,23 @@
+// TLS settings as memcached's `-o ssl_*` options carry them (spec A.2). Parsing lives in CachetServer's
+// settings parser; this module builds contexts and sessions from these values.
+public struct TLSSettings: Sendable, Equatable {
+    /// `-Z`
+    public var enabled = false
+    public var chainCert: String? = nil
+    public var key: String? = nil
+    /// 1 = PEM (SSL_FILETYPE_PEM), 2 = ASN1/DER.
+    public var keyFormat: Int32 = 1
+    /// memcached's 0..3 input (None, Request, Require, Once).
+    public var verifyMode: Int = 0
+    public var ciphers: String? = nil
+    /// TLS 1.3 suites (Cachet only; memcached has no knob, spec A.12).
+    public var ciphersuites: String? = nil
+    public var caCert: String? = nil
+    /// Bytes (the option is in KB).
+    public var wbufSize: Int = 16384
+    public var sessionCache = false
+    public var kernelTLS = false
+    /// 0 tlsv1.0, 1 tlsv1.1, 2 tlsv1.2, 3 tlsv1.3
+    public var minVersion: Int = 2
+    public init() {}
+}

@@ -1,0 +1,2 @@
+import Testing
+@Test func placeholderCachetServerTests() { #expect(1 + 1 == 2) }
