@@ -31,3 +31,16 @@ int cachet_ERR_GET_LIB(unsigned long e) { return ERR_GET_LIB(e); }
 int cachet_ERR_GET_REASON(unsigned long e) { return ERR_GET_REASON(e); }
 const unsigned long cachet_XN_FLAG_RFC2253 = XN_FLAG_RFC2253;
 const int cachet_ERR_LIB_SSL = ERR_LIB_SSL;
+#if defined(__has_feature)
+#  if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#    define CACHET_SANITIZER 1
+#  endif
+#endif
+#if (defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)) && !defined(CACHET_SANITIZER)
+#  define CACHET_SANITIZER 1
+#endif
+#ifdef CACHET_SANITIZER
+const int cachet_built_with_sanitizer = 1;
+#else
+const int cachet_built_with_sanitizer = 0;
+#endif

@@ -162,8 +162,18 @@ public enum TLSContextBuilder {
             let message = memcachedTruncated(format(top))
             return TLSContextError(kind: kind, message: message, opensslErrors: OpenSSLErrorQueue.printRemaining())
         }
+        // memcached passes a NULL path straight to OpenSSL (glibc's fopen fails with EFAULT). Under
+        // Address/ThreadSanitizer that NULL crashes the fopen interceptor, so there we produce the summary
+        // line ourselves (without OpenSSL's queue lines).
+        let badAddress = "error:8000000E:system library::Bad address"
+        if s.chainCert == nil && cachet_built_with_sanitizer != 0 {
+            throw TLSContextError(kind: .certificateChain, message: "Error loading the certificate chain: (null) : \(badAddress)")
+        }
         if SSL_CTX_use_certificate_chain_file(ctx, s.chainCert) != 1 {
             throw fail(.certificateChain) { "Error loading the certificate chain: \(cString(s.chainCert)) : \($0)" }
+        }
+        if s.key == nil && cachet_built_with_sanitizer != 0 {
+            throw TLSContextError(kind: .key, message: "Error loading the key: (null) : \(badAddress)")
         }
         if SSL_CTX_use_PrivateKey_file(ctx, s.key, s.keyFormat) != 1 {
             throw fail(.key) { "Error loading the key: \(cString(s.key)) : \($0)" }

@@ -122,8 +122,12 @@ let errorCases: [ErrorCase] = [
         let lastOracle: String? = normalizeQueue(oracle.stderr).dropLast().last   // text ends with "\n"
         let expectedLast: String = error.message + (error.lineTerminator == "\r\n" ? "\r" : "")
         #expect(lastOracle == expectedLast)
-        // …and so is everything before it, apart from the thread id.
-        #expect(normalizeQueue(error.stderrText) == normalizeQueue(oracle.stderr))
+        // …and so is everything before it, apart from the thread id (except under a sanitizer, where a
+        // NULL path is not handed to OpenSSL: see TLSContextBuilder).
+        let nullPath = c.chain == nil || c.key == nil
+        if !(nullPath && cachet_built_with_sanitizer != 0) {
+            #expect(normalizeQueue(error.stderrText) == normalizeQueue(oracle.stderr))
+        }
     }
 
     @Test func expectedTexts() throws {

@@ -36,4 +36,7 @@ int cachet_ERR_GET_LIB(unsigned long e);
 int cachet_ERR_GET_REASON(unsigned long e);
 extern const unsigned long cachet_XN_FLAG_RFC2253;
 extern const int cachet_ERR_LIB_SSL;
+/* 1 when this C target was compiled with Address- or ThreadSanitizer: their fopen interceptors
+   crash on the NULL path memcached hands to OpenSSL (glibc itself returns EFAULT). */
+extern const int cachet_built_with_sanitizer;
 #endif
