@@ -16,6 +16,21 @@
 //   ssl_proto_errors). Unexpected EOF (no close_notify) is a `.closed`, not an error; syscall
 //   errors (ECONNRESET, EPIPE) are `.error` but not counted (memcached only logs them).
 // Each connection counts at most once: after a fatal error every call returns the same failure.
+// A connection the server closes before the handshake finished (idle timeout, shutdown) is not
+// counted: nothing failed.
+//
+// How a worker drives it (fd non-blocking, SIGPIPE ignored process-wide):
+//   accept → TLSConnection(fd:context: store.currentContext(), listenerVerify:) → handshake()
+//     .wantRead  → wait for EV_READ, call handshake() again
+//     .wantWrite → wait for EV_WRITE, call handshake() again
+//     .failed    → (optionally answer plaintext clients if plaintextDetected) release, close(fd)
+//     .done      → normal I/O:
+//   read(into:) until .wantRead (or the buffer is full: then also look at `pending` before
+//   sleeping); .wantWrite from a read → wait for EV_WRITE then read again (TLS may need to send).
+//   write(_:): .bytes(n) → advance n (partial is normal); .wantWrite/.wantRead → wait for that
+//   readiness and retry with the SAME remaining bytes.
+//   .closed / .error → shutdown() (no-op after errors) → release → close(fd).
+//   Closing normally (quit, idle timeout): shutdown() once, release, close(fd).
 import COpenSSL
 #if canImport(Glibc)
 import Glibc
