@@ -82,6 +82,13 @@ public final class CacheStore: @unchecked Sendable {
     public func touch(_ key: UnsafeRawBufferPointer, hash: UInt32, exptime: Int64) -> LookupResult { .miss }
     public func delta(_ key: UnsafeRawBufferPointer, hash: UInt32, incr: Bool, delta: UInt64) -> DeltaResult { .notFound }
     public func flushAll(delay: Int64) {}
+    /// memcached's settings.oldest_live (stats settings `oldest`).
+    public var oldestLive: UInt32 { 0 }
+    /// The slab class an item of `ntotal` bytes goes to (largest class for chunked items).
+    public func classId(forTotalSize ntotal: Int) -> Int {
+        for c in slabClasses where c.chunkSize >= ntotal { return c.id }
+        return slabClasses.last?.id ?? 0
+    }
     public func setMemoryLimit(_ bytes: Int) {}
     public func statsSnapshot() -> StoreStats { StoreStats() }
     public func resetStats() {}
