@@ -52,6 +52,7 @@ public final class CacheStore: @unchecked Sendable {
     // MARK: get / touch / delete
 
     /// Looks `key` up; on a hit calls `body` under the item's lock (after applying `touchExptime` if given).
+    /// `body` must copy what it needs and must not call back into the store (the segment lock is held).
     public func get(_ key: UnsafeRawBufferPointer, hash: UInt32, touchExptime: Int64?,
                     _ body: (ItemView) -> Void) -> LookupResult {
         let seg = assoc.segment(for: hash)
@@ -98,24 +99,26 @@ public final class CacheStore: @unchecked Sendable {
     /// `.outOfMemory`) the key's current item is deleted, as memcached's meta set does (text `set` too).
     public func store(_ mode: StoreMode, key: UnsafeRawBufferPointer, hash: UInt32, flags: UInt32,
                       exptime: Int64, value: UnsafeRawBufferPointer, casUnique: UInt64) -> (result: StoreResult, classId: Int) {
-        store(mode, key: key, hash: hash, flags: flags, exptime: exptime, value: value, casUnique: casUnique,
-              unlinkOnFailure: true)
+        let r = store(mode, key: key, hash: hash, flags: flags, exptime: exptime, value: value, casUnique: casUnique,
+                      unlinkOnFailure: true)
+        return (r.result, r.classId)
     }
 
-    /// As above; `unlinkOnFailure: false` keeps the old item on `.tooLarge`/`.outOfMemory`, which is what
-    /// memcached's text protocol does for add/replace/append/prepend/cas (it only drops the key for `set`).
+    /// As above, plus the stored item's new CAS (0 unless `.stored`), for meta set's `c` flag.
+    /// `unlinkOnFailure: false` keeps the old item on `.tooLarge`/`.outOfMemory`, which is what memcached's
+    /// text protocol does for add/replace/append/prepend/cas (it only drops the key for `set`).
     /// `classId` is the class of the incoming item (memcached counts `cmd_set` there), 0 when none was made.
     public func store(_ mode: StoreMode, key: UnsafeRawBufferPointer, hash: UInt32, flags: UInt32,
                       exptime: Int64, value: UnsafeRawBufferPointer, casUnique: UInt64,
-                      unlinkOnFailure: Bool) -> (result: StoreResult, classId: Int) {
+                      unlinkOnFailure: Bool) -> (result: StoreResult, classId: Int, cas: UInt64) {
         let ntotal = layout.totalSize(keyLength: key.count, valueLength: value.count)
         if ntotal > config.itemSizeMax || key.count > CacheStore.maxKeyLength {
             if unlinkOnFailure { dropKey(key, hash: hash) }
-            return (.tooLarge, 0)
+            return (.tooLarge, 0, 0)
         }
         guard let it = allocItem(keyLength: key.count, valueLength: value.count) else {
             if unlinkOnFailure { dropKey(key, hash: hash) }
-            return (.outOfMemory, 0)
+            return (.outOfMemory, 0, 0)
         }
         prepare(it, key: key, hash: hash, flags: flags, exptime: clock.realtime(exptime))
         var writer = ValueWriter(item: it, layout: layout)
@@ -129,6 +132,7 @@ public final class CacheStore: @unchecked Sendable {
         let inCas = config.casEnabled ? casUnique : 0
         var result = StoreResult.notStored
         var linked = false
+        var newCas: UInt64 = 0
         if let old {
             let casMatch = inCas != 0 && inCas == old.cas(layout)
             switch mode {
@@ -142,6 +146,7 @@ public final class CacheStore: @unchecked Sendable {
                 if inCas != 0 && !casMatch { result = .exists; break }
                 if let combined = combine(old, it, append: mode == .append) {
                     replaceLocked(old, with: combined, seg: seg)
+                    newCas = combined.cas(layout)
                     result = .stored
                 }
             }
@@ -152,9 +157,10 @@ public final class CacheStore: @unchecked Sendable {
             case .replace, .append, .prepend: break
             }
         }
+        if linked { newCas = it.cas(layout) }
         assoc.locks.unlock(seg)
         if !linked { freeUnlinked(it) }
-        return (result, classId)
+        return (result, classId, newCas)
     }
 
     /// Append/prepend: a new item with old's flags and exptime and the two values joined; nil (→ NOT_STORED,

@@ -4,17 +4,26 @@ import Glibc
 
 extension CacheStore {
     public func delta(_ key: UnsafeRawBufferPointer, hash: UInt32, incr: Bool, delta: UInt64) -> DeltaResult {
+        self.delta(key, hash: hash, incr: incr, delta: delta, casUnique: 0).result
+    }
+
+    /// As above, plus the item's new CAS (for meta arithmetic's `c` flag). A non-zero `casUnique` that does
+    /// not match the item's CAS leaves it alone and returns `casMismatch: true` (memcached
+    /// DELTA_ITEM_CAS_MISMATCH, meta `C` flag → EX) with `.notFound` as the result.
+    public func delta(_ key: UnsafeRawBufferPointer, hash: UInt32, incr: Bool, delta: UInt64,
+                      casUnique: UInt64) -> (result: DeltaResult, cas: UInt64, casMismatch: Bool) {
         let seg = assoc.segment(for: hash)
         assoc.locks.lock(seg)
         defer { assoc.locks.unlock(seg) }
-        guard let it = findLocked(key, hash: hash, seg: seg).item else { return .notFound }
-        if it.nbytes <= 2 || it.isChunked { return .nonNumeric }
+        guard let it = findLocked(key, hash: hash, seg: seg).item else { return (.notFound, 0, false) }
+        if it.nbytes <= 2 || it.isChunked { return (.nonNumeric, 0, false) }
+        if casUnique != 0 && it.cas(layout) != casUnique { return (.notFound, 0, true) }
         let data = it.plainValue(layout)
         guard let current = CacheStore.parseDeltaValue(UnsafeRawBufferPointer(start: data, count: it.valueLength)) else {
-            return .nonNumeric
+            return (.nonNumeric, 0, false)
         }
         let value = incr ? current &+ delta : (delta > current ? 0 : current - delta)
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buf -> DeltaResult in
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buf -> (result: DeltaResult, cas: UInt64, casMismatch: Bool) in
             var n = value, start = 20
             repeat { start -= 1; buf[start] = UInt8(48 + n % 10); n /= 10 } while n > 0
             let digits = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buf)[start..<20])
@@ -23,15 +32,17 @@ extension CacheStore {
                 memset(data + digits.count, 32, Int(it.nbytes) - digits.count - 2)
                 it.setCas(nextCas(), layout)
                 updateLocked(it)
-                return .ok(value: value, classId: it.classId)
+                return (.ok(value: value, classId: it.classId), it.cas(layout), false)
             }
-            guard let fresh = allocItem(keyLength: it.nkey, valueLength: digits.count) else { return .outOfMemory }
+            guard let fresh = allocItem(keyLength: it.nkey, valueLength: digits.count) else {
+                return (.outOfMemory, 0, false)
+            }
             prepare(fresh, key: it.key(layout), hash: hash, flags: it.clientFlags, exptime: it.exptime)
             var writer = ValueWriter(item: fresh, layout: layout)
             writer.write(digits)
             finishValue(fresh)
             replaceLocked(it, with: fresh, seg: seg)
-            return .ok(value: value, classId: fresh.classId)
+            return (.ok(value: value, classId: fresh.classId), fresh.cas(layout), false)
         }
     }
 

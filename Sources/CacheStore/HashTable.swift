@@ -59,7 +59,7 @@ final class AssocTable: @unchecked Sendable {
         let keyOffset = layout.keyOffset
         while let raw = p {
             let it = ItemRef(raw)
-            if it.hash == hash && it.nkey == n && memcmp(raw + keyOffset, key.baseAddress!, n) == 0 { return it }
+            if it.hash == hash && it.nkey == n && (n == 0 || memcmp(raw + keyOffset, key.baseAddress!, n) == 0) { return it }
             p = it.hNext
         }
         return nil

@@ -56,4 +56,24 @@ import CacheStore
         #expect(h.set("z", "2", mode: .cas, cas: 5) == .notFound)
         #expect(h.store.currentCas == 0)
     }
+
+    @Test func storeAndDeltaReportTheNewCas() {
+        let h = Harness()
+        let key: [UInt8] = Array("n".utf8), v: [UInt8] = Array("10".utf8)
+        let hash = h.hash("n")
+        let r = key.withUnsafeBytes { k in v.withUnsafeBytes { vv in
+            h.store.store(.set, key: k, hash: hash, flags: 0, exptime: 0, value: vv, casUnique: 0, unlinkOnFailure: true)
+        } }
+        #expect(r.result == .stored && r.cas == 1 && r.cas == h.get("n")?.cas)
+        let add = key.withUnsafeBytes { k in v.withUnsafeBytes { vv in
+            h.store.store(.add, key: k, hash: hash, flags: 0, exptime: 0, value: vv, casUnique: 0, unlinkOnFailure: false)
+        } }
+        #expect(add.result == .notStored && add.cas == 0)
+        let bad = key.withUnsafeBytes { h.store.delta($0, hash: hash, incr: true, delta: 1, casUnique: 99) }
+        #expect(bad.casMismatch && bad.result == .notFound)
+        #expect(h.value("n") == "10")
+        let good = key.withUnsafeBytes { h.store.delta($0, hash: hash, incr: true, delta: 5, casUnique: 1) }
+        #expect(!good.casMismatch && good.result == .ok(value: 15, classId: 1))
+        #expect(good.cas == 2 && h.get("n")?.cas == 2)
+    }
 }

@@ -52,12 +52,13 @@ final class Harness: @unchecked Sendable {
                         unlinkOnFailure: Bool = true) -> (result: StoreResult, classId: Int) {
         let h = hash(key)
         var k = key
-        return k.withUTF8 { kp in
+        let r = k.withUTF8 { kp in
             value.withUnsafeBytes { vp in
                 store.store(mode, key: UnsafeRawBufferPointer(kp), hash: h, flags: flags, exptime: exptime,
                             value: vp, casUnique: cas, unlinkOnFailure: unlinkOnFailure)
             }
         }
+        return (r.result, r.classId)
     }
 
     func lookup(_ key: String, touch: Int64? = nil) -> (result: LookupResult, item: Fetched?) {
