@@ -31,9 +31,14 @@ public final class CacheStore: @unchecked Sendable {
                              slabPageSize: config.slabPageSize, slabChunkMax: config.slabChunkMax)
     }
 
-    /// memcached's ntotal: 48-byte header + 8 (CAS, when enabled) + key + 1 + value + 2.
+    /// memcached's ntotal: 48-byte header + 8 (CAS, when enabled) + key + 1 + value + 2 (client flags 0).
     public static func itemTotalSize(keyLength: Int, valueLength: Int, casEnabled: Bool) -> Int {
         48 + (casEnabled ? 8 : 0) + keyLength + 1 + valueLength + 2
+    }
+
+    /// memcached's ntotal for any client flags: non-zero flags add 4 bytes (memcached item_make_header).
+    public static func itemTotalSize(keyLength: Int, valueLength: Int, flags: UInt32, casEnabled: Bool) -> Int {
+        itemTotalSize(keyLength: keyLength, valueLength: valueLength, casEnabled: casEnabled) + (flags != 0 ? 4 : 0)
     }
 
     /// Longest key the item header can hold (memcached's KEY_MAX_LENGTH is 250; the server enforces that).
@@ -111,12 +116,12 @@ public final class CacheStore: @unchecked Sendable {
     public func store(_ mode: StoreMode, key: UnsafeRawBufferPointer, hash: UInt32, flags: UInt32,
                       exptime: Int64, value: UnsafeRawBufferPointer, casUnique: UInt64,
                       unlinkOnFailure: Bool) -> (result: StoreResult, classId: Int, cas: UInt64) {
-        let ntotal = layout.totalSize(keyLength: key.count, valueLength: value.count)
+        let ntotal = layout.totalSize(keyLength: key.count, valueLength: value.count, flags: flags)
         if ntotal > config.itemSizeMax || key.count > CacheStore.maxKeyLength {
             if unlinkOnFailure { dropKey(key, hash: hash) }
             return (.tooLarge, 0, 0)
         }
-        guard let it = allocItem(keyLength: key.count, valueLength: value.count) else {
+        guard let it = allocItem(keyLength: key.count, valueLength: value.count, flags: flags) else {
             if unlinkOnFailure { dropKey(key, hash: hash) }
             return (.outOfMemory, 0, 0)
         }
@@ -167,8 +172,8 @@ public final class CacheStore: @unchecked Sendable {
     /// as memcached) when it would be too large or memory is short. Caller holds the segment lock.
     private func combine(_ old: ItemRef, _ new: ItemRef, append: Bool) -> ItemRef? {
         let length = old.valueLength + new.valueLength
-        guard layout.totalSize(keyLength: old.nkey, valueLength: length) <= config.itemSizeMax,
-              let it = allocItem(keyLength: old.nkey, valueLength: length) else { return nil }
+        guard layout.totalSize(keyLength: old.nkey, valueLength: length, flags: old.clientFlags) <= config.itemSizeMax,
+              let it = allocItem(keyLength: old.nkey, valueLength: length, flags: old.clientFlags) else { return nil }
         prepare(it, key: old.key(layout), hash: old.hash, flags: old.clientFlags, exptime: old.exptime)
         var writer = ValueWriter(item: it, layout: layout)
         let first = append ? old : new, second = append ? new : old

@@ -34,7 +34,7 @@ extension CacheStore {
                 updateLocked(it)
                 return (.ok(value: value, classId: it.classId), it.cas(layout), false)
             }
-            guard let fresh = allocItem(keyLength: it.nkey, valueLength: digits.count) else {
+            guard let fresh = allocItem(keyLength: it.nkey, valueLength: digits.count, flags: it.clientFlags) else {
                 return (.outOfMemory, 0, false)
             }
             prepare(fresh, key: it.key(layout), hash: hash, flags: it.clientFlags, exptime: it.exptime)

@@ -1,7 +1,7 @@
 // Owns the raw layout of an item in slab memory: the 48-byte header (memcached's budget), the optional CAS,
 // the key, the value, and the chunk chain of items bigger than slab_chunk_max.
 //
-// Item (one slab chunk; ntotal = 48 + cas + nkey + 1 + nbytes, memcached's formula):
+// Item (one slab chunk; ntotal = 48 + cas + nkey + 1 + (flags ? 4 : 0) + nbytes, memcached's formula):
 //   0  hNext   ptr   hash-chain next (AssocTable)
 //   8  prev    ptr   LRU (towards head)
 //  16  next    ptr   LRU (towards tail)
@@ -15,7 +15,7 @@
 //  46  clsid   u8    slab class of this chunk
 //  47  —
 //  48  cas     u64   only when CAS is enabled
-//  key[nkey], one spare byte (memcached's NUL), then:
+//  key[nkey], one spare byte (memcached's NUL), then (the 4 flag bytes memcached counts are left at the end):
 //   plain item:   value bytes, "\r\n"
 //   chunked item: (aligned to 8) firstChunk ptr, headLen u32, 4 pad, then headLen value bytes.
 // Value chunk (taken from the largest class, the last one from a class that fits the rest):
@@ -38,9 +38,10 @@ struct ItemLayout: Sendable {
     var keyOffset: Int { itemHeaderSize + casSize }
     init(casEnabled: Bool) { casSize = casEnabled ? 8 : 0 }
 
-    /// memcached's ntotal.
-    @inline(__always) func totalSize(keyLength: Int, valueLength: Int) -> Int {
-        keyOffset + keyLength + 1 + valueLength + 2
+    /// memcached's ntotal (item_make_header): non-zero client flags count 4 bytes (memcached keeps them in
+    /// a suffix then; we keep them in the header, but count them so class choice and `bytes` match).
+    @inline(__always) func totalSize(keyLength: Int, valueLength: Int, flags: UInt32) -> Int {
+        keyOffset + keyLength + 1 + (flags != 0 ? 4 : 0) + valueLength + 2
     }
     /// Where a chunked item's chain pointer lives.
     @inline(__always) func chunkInfoOffset(keyLength: Int) -> Int {
@@ -121,7 +122,9 @@ struct ItemRef: Equatable {
     @inline(__always) func key(_ layout: ItemLayout) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: raw + layout.keyOffset, count: nkey)
     }
-    @inline(__always) func totalSize(_ layout: ItemLayout) -> Int { layout.keyOffset + nkey + 1 + Int(nbytes) }
+    @inline(__always) func totalSize(_ layout: ItemLayout) -> Int {
+        layout.keyOffset + nkey + 1 + (clientFlags != 0 ? 4 : 0) + Int(nbytes)
+    }
 
     /// Plain items: the value bytes (followed in memory by "\r\n").
     @inline(__always) func plainValue(_ layout: ItemLayout) -> UnsafeMutableRawPointer {

@@ -56,8 +56,8 @@ extension CacheStore {
 
     /// An unlinked item with header, key space and value space ready (value not written), or nil on OOM.
     /// Sets nkey, nbytes, clsid, itFlags (chunked), the chunk chain; the caller fills the rest.
-    func allocItem(keyLength: Int, valueLength: Int) -> ItemRef? {
-        let ntotal = layout.totalSize(keyLength: keyLength, valueLength: valueLength)
+    func allocItem(keyLength: Int, valueLength: Int, flags: UInt32) -> ItemRef? {
+        let ntotal = layout.totalSize(keyLength: keyLength, valueLength: valueLength, flags: flags)
         let largest = allocator.classes[allocator.largestId]
         if ntotal <= largest.size {
             let cid = SlabClassTable.classId(forSize: ntotal, in: slabClasses)

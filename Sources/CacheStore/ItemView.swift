@@ -12,7 +12,7 @@ public struct ItemView {
     public let exptime: UInt32
     public let lastAccess: UInt32
     public let fetched: Bool
-    /// memcached's ntotal for this item (header + cas + key + 1 + value + 2).
+    /// memcached's ntotal for this item (header + cas + key + 1 + (flags ? 4 : 0) + value + 2).
     public let totalSize: Int
     /// The item in slab memory; valid while the caller of the closure holds the item's segment lock.
     let item: ItemRef

@@ -5,15 +5,15 @@ import CacheStore
 @Suite struct ChunkedItemTests {
     @Test func roundTrips() {
         let h = Harness()
-        // The 1 MB - 60 value uses a 1-byte key: ntotal is exactly -I.
-        for (i, (key, size)) in [("k0", 524_289), ("k1", 900 * 1024), ("k", 1_048_516), ("k3", 600_000)].enumerated() {
+        // A 1-byte key, flags 2 and 1 MB - 64 of value: ntotal is exactly -I.
+        for (i, (key, size)) in [("k0", 524_289), ("k1", 900 * 1024), ("k", 1_048_512), ("k3", 600_000)].enumerated() {
             let v = patternBytes(size, seed: UInt32(i + 1))
             #expect(h.set(key, v, flags: UInt32(i)) == .stored)
             let f = h.get(key)
             let same = f?.value == v
             #expect(same, "size \(size)")
             #expect(f?.flags == UInt32(i) && f!.segments >= 2)
-            #expect(f?.totalSize == 48 + 8 + key.utf8.count + 1 + size + 2)
+            #expect(f?.totalSize == 48 + 8 + key.utf8.count + 1 + (i != 0 ? 4 : 0) + size + 2)
         }
         #expect(h.get("k")?.classId == 39)
     }

@@ -54,7 +54,7 @@ import CacheStore
         let s = store.statsSnapshot()
         #expect(s.currItems == n)
         #expect(s.totalItems == n)
-        #expect(s.bytes == n * 169)
+        #expect(s.bytes == n * 173 - 4)   // 169 + 4 for non-zero flags (all but key 0)
         #expect(s.hashPowerLevel == 20)
         #expect(s.hashBytes == (1 << 20) * 8)
         #expect(s.classes.map(\.id) == [4])

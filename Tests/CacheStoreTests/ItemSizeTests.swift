@@ -34,6 +34,20 @@ import CacheStore
         #expect(h.stats().currItems == 0)
     }
 
+    /// memcached counts 4 bytes for non-zero client flags (checked against memcached 1.6.18: `set a 0 0 36`
+    /// lands in class 1, `set b 5 0 36` in class 2, `bytes` 196; with flags 1 the -I limit is 4 bytes lower).
+    @Test func nonZeroFlagsCountFourBytes() {
+        let h = Harness()
+        #expect(CacheStore.itemTotalSize(keyLength: 1, valueLength: 36, flags: 5, casEnabled: true) == 100)
+        #expect(h.storeWithClass("a", [UInt8](repeating: 120, count: 36)).classId == 1)
+        #expect(h.storeWithClass("b", [UInt8](repeating: 120, count: 36), flags: 5).classId == 2)
+        #expect(h.stats().bytes == 196)
+        #expect(h.get("b")?.totalSize == 100)
+        #expect(h.set("k", [UInt8](repeating: 97, count: 1_048_516), flags: 1) == .tooLarge)
+        #expect(h.set("j", [UInt8](repeating: 97, count: 1_048_512), flags: 1) == .stored)
+        #expect(h.set("j", [UInt8](repeating: 97, count: 1_048_513), flags: 1) == .tooLarge)
+    }
+
     @Test func tooLargeWithoutUnlinkKeepsOldValue() {
         let h = Harness { $0.itemSizeMax = 2048 }
         #expect(h.set("k", "old") == .stored)
