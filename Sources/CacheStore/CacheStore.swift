@@ -2,6 +2,7 @@
 // process_flush_all / cache_memlimit), wiring the slab allocator, the hash table, the LRUs and the clock.
 // Every operation on a key holds that key's hash-segment lock for its whole duration; nothing takes a global
 // lock. Incr/decr live in Delta.swift, statistics in Stats.swift, memory life-cycle in ItemStorage.swift.
+// Design notes (locking, decisions vs memcached): CacheStore.docc/CacheStore.md.
 import Glibc
 import Synchronization
 
