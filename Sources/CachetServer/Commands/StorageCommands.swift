@@ -36,7 +36,8 @@ extension Connection {
         let vlen = Int(vlen32)
         let key = token(line, 1)
         let exptime = Connection.positiveExptime(exptime32)
-        let ntotal = CacheStore.itemTotalSize(keyLength: key.count, valueLength: vlen, casEnabled: store.config.casEnabled)
+        let ntotal = CacheStore.itemTotalSize(keyLength: key.count, valueLength: vlen, flags: flags,
+                                              casEnabled: store.config.casEnabled)
         if ntotal > store.config.itemSizeMax {
             reply(Reply.tooLarge, noreply: nr)
             worker.stats.bump(.storeTooLarge)
