@@ -38,9 +38,9 @@ import CacheStore
         h.set("a", "1")
         let t0 = h.clock.currentTime
         h.store.flushAll(delay: 10)
-        #expect(h.store.oldestLive == t0 + 8)         // realtime(10) - 1 - 1
+        #expect(h.store.oldestLive == t0 + 9)         // realtime(10) - 1 (1.6.18 proto_text.c)
         #expect(h.store.oldestCas == 0)               // still in the future: no CAS cut
-        h.advance(7)
+        h.advance(8)
         #expect(h.value("a") == "1")
         h.set("b", "2")
         h.advance(1)
@@ -57,8 +57,8 @@ import CacheStore
         let h = Harness { $0.casEnabled = false }
         h.set("a", "1")
         h.store.flushAll(delay: 5)
-        #expect(h.store.oldestLive == h.clock.currentTime + 4)
-        h.advance(3)
+        #expect(h.store.oldestLive == h.clock.currentTime + 5)  // realtime(5), no -1 without CAS
+        h.advance(4)
         #expect(h.value("a") == "1")
         h.advance(1)
         #expect(h.lookup("a").result == .flushed)
