@@ -22,7 +22,7 @@ struct AssocTable: @unchecked Sendable {
     private let keyOffset: Int
 
     init(hashPower: Int, layout: ItemLayout) {
-        let power = max(0, min(hashPower, 40))
+        let power = max(0, min(hashPower, 32))
         segmentBits = min(8, power)
         segmentCount = 1 << segmentBits
         keyOffset = layout.keyOffset
