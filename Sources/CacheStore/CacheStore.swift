@@ -6,16 +6,23 @@
 import Glibc
 import Synchronization
 
-/// Invariant: all mutable state lives in `allocator` (class locks), `assoc` (segment locks) or atomics
-/// (`casCounter`, `flush`); `CacheStore`'s own stored properties are immutable after `init`.
+/// Invariant: all mutable state lives in `allocator`/`classes` (class locks), `assoc` (segment locks) or
+/// atomics (`casCounter`, `flushOldest*`); `CacheStore`'s own stored properties are immutable after `init`.
+/// `classes`, `classLocks` (owned by `allocator`) and `assoc` (owned here) are plain pointers, copied out so
+/// the hot path does no reference counting; they live exactly as long as the store.
 public final class CacheStore: @unchecked Sendable {
     public let config: StoreConfig
     public let clock: StoreClock
     public let slabClasses: [SlabClassInfo]
     let layout: ItemLayout
     let allocator: SlabAllocator
+    let classes: UnsafeMutablePointer<SlabClass>
+    let classLocks: LockArray
+    let largestClassId: Int
     let assoc: AssocTable
-    let flush = FlushState()
+    /// memcached `settings.oldest_live` / `settings.oldest_cas`, read on every lookup.
+    let flushOldestLive = Atomic<UInt32>(0)
+    let flushOldestCas = Atomic<UInt64>(0)
     let casCounter = Atomic<UInt64>(0)
 
     public init(config: StoreConfig, clock: StoreClock) {
@@ -24,8 +31,13 @@ public final class CacheStore: @unchecked Sendable {
         slabClasses = CacheStore.slabClassTable(config)
         layout = ItemLayout(casEnabled: config.casEnabled)
         allocator = SlabAllocator(table: slabClasses, pageSize: config.slabPageSize, memoryLimit: config.memoryLimit)
+        classes = allocator.classes
+        classLocks = allocator.classLocks
+        largestClassId = allocator.largestId
         assoc = AssocTable(hashPower: config.hashPowerInitial, layout: layout)
     }
+
+    deinit { assoc.destroy() }
 
     public static func slabClassTable(_ config: StoreConfig) -> [SlabClassInfo] {
         SlabClassTable.build(chunkSize: config.chunkSize, growthFactor: config.growthFactor,
@@ -49,9 +61,9 @@ public final class CacheStore: @unchecked Sendable {
     public func hash(_ key: UnsafeRawBufferPointer) -> UInt32 { MurmurHash3.hash(key) }
 
     /// memcached `settings.oldest_live` (relative time; 0 = no flush pending), shown by `stats settings`.
-    public var oldestLive: UInt32 { flush.oldestLive.load(ordering: .relaxed) }
+    public var oldestLive: UInt32 { flushOldestLive.load(ordering: .relaxed) }
     /// memcached `settings.oldest_cas`: items with a smaller CAS are flushed once `oldestLive` has passed.
-    public var oldestCas: UInt64 { flush.oldestCas.load(ordering: .relaxed) }
+    public var oldestCas: UInt64 { flushOldestCas.load(ordering: .relaxed) }
     /// The last CAS unique handed out (0 before the first).
     public var currentCas: UInt64 { casCounter.load(ordering: .relaxed) }
 
@@ -221,10 +233,10 @@ public final class CacheStore: @unchecked Sendable {
         let newOldest: UInt32 = delay > 0 ? clock.realtime(delay) : now
         if config.casEnabled {
             let live = newOldest &- 1
-            flush.oldestLive.store(live, ordering: .relaxed)
-            if live <= now { flush.oldestCas.store(nextCas(), ordering: .relaxed) }
+            flushOldestLive.store(live, ordering: .relaxed)
+            if live <= now { flushOldestCas.store(nextCas(), ordering: .relaxed) }
         } else {
-            flush.oldestLive.store(newOldest, ordering: .relaxed)
+            flushOldestLive.store(newOldest, ordering: .relaxed)
         }
     }
 

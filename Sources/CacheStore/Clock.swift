@@ -1,5 +1,5 @@
 // Owns memcached's notion of time: the relative clock (`current_time`), `realtime()` for exptimes, and the
-// expiry / flush predicates that compare an item's times against it (memcached: memcached.c + items.c).
+// LRU update interval (memcached: memcached.c). The flush predicate is CacheStore.isFlushed (ItemStorage.swift).
 import Synchronization
 
 /// memcached's clock: seconds since process start, where the process is deemed to have started
@@ -23,20 +23,4 @@ public final class StoreClock: Sendable {
 }
 
 /// memcached's ITEM_UPDATE_INTERVAL: an item is moved to the LRU head on access at most once a minute.
-let itemUpdateInterval: UInt32 = 60
-
-/// `flush_all` state (memcached `settings.oldest_live` / `settings.oldest_cas`). Atomics: read on every lookup.
-final class FlushState: Sendable {
-    let oldestLive = Atomic<UInt32>(0)
-    let oldestCas = Atomic<UInt64>(0)
-
-    /// memcached item_is_flushed().
-    @inline(__always)
-    func isFlushed(time: UInt32, cas: UInt64, now: UInt32) -> Bool {
-        let live = oldestLive.load(ordering: .relaxed)
-        if live == 0 || live > now { return false }
-        if time <= live { return true }
-        let oldCas = oldestCas.load(ordering: .relaxed)
-        return oldCas != 0 && cas != 0 && cas < oldCas
-    }
-}
+var itemUpdateInterval: UInt32 { 60 }

@@ -3,7 +3,6 @@
 // buckets (rehashing only itself, under its own lock) when it holds more than 1.5 items per bucket, so the
 // table grows without stopping the world. The segment mutexes are also the store's striped item locks.
 import Glibc
-import Synchronization
 
 struct HashSegment {
     var buckets: UnsafeMutablePointer<UnsafeMutableRawPointer?>
@@ -12,22 +11,22 @@ struct HashSegment {
 }
 
 /// Invariant: `segments[i]` (its bucket array and every chain hanging off it, through ItemRef.hNext) is read
-/// and written only while `locks` entry `i` is held; `totalBuckets` is the atomic sum of all bucket counts.
-/// Bucket arrays are freed only when replaced (under the lock) or in `deinit`.
-final class AssocTable: @unchecked Sendable {
+/// and written only while `locks` entry `i` is held. A plain struct of pointers (no reference counting on the
+/// hot path): created once by `CacheStore.init`, destroyed once by its deinit; bucket arrays are freed only
+/// when replaced (under the lock) or in `destroy()`.
+struct AssocTable: @unchecked Sendable {
     let segmentBits: Int
     let segmentCount: Int
     let locks: LockArray
     private let segments: UnsafeMutablePointer<HashSegment>
-    private let layout: ItemLayout
-    private let bucketTotal = Atomic<Int>(0)
+    private let keyOffset: Int
 
     init(hashPower: Int, layout: ItemLayout) {
-        let power = max(0, min(hashPower, 40))
+        let power = max(0, min(hashPower, 32))
         segmentBits = min(8, power)
         segmentCount = 1 << segmentBits
-        self.layout = layout
-        locks = LockArray(count: segmentCount)
+        keyOffset = layout.keyOffset
+        locks = .allocate(count: segmentCount)
         segments = .allocate(capacity: segmentCount)
         let perSegment = 1 << (power - segmentBits)
         for i in 0..<segmentCount {
@@ -35,20 +34,28 @@ final class AssocTable: @unchecked Sendable {
             b.initialize(repeating: nil, count: perSegment)
             (segments + i).initialize(to: HashSegment(buckets: b, mask: perSegment - 1, count: 0))
         }
-        bucketTotal.store(perSegment * segmentCount, ordering: .relaxed)
     }
 
-    deinit {
+    func destroy() {
         for i in 0..<segmentCount { segments[i].buckets.deallocate() }
         segments.deallocate()
+        locks.destroy()
     }
 
     @inline(__always) func segment(for hash: UInt32) -> Int {
         segmentBits == 0 ? 0 : Int(hash >> UInt32(32 - segmentBits))
     }
 
-    /// Total buckets (memcached: hashsize(hashpower)).
-    var totalBuckets: Int { bucketTotal.load(ordering: .relaxed) }
+    /// Total buckets (memcached: hashsize(hashpower)); takes each segment lock in turn.
+    var totalBuckets: Int {
+        var total = 0
+        for i in 0..<segmentCount {
+            locks.lock(i)
+            total += segments[i].mask + 1
+            locks.unlock(i)
+        }
+        return total
+    }
 
     /// Caller holds lock `seg`.
     @inline(__always)
@@ -56,7 +63,6 @@ final class AssocTable: @unchecked Sendable {
         let s = segments + seg
         var p = s.pointee.buckets[Int(hash) & s.pointee.mask]
         let n = key.count
-        let keyOffset = layout.keyOffset
         while let raw = p {
             let it = ItemRef(raw)
             if it.hash == hash && it.nkey == n && (n == 0 || memcmp(raw + keyOffset, key.baseAddress!, n) == 0) { return it }
@@ -115,6 +121,5 @@ final class AssocTable: @unchecked Sendable {
         old.deallocate()
         s.pointee.buckets = nb
         s.pointee.mask = newMask
-        bucketTotal.add(newSize - oldSize, ordering: .relaxed)
     }
 }

@@ -52,7 +52,7 @@ struct ItemLayout: Sendable {
 }
 
 /// Header of a value chunk of a chunked item.
-let chunkHeaderSize = 16
+var chunkHeaderSize: Int { 16 }
 
 @inline(__always) func loadPointer(_ p: UnsafeMutableRawPointer, _ offset: Int) -> UnsafeMutableRawPointer? {
     UnsafeMutableRawPointer(bitPattern: p.load(fromByteOffset: offset, as: UInt.self))

@@ -15,12 +15,15 @@ extension CacheStore {
 
     /// One chunk of class `classId`: free list, new page, then the LRU tail (reclaim expired, else evict).
     func allocChunk(_ classId: Int) -> UnsafeMutableRawPointer? {
-        let c = allocator.classes[classId]
-        allocator.lock(c)
-        if let p = allocator.takeFreeLocked(c) { allocator.unlock(c); return p }
+        let c = classes + classId
+        classLocks.lock(classId)
+        if let p = c.popFree() ?? (allocator.newPageLocked(c) ? c.popFree() : nil) {
+            classLocks.unlock(classId)
+            return p
+        }
         var deferred: UnsafeMutableRawPointer? = nil
         let now = clock.currentTime
-        var search = c.lruTail
+        var search = c.pointee.lruTail
         var tries = CacheStore.evictionSearchDepth
         while tries > 0, let raw = search {
             tries -= 1
@@ -29,27 +32,27 @@ extension CacheStore {
             let seg = assoc.segment(for: it.hash)
             guard assoc.locks.tryLock(seg) else { continue }
             let fetched = it.itFlags & ItemFlags.fetched != 0
-            if (it.exptime != 0 && it.exptime < now) || flush.isFlushed(time: it.time, cas: it.cas(layout), now: now) {
-                c.reclaimed += 1
-                if !fetched { c.expiredUnfetched += 1 }
+            if (it.exptime != 0 && it.exptime < now) || isFlushed(it, now: now) {
+                c.pointee.reclaimed += 1
+                if !fetched { c.pointee.expiredUnfetched += 1 }
                 assoc.remove(it, seg: seg)
                 releaseLocked(it, in: c, deferred: &deferred)
                 assoc.locks.unlock(seg)
                 continue   // all expired so far: keep looking
             }
             if !config.evictionsEnabled { assoc.locks.unlock(seg); break }
-            c.evicted += 1
-            c.evictedTime = now &- it.time
-            if it.exptime != 0 { c.evictedNonzero += 1 }
-            if !fetched { c.evictedUnfetched += 1 }
+            c.pointee.evicted += 1
+            c.pointee.evictedTime = now &- it.time
+            if it.exptime != 0 { c.pointee.evictedNonzero += 1 }
+            if !fetched { c.pointee.evictedUnfetched += 1 }
             assoc.remove(it, seg: seg)
             releaseLocked(it, in: c, deferred: &deferred)
             assoc.locks.unlock(seg)
             break
         }
-        let p = allocator.takeFreeLocked(c)
-        if p == nil { c.outOfMemory += 1 }
-        allocator.unlock(c)
+        let p = c.popFree() ?? (allocator.newPageLocked(c) ? c.popFree() : nil)
+        if p == nil { c.pointee.outOfMemory += 1 }
+        classLocks.unlock(classId)
         freeDeferred(deferred)
         return p
     }
@@ -58,7 +61,7 @@ extension CacheStore {
     /// Sets nkey, nbytes, clsid, itFlags (chunked), the chunk chain; the caller fills the rest.
     func allocItem(keyLength: Int, valueLength: Int, flags: UInt32) -> ItemRef? {
         let ntotal = layout.totalSize(keyLength: keyLength, valueLength: valueLength, flags: flags)
-        let largest = allocator.classes[allocator.largestId]
+        let largest = classes[largestClassId]
         if ntotal <= largest.size {
             let cid = SlabClassTable.classId(forSize: ntotal, in: slabClasses)
             guard let p = allocChunk(cid) else { return nil }
@@ -90,7 +93,7 @@ extension CacheStore {
                 freeUnlinked(it)
                 return nil
             }
-            let len = min(remaining, allocator.classes[cid].size - chunkHeaderSize)
+            let len = min(remaining, classes[cid].size - chunkHeaderSize)
             storePointer(chunk, 0, nil)
             chunk.storeBytes(of: UInt32(len), toByteOffset: 8, as: UInt32.self)
             chunk.storeBytes(of: UInt8(cid), toByteOffset: 12, as: UInt8.self)
@@ -106,22 +109,22 @@ extension CacheStore {
     /// Frees an item that is not (or no longer) linked, taking each class lock in turn. Caller holds no class lock.
     func freeUnlinked(_ it: ItemRef) {
         let chain = it.isChunked ? loadPointer(it.chunkInfo(layout), 0) : nil
-        allocator.release(chunk: it.raw, classId: it.classId)
+        releaseChunk(it.raw, classId: it.classId)
         freeDeferred(chain)
     }
 
     /// Frees `it`'s chunks that belong to `c` (whose lock the caller holds) and prepends the others to
     /// `deferred` (a list through the chunks' next pointers) for `freeDeferred` once the lock is released.
-    func releaseLocked(_ it: ItemRef, in c: SlabClass, deferred: inout UnsafeMutableRawPointer?) {
+    func releaseLocked(_ it: ItemRef, in c: SlabClassRef, deferred: inout UnsafeMutableRawPointer?) {
         c.lruUnlink(it)
-        c.number -= 1
-        c.memRequested -= it.totalSize(layout)
+        c.pointee.number -= 1
+        c.pointee.memRequested -= it.totalSize(layout)
         var chunk = it.isChunked ? loadPointer(it.chunkInfo(layout), 0) : nil
-        allocator.pushFreeLocked(c, it.raw)
+        c.pushFree(it.raw)
         while let ch = chunk {
             chunk = loadPointer(ch, 0)
-            if Int(ch.load(fromByteOffset: 12, as: UInt8.self)) == c.id {
-                allocator.pushFreeLocked(c, ch)
+            if Int(ch.load(fromByteOffset: 12, as: UInt8.self)) == c.pointee.id {
+                c.pushFree(ch)
             } else {
                 storePointer(ch, 0, deferred)
                 deferred = ch
@@ -134,8 +137,15 @@ extension CacheStore {
         var chunk = list
         while let ch = chunk {
             chunk = loadPointer(ch, 0)
-            allocator.release(chunk: ch, classId: Int(ch.load(fromByteOffset: 12, as: UInt8.self)))
+            releaseChunk(ch, classId: Int(ch.load(fromByteOffset: 12, as: UInt8.self)))
         }
+    }
+
+    /// Frees one chunk whose class lock the caller does not hold.
+    func releaseChunk(_ p: UnsafeMutableRawPointer, classId: Int) {
+        classLocks.lock(classId)
+        (classes + classId).pushFree(p)
+        classLocks.unlock(classId)
     }
 
     // MARK: Link / unlink (caller holds the item's segment lock)
@@ -146,23 +156,24 @@ extension CacheStore {
         it.time = clock.currentTime
         it.itFlags |= ItemFlags.linked
         assoc.insert(it, seg: seg)
-        let c = allocator.classes[it.classId]
-        allocator.lock(c)
+        let cid = it.classId
+        let c = classes + cid
+        classLocks.lock(cid)
         c.lruLinkAtHead(it)
-        c.number += 1
-        c.memRequested += it.totalSize(layout)
-        c.totalItems += 1
-        allocator.unlock(c)
+        c.pointee.number += 1
+        c.pointee.memRequested += it.totalSize(layout)
+        c.pointee.totalItems += 1
+        classLocks.unlock(cid)
     }
 
     /// memcached do_item_unlink + free: out of the hash table and the LRU, memory back to the slabs.
     func unlinkLocked(_ it: ItemRef, seg: Int) {
         assoc.remove(it, seg: seg)
         var deferred: UnsafeMutableRawPointer? = nil
-        let c = allocator.classes[it.classId]
-        allocator.lock(c)
-        releaseLocked(it, in: c, deferred: &deferred)
-        allocator.unlock(c)
+        let cid = it.classId
+        classLocks.lock(cid)
+        releaseLocked(it, in: classes + cid, deferred: &deferred)
+        classLocks.unlock(cid)
         freeDeferred(deferred)
     }
 
@@ -177,11 +188,11 @@ extension CacheStore {
     func updateLocked(_ it: ItemRef) {
         let now = clock.currentTime
         guard Int64(it.time) < Int64(now) - Int64(itemUpdateInterval) else { return }
-        let c = allocator.classes[it.classId]
-        allocator.lock(c)
+        let cid = it.classId
+        classLocks.lock(cid)
         it.time = now
-        c.lruMoveToHead(it)
-        allocator.unlock(c)
+        (classes + cid).lruMoveToHead(it)
+        classLocks.unlock(cid)
     }
 
     /// memcached do_item_get: the live item for `key`, unlinking it on the way if it is flushed or expired.
@@ -190,7 +201,7 @@ extension CacheStore {
     func findLocked(_ key: UnsafeRawBufferPointer, hash: UInt32, seg: Int) -> (item: ItemRef?, result: LookupResult) {
         guard let it = assoc.find(key, hash: hash, seg: seg) else { return (nil, .miss) }
         let now = clock.currentTime
-        if flush.isFlushed(time: it.time, cas: it.cas(layout), now: now) {
+        if isFlushed(it, now: now) {
             unlinkLocked(it, seg: seg)
             return (nil, .flushed)
         }
@@ -199,6 +210,17 @@ extension CacheStore {
             return (nil, .expired)
         }
         return (it, .hit(classId: it.classId))
+    }
+
+    /// memcached item_is_flushed().
+    @inline(__always)
+    func isFlushed(_ it: ItemRef, now: UInt32) -> Bool {
+        let live = flushOldestLive.load(ordering: .relaxed)
+        if live == 0 || live > now { return false }
+        if it.time <= live { return true }
+        let oldCas = flushOldestCas.load(ordering: .relaxed)
+        let cas = it.cas(layout)
+        return oldCas != 0 && cas != 0 && cas < oldCas
     }
 
     /// Next CAS unique (first is 1), or 0 when CAS is disabled.

@@ -2,26 +2,29 @@
 // Used for the hash-table segments (which double as the striped item locks) and the slab classes.
 import Glibc
 
-/// `count` pthread mutexes in one aligned allocation.
-/// Invariant: the memory is allocated and every mutex initialised in `init`, never moved, and destroyed and
-/// freed only in `deinit`, so `mutex(i)` is a stable address for the owner's whole life.
-final class LockArray: @unchecked Sendable {
-    private static let stride = 64
+/// `count` pthread mutexes in one aligned allocation. A plain struct of a pointer, so the hot path pays
+/// no reference counting for it.
+/// Invariant: created with `allocate`, destroyed exactly once with `destroy()` by its owner's deinit, when no
+/// thread can use it any more; in between the memory never moves, so `mutex(i)` is a stable address.
+struct LockArray: @unchecked Sendable {
+    private static var stride: Int { 64 }
     private let base: UnsafeMutableRawPointer
     let count: Int
 
-    init(count: Int) {
+    static func allocate(count: Int) -> LockArray {
         precondition(MemoryLayout<pthread_mutex_t>.size <= LockArray.stride)
-        self.count = count
         var raw: UnsafeMutableRawPointer? = nil
         guard posix_memalign(&raw, LockArray.stride, LockArray.stride * max(1, count)) == 0, let raw else {
             fatalError("CacheStore: cannot allocate \(count) locks")
         }
-        base = raw
-        for i in 0..<count { pthread_mutex_init(mutex(i), nil) }
+        let locks = LockArray(base: raw, count: count)
+        for i in 0..<count { pthread_mutex_init(locks.mutex(i), nil) }
+        return locks
     }
 
-    deinit {
+    private init(base: UnsafeMutableRawPointer, count: Int) { self.base = base; self.count = count }
+
+    func destroy() {
         for i in 0..<count { pthread_mutex_destroy(mutex(i)) }
         free(base)
     }

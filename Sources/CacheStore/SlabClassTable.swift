@@ -1,11 +1,11 @@
 // Owns the slab class geometry: memcached's slabs_init() size progression and the size → class lookup.
 
 /// memcached's MAX_NUMBER_OF_SLAB_CLASSES (63 + 1): ids run 1...63.
-let maxNumberOfSlabClasses = 64
+var maxNumberOfSlabClasses: Int { 64 }
 /// memcached's CHUNK_ALIGN_BYTES.
-let chunkAlignBytes = 8
+var chunkAlignBytes: Int { 8 }
 /// sizeof(item) in memcached, and the size of our `ItemHeader` (without CAS).
-let itemHeaderSize = 48
+var itemHeaderSize: Int { 48 }
 
 enum SlabClassTable {
     /// Exactly memcached 1.6 slabs_init() without `-o slab_sizes`: unsigned-int sizes, double factor.

@@ -25,8 +25,9 @@ extension CacheStore {
     public func statsSnapshot() -> StoreStats {
         var s = StoreStats()
         let now = clock.currentTime
-        for c in allocator.classes.dropFirst() {
-            allocator.lock(c)
+        for id in 1...largestClassId {
+            classLocks.lock(id)
+            let c = classes[id]
             var cs = ClassStats()
             cs.id = c.id; cs.chunkSize = c.size; cs.perSlab = c.perSlab
             cs.totalPages = c.totalPages
@@ -38,7 +39,7 @@ extension CacheStore {
             cs.outOfMemory = c.outOfMemory; cs.reclaimed = c.reclaimed
             cs.expiredUnfetched = c.expiredUnfetched; cs.evictedUnfetched = c.evictedUnfetched
             s.totalItems += c.totalItems
-            allocator.unlock(c)
+            classLocks.unlock(id)
             s.currItems += cs.number
             s.bytes += cs.memRequested
             s.evictions += cs.evicted
@@ -60,12 +61,14 @@ extension CacheStore {
     /// memcached `stats reset`: zeroes total_items and the per-class eviction/reclaim counters
     /// (item_stats_reset); curr_items, bytes and memory are state, not counters, and stay.
     public func resetStats() {
-        for c in allocator.classes.dropFirst() {
-            allocator.lock(c)
-            c.totalItems = 0
-            c.evicted = 0; c.evictedNonzero = 0; c.evictedTime = 0; c.outOfMemory = 0
-            c.reclaimed = 0; c.expiredUnfetched = 0; c.evictedUnfetched = 0
-            allocator.unlock(c)
+        for id in 1...largestClassId {
+            classLocks.lock(id)
+            let c = classes + id
+            c.pointee.totalItems = 0
+            c.pointee.evicted = 0; c.pointee.evictedNonzero = 0; c.pointee.evictedTime = 0
+            c.pointee.outOfMemory = 0; c.pointee.reclaimed = 0
+            c.pointee.expiredUnfetched = 0; c.pointee.evictedUnfetched = 0
+            classLocks.unlock(id)
         }
     }
 }

@@ -70,7 +70,10 @@ func runThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
                             corrupt.value.add(1, ordering: .relaxed)
                         }
                     }
-                case 7: _ = h.delete(key)
+                case 7:
+                    _ = h.delete(key)
+                    if next() % 5000 == 0 { _ = h.store.statsSnapshot() }
+                    if next() % 20000 == 0 { h.store.resetStats() }
                 case 8: _ = h.touch(key, Int64(next() % 100))
                 default:
                     h.set("ctr\(k % 50)", "0", mode: .add, flags: 1000)
@@ -103,5 +106,27 @@ func runThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
             #expect(c.usedChunks >= c.number)
         }
         #expect(s.evictions > 0)
+    }
+
+    /// Segments double while other threads insert and read: nothing is lost, every key is found.
+    @Test func growthUnderConcurrentInsertsAndGets() {
+        let h = Harness { $0.hashPowerInitial = 8; $0.memoryLimit = 256 << 20 }
+        let perThread = 25_000
+        let misses = SharedCounter()
+        runThreads(4) { t in
+            for i in 0..<perThread {
+                let key = "t\(t)-\(i)"
+                h.set(key, key)
+                if i % 7 == 0, h.value("t\(t)-\(i / 2)") != "t\(t)-\(i / 2)" { misses.value.add(1, ordering: .relaxed) }
+            }
+        }
+        #expect(misses.value.load(ordering: .relaxed) == 0)
+        var found = 0
+        for t in 0..<4 { for i in 0..<perThread where h.value("t\(t)-\(i)") == "t\(t)-\(i)" { found += 1 } }
+        #expect(found == 4 * perThread)
+        let s = h.stats()
+        #expect(s.currItems == 4 * perThread)
+        #expect(s.hashPowerLevel >= 16)
+        #expect(s.evictions == 0)
     }
 }

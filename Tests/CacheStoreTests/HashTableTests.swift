@@ -13,7 +13,8 @@ import CacheStore
     }
 
     /// 1M items of 10-byte keys and 100-byte values: all retrievable, the table grew, and memory per item is
-    /// memcached's (class 4, 192-byte chunks: 184 pages of 1 MB).
+    /// memcached's (class 4, 192-byte chunks: 184 pages of 1 MB; memcached 1.6.18 measured with the same load:
+    /// total_malloced 192937984, hash_power_level 20).
     @Test func millionKeysGrowTheTable() {
         let h = Harness { $0.memoryLimit = 1 << 30 }
         let store = h.store
