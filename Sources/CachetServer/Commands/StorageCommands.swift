@@ -63,8 +63,11 @@ extension Connection {
             rbuf.consume(need)
             return .done
         }
-        let (result, usedClass) = store.store(mode, key: key, hash: store.hash(key), flags: flags,
-                                              exptime: exptime, value: value, casUnique: casUnique)
+        // Only `set` drops the old value when the new one cannot be stored (memcached's text protocol).
+        let (result, storedClass, _) = store.store(mode, key: key, hash: store.hash(key), flags: flags,
+                                                   exptime: exptime, value: value, casUnique: casUnique,
+                                                   unlinkOnFailure: mode == .set)
+        let usedClass = storedClass == 0 ? classId : storedClass
         switch result {
         case .stored:
             if mode == .cas { worker.stats.with { $0.addSlab(usedClass, .casHits) } }

@@ -65,17 +65,23 @@ public enum SettingsParser {
             case "-A": s.shutdownEnabled = true
             case "-F": s.flushEnabled = false
             case "-v": s.verbosity += 1
+            case "-Z": s.tls.enabled = true
             case "-o":
-                let o = next()
-                if o.hasPrefix("idle_timeout=") { s.idleTimeout = Int(o.dropFirst(13)) ?? 0 }
+                for o in next().split(separator: ",") {
+                    if o.hasPrefix("idle_timeout=") { s.idleTimeout = Int(o.dropFirst(13)) ?? 0 }
+                    if o.hasPrefix("ssl_chain_cert=") { s.tls.chainCert = String(o.dropFirst(15)) }
+                    if o.hasPrefix("ssl_key=") { s.tls.key = String(o.dropFirst(8)) }
+                }
             default: break
             }
             i += 1
         }
         if let inter = s.inter {
             for part in inter.split(separator: ",") {
-                let p = part.split(separator: ":")
-                s.listeners.append(ListenerSpec(host: String(p[0]), port: p.count > 1 ? Int(p[1])! : s.port, tls: .inherit))
+                var p = part.split(separator: ":")
+                var tls = ListenerTLS.inherit
+                if p[0] == "notls" { tls = .none; p.removeFirst() }
+                s.listeners.append(ListenerSpec(host: String(p[0]), port: p.count > 1 ? Int(p[1])! : s.port, tls: tls))
             }
         } else if s.port != 0 && s.socketPath == nil {
             s.listeners.append(ListenerSpec(host: nil, port: s.port, tls: .inherit))
