@@ -1,0 +1,129 @@
+// Every setting memcached 1.6.18 shows in `stats settings` that Cachet acts on or reports, with
+// memcached's defaults (settings_init() in memcached.c). Values keep memcached's C semantics
+// (int truncation, size_t maxbytes) because `stats settings` prints them back verbatim.
+// Parsing: SettingsParser.swift; `-o`: ExtendedOptions.swift; output: StatsSettings.swift.
+import CacheStore
+import CachetTLS
+
+/// memcached's `-B`. Binary is refused at parse time (Cachet has no binary protocol).
+public enum BindingProtocol: String, Sendable, Equatable {
+    case ascii
+    case negotiating = "auto-negotiate"
+}
+
+public struct Settings: Sendable {
+    // Network
+    /// `-p`, 0 = no TCP listener.
+    public var port: Int = 11211
+    /// `-U`; only 0 (off, memcached's default since 1.5.6) is supported.
+    public var udpPort: Int = 0
+    /// `-l` exactly as given (repeated `-l` joined by ','); `stats settings` echoes it as `inter`.
+    public var inter: String? = nil
+    /// `-s`
+    public var socketPath: String? = nil
+    /// `-a`, octal.
+    public var unixMask: Int = 0o700
+    /// `-b`
+    public var backlog: Int = 1024
+    /// `-c`
+    public var maxConns: Int = 1024
+    /// `-o maxconns_fast` / `no_maxconns_fast`.
+    public var maxConnsFast = true
+    /// `-o idle_timeout` seconds, 0 = never.
+    public var idleTimeout: Int = 0
+    /// `-t`
+    public var numThreads: Int = 4
+    /// `-R`
+    public var reqsPerEvent: Int = 20
+    /// `-B`
+    public var bindingProtocol: BindingProtocol = .negotiating
+
+    // Process
+    /// `-A`
+    public var shutdownEnabled = false
+    /// `-d`
+    public var daemonize = false
+    /// `-r`
+    public var maxCore = false
+    /// `-u`
+    public var user: String? = nil
+    /// `-k`
+    public var lockMemory = false
+    /// `-v` count (`-vv` = 2).
+    public var verbosity: Int = 0
+    /// `-P`
+    public var pidFile: String? = nil
+
+    // Store
+    /// `-m` in bytes. memcached computes `(size_t)atoi(arg) * 1024 * 1024`; kept as the same bit
+    /// pattern (UInt64) so a negative `-m` behaves and prints as it does there.
+    public var maxBytes: UInt64 = 64 * 1024 * 1024
+    /// `!-M`
+    public var evictionsEnabled = true
+    /// `-f`
+    public var growthFactor: Double = 1.25
+    /// `-n`
+    public var chunkSize: Int = 48
+    /// `!-C`
+    public var casEnabled = true
+    /// `-I` (k/m suffixes).
+    public var itemSizeMax: Int = 1024 * 1024
+    /// `-o slab_chunk_max` (bytes in 1.6.18, despite the help text saying kilobytes).
+    public var slabChunkMax: Int = 512 * 1024
+    /// memcached's settings.slab_page_size; not settable.
+    public var slabPageSize: Int = 1024 * 1024
+    /// `-o hashpower`; 0 = default (the store starts at 16).
+    public var hashPowerInit: Int = 0
+
+    // Commands
+    /// `!-F`
+    public var flushEnabled = true
+    /// `!-X`
+    public var dumpEnabled = true
+    /// `!-W`
+    public var watchEnabled = true
+
+    // Accepted for compatibility; Cachet's store has no such machinery, the values are only
+    // reported by `stats settings` so it prints what memcached would (table in ExtendedOptions.swift).
+    public var slabReassign = true
+    public var slabAutomove: Int = 1
+    public var lruCrawler = true
+    public var lruMaintainerThread = true
+    public var lruSegmented = true
+    public var hashAlgorithm = "murmur3"
+
+    /// `-Z` and `-o ssl_*`.
+    public var tls = TLSSettings()
+
+    /// Non-fatal messages memcached prints while parsing (e.g. the `-t > 64` warning); the caller
+    /// writes them to stderr before starting.
+    public var startupWarnings: [String] = []
+
+    public init() {}
+
+    /// memcached: one worker per UDP port when `-l` lists several interfaces.
+    public var numThreadsPerUDP: Int {
+        if let inter, inter.contains(",") { return 1 }
+        return numThreads
+    }
+
+    /// The `-l` entries, parsed; empty when `-l` was not given or does not parse (the server learns
+    /// why from `ListenerSpec.validate(_:)`, which it calls before binding).
+    public var listenEntries: [ListenerSpec] {
+        (try? ListenerSpec.parseList(self).get()) ?? []
+    }
+
+    public var storeConfig: StoreConfig {
+        var c = StoreConfig()
+        c.memoryLimit = Int(clamping: maxBytes)
+        c.chunkSize = chunkSize
+        c.growthFactor = growthFactor
+        c.itemSizeMax = itemSizeMax
+        c.slabPageSize = slabPageSize
+        c.slabChunkMax = slabChunkMax
+        c.casEnabled = casEnabled
+        c.evictionsEnabled = evictionsEnabled
+        c.hashPowerInitial = hashPowerInit == 0 ? 16 : hashPowerInit
+        return c
+    }
+}
