@@ -183,7 +183,8 @@ let cachetOnlyFailures: [([String], Int32, String)] = [
 
     @Test func rootCheck() throws {
         let s = try #require(settings([]))
-        let e = try #require(outcomeTriple(try #require(SettingsParser.checkRoot(settings: s, uid: 0))))
+        let root = try #require(SettingsParser.checkRoot(settings: s, uid: 0))
+        let e = try #require(outcomeTriple(root))
         #expect(e.0 == 64 && e.2 == "can't run as root without the -u switch\n")
         #expect(SettingsParser.checkRoot(settings: s, uid: 1000) == nil)
         #expect(SettingsParser.checkRoot(settings: s, uid: 1000, euid: 0) != nil)
