@@ -92,10 +92,7 @@ public enum CachetServerMain {
         case .run(let s):
             settings = s
         }
-        if let failure = Startup.checkUserAndRoot(settings) {
-            writeStderr(failure.message)
-            return failure.code
-        }
+        for w in settings.startupWarnings { writeStderr(w) }
         var tlsStore: TLSContextStore? = nil
         if settings.tls.enabled {
             do {
@@ -104,6 +101,10 @@ public enum CachetServerMain {
                 writeStderr(error.stderrText)
                 return 64
             }
+        }
+        if let failure = Startup.setFileLimit(settings.maxConns) ?? Startup.checkUserAndRoot(settings) {
+            writeStderr(failure.message)
+            return failure.code
         }
         let now = Int(time(nil))
         let clock = StoreClock(now: now)
@@ -130,7 +131,8 @@ public enum CachetServerMain {
         let main = MainLoop(server: server, base: base)
         switch Startup.openListeners(server: server) {
         case .failure(let e):
-            if case .failed(let message, let code) = e { writeStderr(message) ; return code }
+            writeStderr(e.message)
+            return e.exitCode
         case .success(let ls):
             main.listeners = ls
         }

@@ -48,7 +48,7 @@ final class ServerContext: Sendable {
         self.tls = tls
         self.startedAt = now
         self.verbosity = Atomic(settings.verbosity)
-        self.maxBytes = Atomic(settings.maxBytes)
+        self.maxBytes = Atomic(Int(clamping: settings.maxBytes))
     }
 
     /// memcached's stats_state.reserved_fds: stdio, listeners, and per-thread notify pipes.

@@ -52,8 +52,10 @@ final class Listener {
     }
 }
 
-enum ListenerError: Error {
-    case failed(message: String, exitCode: Int32)
+/// A listener that could not be opened: memcached's message and exit code (71, EX_OSERR).
+struct BindFailure: Error {
+    let message: String
+    let exitCode: Int32
 }
 
 enum SocketFactory {
