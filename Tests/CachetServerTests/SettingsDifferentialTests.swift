@@ -78,3 +78,30 @@ import Testing
                                  queryPort: plain, port: port)
     }
 }
+
+@Suite struct HelpTextDifferentialTests {
+    /// Lines Cachet words differently on purpose (HelpText.swift's header says why).
+    static let cachetWording: Set<String> = [
+        "-U, --udp-port=<num>      UDP port to listen on (default: 0, off; only 0 is supported)",
+        "                          if TLS/SSL is enabled, 'notls', 'btls', 'mtls' prefix can be used to",
+        "                          specify for specific listeners no tls, basic tls, or peer-auth tls (i.e -l mtls:127.0.0.1:11212)",
+        "-i, --license             print cachet license",
+        "-B, --protocol=<name>     protocol - one of ascii or auto (default: auto-negotiate)",
+        "                          default is murmur3 hash. options: murmur3",
+        "   - ssl_keyformat:       private key format (PEM or DER, or 1 or 2) (default: PEM)",
+        "   - ssl_ciphersuites:    specify TLSv1.3 ciphersuites to be used",
+        "   - ssl_wbuf_size:       size in kilobytes of per-worker-thread SSL output buffer",
+        "                          (default: 16, min: 1)",
+    ]
+
+    @Test func everyOtherLineIsMemcachedsVerbatim() throws {
+        let theirs = try #require(try MemcachedOracle.run(["-h"]))
+        let memcachedLines = Set(theirs.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
+        guard case .exit(0, let ours, _) = SettingsParser.parse(["-h"]) else { Issue.record("-h"); return }
+        let lines = ours.split(separator: "\n").map(String.init)
+        #expect(lines.first == versionLine)
+        for line in lines.dropFirst() where !Self.cachetWording.contains(line) {
+            #expect(memcachedLines.contains(line), "not in memcached -h: \(line)")
+        }
+    }
+}
