@@ -20,7 +20,7 @@ enum Startup {
         if getuid() == 0 || geteuid() == 0 {
             guard let user = s.user, !user.isEmpty else { return nil }
             guard let pw = getpwnam(user) else {
-                return Failure(message: "can't find the user \(user) to switch to\n", code: 64)
+                return Failure(message: "can't find the user \(user) to switch to\n", code: 67)
             }
             if setgroups(0, nil) < 0 {
                 // memcached ignores a setgroups failure when unprivileged; as root it should work.

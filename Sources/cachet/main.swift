@@ -2,4 +2,4 @@
 import CachetServer
 import Glibc
 
-exit(CachetServerMain.run(arguments: CommandLine.arguments))
+exit(CachetServerMain.run(arguments: Array(CommandLine.arguments.dropFirst())))
