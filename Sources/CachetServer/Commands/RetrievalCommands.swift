@@ -26,7 +26,7 @@ extension Connection {
                 if key.count > keyMaxLength {
                     // memcached culls every response not yet sent (conn_release_items), not only this
                     // command's: replies of earlier pipelined commands still queued vanish as well.
-                    wbuf.truncate(to: unsentReplyStart(commandStart: mark))
+                    wbuf.truncate(to: culledReplyStart(commandStart: mark))
                     wbuf.append(Reply.badFormat)
                     return
                 }
@@ -65,7 +65,7 @@ extension Connection {
                         stats.add(.getMisses)
                     }
                 }
-                stats.add(.getCmds)
+                if !touch { stats.add(.getCmds) }   // memcached counts gat/gats only as touches
                 stats.unlock()
                 i += 1
             }
@@ -74,5 +74,7 @@ extension Connection {
             first = 0
         }
         wbuf.append(Reply.end)
+        // memcached transmits right after every get (conn_mwrite): nothing before this point can be culled.
+        getTransmitted = true
     }
 }

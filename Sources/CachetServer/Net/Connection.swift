@@ -37,6 +37,11 @@ final class Connection {
     private var resumeInNewCmd = false
     var lastCmdTime: UInt32
     var tokens = TokenList()
+    /// Reply bytes queued by non-get commands since memcached would last have transmitted (see
+    /// `culledReplyStart`); also tells whether memcached would still hold unsent responses.
+    var repliesSinceTransmit = 0
+    /// Set by a get: memcached transmits everything queued right after it.
+    var getTransmitted = false
     /// Stop reading while this much output is waiting for a slow reader.
     static let outputHighWater = 4 << 20
 
@@ -162,7 +167,7 @@ final class Connection {
                 _ = flush()
                 close(); return
             case .needMore:
-                if !wbuf.isEmpty {
+                if repliesSinceTransmit > 0 {
                     _ = flush()
                     nreqs -= 1
                     if nreqs < 0 { yieldNow() }
@@ -172,14 +177,14 @@ final class Connection {
                 nreqs -= 1
                 if nreqs >= 0 {
                     if !rbuf.isEmpty && !closeAfterWrite { continue }
-                    if !wbuf.isEmpty && !closeAfterWrite {
+                    if repliesSinceTransmit > 0 && !closeAfterWrite {
                         _ = flush()
                         nreqs -= 1
                         if nreqs < 0 { yieldNow() }
                     }
                     return
                 }
-                if !wbuf.isEmpty && !closeAfterWrite { _ = flush(); nreqs -= 1 }
+                if repliesSinceTransmit > 0 && !closeAfterWrite { _ = flush(); nreqs -= 1 }
                 if !closeAfterWrite { yieldNow() }
                 return
             }
@@ -203,7 +208,11 @@ final class Connection {
             lastCmdTime = server.clock.currentTime
             let line = UnsafeRawBufferPointer(rebasing: buf[0..<lineEnd])
             tokens.tokenize(line)
-            return dispatch(line, buf, next)
+            let before = wbuf.count
+            getTransmitted = false
+            let step = dispatch(line, buf, next)
+            if getTransmitted { repliesSinceTransmit = 0 } else { repliesSinceTransmit += wbuf.count - before }
+            return step
         }
     }
 
@@ -212,6 +221,7 @@ final class Connection {
     /// Writes as much of `wbuf` as the socket takes. Returns false when blocked or closed.
     @discardableResult
     func flush() -> Bool {
+        repliesSinceTransmit = 0
         while !wbuf.isEmpty {
             if let t = tls {
                 let chunk = worker.tlsWriteBuffer!
@@ -242,10 +252,10 @@ final class Connection {
         return true
     }
 
-    /// Where the replies not yet handed to the socket start: everything queued, unless a write is
-    /// under way (then part of the queue is already on the wire and only this command's replies go).
-    func unsentReplyStart(commandStart: Int) -> Int {
-        writeArmed ? commandStart : wbuf.head
+    /// Where the replies memcached would still hold unsent start: memcached transmits after every get
+    /// and when a batch ends, so only replies of non-get commands since then are culled with this one.
+    func culledReplyStart(commandStart: Int) -> Int {
+        max(wbuf.head, commandStart - repliesSinceTransmit)
     }
 
     private func armWrite() {
