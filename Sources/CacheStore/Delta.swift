@@ -67,7 +67,8 @@ extension CacheStore {
             i += 1
         }
         if i == digitsStart || overflow { return nil }   // no conversion / ERANGE
-        if i < n && !isSpace(bytes[i]) { return nil }
+        // memcached's strtoull sees a C string: a NUL right after the digits ends it (accepted).
+        if i < n && !isSpace(bytes[i]) && bytes[i] != 0 { return nil }
         if negative { value = 0 &- value }
         if Int64(bitPattern: value) < 0 && negative { return nil }
         return value
