@@ -8,7 +8,6 @@ so one divergence does not cascade into unrelated cases.
 """
 
 import random
-import re
 import time
 import unittest
 
@@ -541,9 +540,7 @@ class RandomMix(DiffCase):
             if c < 0.4:
                 return str(rnd.choice([0, 1, 9, 10, 99, 100, 255, 1000, 18446744073709551615,
                                        rnd.randrange(0, 10**6)])).encode()
-            if c < 0.5:
-                return b" " + str(rnd.randrange(100)).encode()
-            return bytes(rnd.choice(b"abcdefghij \x00\xff") for _ in range(rnd.randrange(0, 40)))
+            return bytes(rnd.choice(b"abcdefghij0\x00\xff") for _ in range(rnd.randrange(0, 40)))
 
         def exptime():
             return rnd.choice([0, 0, 0, 0, 100, 3600, -1, 2592001])
@@ -608,18 +605,27 @@ class RandomMix(DiffCase):
         self.diff(f"random mix seed={self.SEED} ops={self.OPS}", steps, fresh=True, norm=mix_norm)
 
 
-PADDED_NUMBER = re.compile(rb"VALUE (\S+) (\d+) (\d+)( \d+)?\r\n(\d+) +\r\n")
+def strip_value_spaces(reply):
+    """Rebuild VALUE blocks with spaces removed from the data (length recomputed)."""
+    out, i = [], 0
+    while reply.startswith(b"VALUE ", i):
+        nl = reply.index(b"\r\n", i)
+        head = reply[i:nl].split(b" ")
+        n = int(head[3])
+        data = reply[nl + 2:nl + 2 + n].replace(b" ", b"")
+        head[3] = b"%d" % len(data)
+        out.append(b" ".join(head) + b"\r\n" + data + b"\r\n")
+        i = nl + 2 + n + 2
+    return b"".join(out) + reply[i:]
 
 
 def mix_norm(reply):
     """memcached 1.6.18 shrinks an incr/decr result in place (space-padded) only when no other
-    thread holds a reference to the item (refcount == 2), so padding is racy in the oracle
-    itself; the random mix compares padded numbers without the padding. The deterministic
-    padding rule is checked by DeleteIncrTouch "decr shrink pads"."""
-    def unpad(m):
-        return b"VALUE %s %s %d%s\r\n%s\r\n" % (m.group(1), m.group(2), len(m.group(5)),
-                                               m.group(4) or b"", m.group(5))
-    out = auto_norm(PADDED_NUMBER.sub(unpad, reply))
+    thread holds a reference to the item (refcount == 2), otherwise it stores a new unpadded
+    item: padding is racy in the oracle itself and survives later appends. The random mix never
+    generates spaces in values, so it compares VALUE data with spaces removed; the
+    deterministic padding rule is checked by DeleteIncrTouch "decr shrink pads"."""
+    out = auto_norm(strip_value_spaces(reply))
     if isinstance(out, tuple) and out[0] == "stats":  # the copy path also bumps total_items
         out = (out[0], [(n, "<v>" if n == "total_items" else v) for n, v in out[1]])
     return out
