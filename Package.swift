@@ -25,6 +25,7 @@ let package = Package(
         .testTarget(name: "CacheStoreTests", dependencies: ["CacheStore"]),
         .testTarget(name: "MemcacheProtocolTests", dependencies: ["MemcacheProtocol"]),
         .testTarget(name: "CachetServerTests", dependencies: ["CachetServer"]),
+        .testTarget(name: "CachetTLSTests", dependencies: ["CachetTLS", "COpenSSL"]),
     ],
     swiftLanguageModes: [.v6]
 )

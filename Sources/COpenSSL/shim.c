@@ -21,3 +21,26 @@ const int cachet_has_ktls = 0;
 const uint64_t cachet_SSL_OP_NO_COMPRESSION = SSL_OP_NO_COMPRESSION;
 const uint64_t cachet_SSL_OP_NO_TICKET = SSL_OP_NO_TICKET;
 const uint64_t cachet_SSL_OP_CIPHER_SERVER_PREFERENCE = SSL_OP_CIPHER_SERVER_PREFERENCE;
+
+/* CachetTLS additions */
+int cachet_SSL_set_min_proto_version(SSL *ssl, int version) { return (int)SSL_set_min_proto_version(ssl, version); }
+int cachet_SSL_set_max_proto_version(SSL *ssl, int version) { return (int)SSL_set_max_proto_version(ssl, version); }
+long cachet_SSL_CTX_get_tlsext_ticket_keys(SSL_CTX *ctx, void *keys, long keylen) { return SSL_CTX_get_tlsext_ticket_keys(ctx, keys, keylen); }
+long cachet_SSL_CTX_set_tlsext_ticket_keys(SSL_CTX *ctx, void *keys, long keylen) { return SSL_CTX_set_tlsext_ticket_keys(ctx, keys, keylen); }
+int cachet_ERR_GET_LIB(unsigned long e) { return ERR_GET_LIB(e); }
+int cachet_ERR_GET_REASON(unsigned long e) { return ERR_GET_REASON(e); }
+const unsigned long cachet_XN_FLAG_RFC2253 = XN_FLAG_RFC2253;
+const int cachet_ERR_LIB_SSL = ERR_LIB_SSL;
+#if defined(__has_feature)
+#  if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#    define CACHET_SANITIZER 1
+#  endif
+#endif
+#if (defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)) && !defined(CACHET_SANITIZER)
+#  define CACHET_SANITIZER 1
+#endif
+#ifdef CACHET_SANITIZER
+const int cachet_built_with_sanitizer = 1;
+#else
+const int cachet_built_with_sanitizer = 0;
+#endif

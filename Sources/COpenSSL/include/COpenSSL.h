@@ -26,4 +26,17 @@ extern const uint64_t cachet_SSL_OP_NO_COMPRESSION;
 extern const uint64_t cachet_SSL_OP_NO_TICKET;
 extern const uint64_t cachet_SSL_OP_CIPHER_SERVER_PREFERENCE;
 extern const int cachet_has_ktls;
+
+/* CachetTLS additions */
+int cachet_SSL_set_min_proto_version(SSL *ssl, int version);
+int cachet_SSL_set_max_proto_version(SSL *ssl, int version);
+long cachet_SSL_CTX_get_tlsext_ticket_keys(SSL_CTX *ctx, void *keys, long keylen);
+long cachet_SSL_CTX_set_tlsext_ticket_keys(SSL_CTX *ctx, void *keys, long keylen);
+int cachet_ERR_GET_LIB(unsigned long e);
+int cachet_ERR_GET_REASON(unsigned long e);
+extern const unsigned long cachet_XN_FLAG_RFC2253;
+extern const int cachet_ERR_LIB_SSL;
+/* 1 when this C target was compiled with Address- or ThreadSanitizer: their fopen interceptors
+   crash on the NULL path memcached hands to OpenSSL (glibc itself returns EFAULT). */
+extern const int cachet_built_with_sanitizer;
 #endif

@@ -1,0 +1,42 @@
+// Owns memcached's notion of time: the relative clock (`current_time`), `realtime()` for exptimes, and the
+// expiry / flush predicates that compare an item's times against it (memcached: memcached.c + items.c).
+import Synchronization
+
+/// memcached's clock: seconds since process start, where the process is deemed to have started
+/// ITEM_UPDATE_INTERVAL + 2 = 62 s before it did (so relative time 0 never means "now").
+public final class StoreClock: Sendable {
+    public let processStarted: Int
+    private let current = Atomic<UInt32>(0)
+    public init(now: Int) { processStarted = now - 62; current.store(62, ordering: .relaxed) }
+    public var currentTime: UInt32 { current.load(ordering: .relaxed) }
+    public func tick(now: Int) { current.store(UInt32(max(0, now - processStarted)), ordering: .relaxed) }
+    /// memcached's realtime(): 0 = never; < 0 → 1 (expired); > 30 days = absolute unix time.
+    public func realtime(_ exptime: Int64) -> UInt32 {
+        if exptime == 0 { return 0 }
+        if exptime < 0 { return 1 }
+        if exptime > 2_592_000 {
+            if exptime <= Int64(processStarted) { return 1 }
+            return UInt32(truncatingIfNeeded: exptime - Int64(processStarted))
+        }
+        return UInt32(truncatingIfNeeded: exptime + Int64(currentTime))
+    }
+}
+
+/// memcached's ITEM_UPDATE_INTERVAL: an item is moved to the LRU head on access at most once a minute.
+let itemUpdateInterval: UInt32 = 60
+
+/// `flush_all` state (memcached `settings.oldest_live` / `settings.oldest_cas`). Atomics: read on every lookup.
+final class FlushState: Sendable {
+    let oldestLive = Atomic<UInt32>(0)
+    let oldestCas = Atomic<UInt64>(0)
+
+    /// memcached item_is_flushed().
+    @inline(__always)
+    func isFlushed(time: UInt32, cas: UInt64, now: UInt32) -> Bool {
+        let live = oldestLive.load(ordering: .relaxed)
+        if live == 0 || live > now { return false }
+        if time <= live { return true }
+        let oldCas = oldestCas.load(ordering: .relaxed)
+        return oldCas != 0 && cas != 0 && cas < oldCas
+    }
+}

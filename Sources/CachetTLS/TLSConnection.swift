@@ -1,0 +1,253 @@
+// One TLS session on one accepted, non-blocking socket: the server-side state machine
+// (handshake → read/write → close_notify) over OpenSSL, with handshake/protocol error accounting.
+//
+// THREADING INVARIANT: a TLSConnection is used only by the worker thread that owns the connection
+// (create it there, drive it there, release it there). OpenSSL's `SSL` is not thread safe and the
+// error queue we read after each failure is per thread. That is why this class is not Sendable.
+//
+// Accounting (Cachet counts reliably; memcached's counting is racy, spec A.10):
+// - `handshakeErrors` +1 for every connection whose handshake fails *from the server's view*, i.e.
+//   any fatal error (including EOF / reset / plaintext / missing client cert) before
+//   SSL_is_init_finished, whether it shows up in `handshake()` or in a `read`/`write` the server
+//   issued before the handshake finished. With TLS 1.3 a missing/bad client certificate makes the
+//   *client* believe the handshake is done, but the server is still waiting for the client's
+//   Certificate/Finished, so the failure lands here and is counted as a handshake error.
+// - `protoErrors` +1 for SSL_ERROR_SSL from read/write after the handshake completed (memcached's
+//   ssl_proto_errors). Unexpected EOF (no close_notify) is a `.closed`, not an error; syscall
+//   errors (ECONNRESET, EPIPE) are `.error` but not counted (memcached only logs them).
+// Each connection counts at most once: after a fatal error every call returns the same failure.
+// A connection the server closes before the handshake finished (idle timeout, shutdown) is not
+// counted: nothing failed.
+//
+// How a worker drives it (fd non-blocking, SIGPIPE ignored process-wide):
+//   accept → TLSConnection(fd:context: store.currentContext(), listenerVerify:) → handshake()
+//     .wantRead  → wait for EV_READ, call handshake() again
+//     .wantWrite → wait for EV_WRITE, call handshake() again
+//     .failed    → (optionally answer plaintext clients if plaintextDetected) release, close(fd)
+//     .done      → normal I/O:
+//   read(into:) until .wantRead (or the buffer is full: then also look at `pending` before
+//   sleeping); .wantWrite from a read → wait for EV_WRITE then read again (TLS may need to send).
+//   write(_:): .bytes(n) → advance n (partial is normal); .wantWrite/.wantRead → wait for that
+//   readiness and retry with the SAME remaining bytes.
+//   .closed / .error → shutdown() (no-op after errors) → release → close(fd).
+//   Closing normally (quit, idle timeout): shutdown() once, release, close(fd).
+import COpenSSL
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Peer verification per listener (spec A.4): `.inherit` = global `ssl_verify_mode`,
+/// `.none` = `btls:` (SSL_VERIFY_NONE), `.require` = `mtls:` (PEER | FAIL_IF_NO_PEER_CERT).
+public enum ListenerVerify: Sendable, Equatable {
+    case inherit, none, require
+}
+
+/// Result of driving the handshake.
+public enum TLSStep: Sendable, Equatable {
+    case done
+    /// Wait until the fd is readable, then call `handshake()` again.
+    case wantRead
+    /// Wait until the fd is writable, then call `handshake()` again.
+    case wantWrite
+    /// Fatal; counted in handshakeErrors. Close the connection (no `shutdown()` needed).
+    case failed(reason: String)
+}
+
+/// Result of one read or write.
+public enum TLSIO: Sendable, Equatable {
+    case bytes(Int)
+    case wantRead
+    case wantWrite
+    /// The peer closed: close_notify, or EOF without it. Close the connection.
+    case closed
+    /// Fatal; close the connection.
+    case error(reason: String)
+}
+
+public final class TLSConnection {
+    /// The context this session was created from (kept alive as long as the connection).
+    public let context: TLSContext
+    public let fd: Int32
+    /// `SSL *`, owned: freed in deinit. Never shared with another thread.
+    private let ssl: OpaquePointer
+    public private(set) var handshakeComplete = false
+    /// The handshake failed because the client's first bytes were not a TLS record (it spoke
+    /// plaintext, e.g. `version\r\n`, or HTTP). The server may answer in plaintext before closing.
+    public private(set) var plaintextDetected = false
+    private var failure: String? = nil
+    private var shutdownSent = false
+
+    /// Session id contexts per listener kind: a session from a `btls:` listener (no client cert)
+    /// must never resume on an `mtls:` listener, which would skip the certificate requirement.
+    static func sessionIDContext(for verify: ListenerVerify) -> String {
+        switch verify {
+        case .inherit: return TLSContextBuilder.sessionIDContext
+        case .none: return TLSContextBuilder.sessionIDContext + ":btls"
+        case .require: return TLSContextBuilder.sessionIDContext + ":mtls"
+        }
+    }
+
+    /// Creates the server-side SSL on an accepted non-blocking socket (accept state; no I/O yet).
+    /// Returns nil if OpenSSL cannot allocate it. Does not take ownership of `fd`.
+    public init?(fd: Int32, context: TLSContext, listenerVerify: ListenerVerify = .inherit) {
+        guard let ssl = SSL_new(context.sslContext) else {
+            OpenSSLErrorQueue.clear()
+            return nil
+        }
+        guard SSL_set_fd(ssl, fd) == 1 else {
+            SSL_free(ssl)
+            OpenSSLErrorQueue.clear()
+            return nil
+        }
+        switch listenerVerify {
+        case .inherit: break
+        case .none: SSL_set_verify(ssl, SSL_VERIFY_NONE, nil)
+        case .require: SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
+        }
+        if listenerVerify != .inherit {
+            _ = Self.sessionIDContext(for: listenerVerify).withCString { p in
+                SSL_set_session_id_context(ssl, UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self),
+                                           UInt32(strlen(p)))
+            }
+        }
+        SSL_set_accept_state(ssl)
+        self.ssl = ssl
+        self.fd = fd
+        self.context = context
+    }
+
+    deinit { SSL_free(ssl) }
+
+    // MARK: - Handshake
+
+    /// Advances the handshake. Call on accept and again whenever the awaited readiness arrives.
+    public func handshake() -> TLSStep {
+        if handshakeComplete { return .done }
+        if let failure { return .failed(reason: failure) }
+        let r = SSL_do_handshake(ssl)
+        if r == 1 {
+            handshakeComplete = true
+            return .done
+        }
+        switch outcome(r) {
+        case .wantRead: return .wantRead
+        case .wantWrite: return .wantWrite
+        case .closed: return .failed(reason: failure ?? "connection closed during handshake")
+        case .error(let reason): return .failed(reason: reason)
+        case .bytes: return .failed(reason: "unexpected handshake result")
+        }
+    }
+
+    // MARK: - Data
+
+    /// Decrypts up to `buffer.count` bytes. Completes the handshake implicitly if it is not done.
+    /// After `.bytes`, if you stop reading before `.wantRead` (buffer full), check `pending` before
+    /// going back to the event loop: decrypted bytes buffered in OpenSSL do not wake epoll.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) -> TLSIO {
+        if let failure { return .error(reason: failure) }
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return .bytes(0) }
+        let r = SSL_read(ssl, base, Int32(clamping: buffer.count))
+        if r > 0 {
+            if !handshakeComplete { handshakeComplete = SSL_is_init_finished(ssl) == 1 }
+            return .bytes(Int(r))
+        }
+        return outcome(r)
+    }
+
+    /// Decrypted bytes OpenSSL already holds (readable without touching the socket).
+    public var pending: Int { Int(SSL_pending(ssl)) }
+
+    /// Encrypts and sends up to `bytes.count` bytes; `.bytes(n)` may be partial (n < count):
+    /// send the rest with another call. After `.wantWrite`/`.wantRead` the retry MUST pass the same
+    /// bytes again (same length and content; the buffer may move — ACCEPT_MOVING_WRITE_BUFFER).
+    public func write(_ bytes: UnsafeRawBufferPointer) -> TLSIO {
+        if let failure { return .error(reason: failure) }
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return .bytes(0) }
+        let r = SSL_write(ssl, base, Int32(clamping: bytes.count))
+        if r > 0 {
+            if !handshakeComplete { handshakeComplete = SSL_is_init_finished(ssl) == 1 }
+            return .bytes(Int(r))
+        }
+        return outcome(r)
+    }
+
+    /// Sends close_notify once, non-blocking, best effort (skipped after a fatal error or before the
+    /// handshake finished, where OpenSSL forbids it). Then release the connection and close the fd.
+    public func shutdown() {
+        guard !shutdownSent, failure == nil, handshakeComplete else { return }
+        shutdownSent = true
+        _ = SSL_shutdown(ssl)
+        OpenSSLErrorQueue.clear()
+    }
+
+    // MARK: - `stats conns` accessors
+
+    /// Negotiated protocol, e.g. `TLSv1.3` (`SSLv3`-style placeholder text before the handshake).
+    public var version: String { String(cString: SSL_get_version(ssl)) }
+    /// Negotiated cipher, e.g. `TLS_AES_256_GCM_SHA384`; nil before the handshake.
+    public var cipher: String? {
+        guard let c = SSL_get_current_cipher(ssl), let name = SSL_CIPHER_get_name(c) else { return nil }
+        return String(cString: name)
+    }
+    public var sessionReused: Bool { SSL_session_reused(ssl) == 1 }
+    /// RFC 2253 subject of the client certificate, when one was presented and verified.
+    public var peerSubject: String? {
+        guard handshakeComplete, let cert = SSL_get0_peer_certificate(ssl),
+              SSL_get_verify_result(ssl) == X509_V_OK else { return nil }
+        return TLSContextBuilder.subject(of: cert)
+    }
+
+    // MARK: - Error classification
+
+    /// Maps a non-positive SSL_* return to a result, counting and latching fatal failures.
+    private func outcome(_ r: Int32) -> TLSIO {
+        let savedErrno = errno
+        let code = SSL_get_error(ssl, r)
+        switch code {
+        case SSL_ERROR_WANT_READ: return .wantRead
+        case SSL_ERROR_WANT_WRITE: return .wantWrite
+        case SSL_ERROR_ZERO_RETURN:
+            OpenSSLErrorQueue.clear()
+            if !handshakeComplete { return fatal("connection closed during handshake", isProtocol: false) }
+            return .closed
+        case SSL_ERROR_SYSCALL:
+            let (_, text) = OpenSSLErrorQueue.drainAll()
+            if savedErrno == 0 || savedErrno == EAGAIN {
+                if !handshakeComplete { return fatal("connection closed during handshake", isProtocol: false) }
+                return .closed
+            }
+            let sys = String(cString: strerror(savedErrno))
+            return fatal(text.isEmpty ? sys : "\(sys) (\(text))", isProtocol: false)
+        case SSL_ERROR_SSL:
+            let (first, text) = OpenSSLErrorQueue.drainAll()
+            let isSSLLib = cachet_ERR_GET_LIB(first) == cachet_ERR_LIB_SSL
+            let reason = cachet_ERR_GET_REASON(first)
+            if isSSLLib && reason == SSL_R_UNEXPECTED_EOF_WHILE_READING {
+                if !handshakeComplete { return fatal("connection closed during handshake", isProtocol: false) }
+                return .closed
+            }
+            if !handshakeComplete, isSSLLib,
+               reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_HTTP_REQUEST
+                || reason == SSL_R_HTTPS_PROXY_REQUEST {
+                plaintextDetected = true
+                return fatal("client sent plaintext, not a TLS record (\(text))", isProtocol: true)
+            }
+            return fatal(text.isEmpty ? "TLS protocol error" : text, isProtocol: true)
+        default:
+            OpenSSLErrorQueue.clear()
+            return fatal("unexpected SSL_get_error \(code)", isProtocol: false)
+        }
+    }
+
+    private func fatal(_ reason: String, isProtocol: Bool) -> TLSIO {
+        if failure == nil {
+            failure = reason
+            if !handshakeComplete {
+                context.stats.handshakeErrors.add(1, ordering: .relaxed)
+            } else if isProtocol {
+                context.stats.protoErrors.add(1, ordering: .relaxed)
+            }
+        }
+        return .error(reason: reason)
+    }
+}

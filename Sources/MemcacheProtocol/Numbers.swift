@@ -1,0 +1,85 @@
+// memcached's safe_strtoul / safe_strtol / safe_strtoull (util.c). They are thin checks around libc's
+// strtoul family, so the exact edge cases (leading whitespace, '+', ERANGE, "-1" as unsigned, trailing
+// whitespace) come from calling the same libc functions on a NUL-terminated copy of the token.
+import Glibc
+
+public enum Numbers {
+    @inline(__always)
+    static func withCString<R>(_ bytes: UnsafeRawBufferPointer, _ body: (UnsafePointer<CChar>) -> R) -> R {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: bytes.count + 1) { tmp in
+            if bytes.count > 0 {
+                UnsafeMutableRawPointer(tmp.baseAddress!).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            }
+            tmp[bytes.count] = 0
+            return body(tmp.baseAddress!)
+        }
+    }
+
+    @inline(__always)
+    static func isSpace(_ c: CChar) -> Bool { c == 0x20 || (c >= 0x09 && c <= 0x0d) }
+
+    /// Fast path for the common case: 1–9 plain ASCII digits.
+    @inline(__always)
+    static func plainDigits(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
+        let n = bytes.count
+        if n == 0 || n > 9 { return nil }
+        var v: UInt64 = 0
+        for b in bytes {
+            let d = b &- 48
+            if d > 9 { return nil }
+            v = v &* 10 &+ UInt64(d)
+        }
+        return v
+    }
+
+    /// safe_strtoull: unsigned 64-bit; rejects a '-' when the value would look negative as signed.
+    public static func strtoull(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
+        if let v = plainDigits(bytes) { return v }
+        return withCString(bytes) { s in
+            var end: UnsafeMutablePointer<CChar>? = nil
+            errno = 0
+            let v = Glibc.strtoull(s, &end, 10)
+            guard let e = end, errno != ERANGE, e != UnsafeMutablePointer(mutating: s) else { return nil }
+            if isSpace(e.pointee) || e.pointee == 0 {
+                if Int64(bitPattern: UInt64(v)) < 0 {
+                    if memchr(s, Int32(UInt8(ascii: "-")), e - UnsafeMutablePointer(mutating: s)) != nil { return nil }
+                }
+                return UInt64(v)
+            }
+            return nil
+        }
+    }
+
+    /// safe_strtoul: parses as unsigned long (64-bit here) and truncates to 32 bits, as memcached does.
+    public static func strtoul(_ bytes: UnsafeRawBufferPointer) -> UInt32? {
+        if let v = plainDigits(bytes) { return UInt32(truncatingIfNeeded: v) }
+        return withCString(bytes) { s in
+            var end: UnsafeMutablePointer<CChar>? = nil
+            errno = 0
+            let v = Glibc.strtoul(s, &end, 10)
+            guard let e = end, errno != ERANGE, e != UnsafeMutablePointer(mutating: s) else { return nil }
+            if isSpace(e.pointee) || e.pointee == 0 {
+                if Int(bitPattern: v) < 0 {
+                    if memchr(s, Int32(UInt8(ascii: "-")), e - UnsafeMutablePointer(mutating: s)) != nil { return nil }
+                }
+                return UInt32(truncatingIfNeeded: v)
+            }
+            return nil
+        }
+    }
+
+    /// safe_strtol: parses a long and stores it into an int32 (memcached truncates the same way).
+    public static func strtol(_ bytes: UnsafeRawBufferPointer) -> Int32? {
+        if let v = plainDigits(bytes) { return Int32(truncatingIfNeeded: v) }
+        return withCString(bytes) { s in
+            var end: UnsafeMutablePointer<CChar>? = nil
+            errno = 0
+            let v = Glibc.strtol(s, &end, 10)
+            guard let e = end, errno != ERANGE, e != UnsafeMutablePointer(mutating: s) else { return nil }
+            if isSpace(e.pointee) || e.pointee == 0 {
+                return Int32(truncatingIfNeeded: v)
+            }
+            return nil
+        }
+    }
+}
