@@ -185,7 +185,7 @@ class Retrieval(DiffCase):
             ("get double space", setup + b"get  a   b\r\n"),
             ("leading spaces", setup + b"   get a\r\n"),
             ("get key 251", b"get " + b"a" * 251 + b"\r\n"),
-            ("get key 251 after hit", setup + b"get a " + b"a" * 251 + b" b\r\n"),
+            ("get key 251 after hit, replies in same batch", setup + b"get a " + b"a" * 251 + b" b\r\n"),
             ("get key 250", b"get " + b"a" * 250 + b"\r\n"),
             ("get 30 keys (>24 tokens)", setup + b"get " + b" ".join([b"a", b"b", b"c"] * 10) + b"\r\n"),
             ("GET uppercase", setup + b"GET a\r\n"),
@@ -194,6 +194,9 @@ class Retrieval(DiffCase):
             ("bare LF set", b"set k 0 0 1\nx\r\nget k\n"),
         ]:
             self.diff(label, req)
+        self.diff("get key 251 after hit", [setup, b"get a " + b"a" * 251 + b" b\r\n"])
+        self.diff("key 251 culls pending replies (1.6.18)", [setup, b"get a\r\nversion\r\nget a " +
+                                                              b"a" * 251 + b"\r\nget b\r\n"])
 
     def test_gets_gat(self):
         setup = st(b"a", b"1") + st(b"b", b"22", flags=4)
@@ -264,6 +267,13 @@ class DeleteIncrTouch(DiffCase):
             ("value leading space", n(b" 1") + b"incr n 1\r\nget n\r\n"),
             ("value trailing space", n(b"1 ") + b"incr n 1\r\nget n\r\n"),
             ("value inner space", n(b"1 2") + b"incr n 1\r\n"),
+            # memcached parses the stored bytes with strtoull: digits followed by whitespace or
+            # NUL count as a number whatever comes after (the padding of the result is racy,
+            # so only the incr/decr reply is compared)
+            ("value digits NUL junk", n(b"300323\x00\xffjunk") + b"decr n 3\r\n"),
+            ("value digits LF junk", n(b"9\nW\xe8") + b"incr n 1\r\n"),
+            ("value digits TAB junk", n(b"41\tzz") + b"incr n 1\r\n"),
+            ("value 23 chars numeric prefix", n(b"5" + b"\x00" * 22) + b"incr n 1\r\n"),
             ("value letters", n(b"abc") + b"incr n 1\r\n"),
             ("value empty", b"set n 0 0 0\r\n\r\nincr n 1\r\n"),
             ("value negative", n(b"-1") + b"incr n 1\r\n"),

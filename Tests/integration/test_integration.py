@@ -35,6 +35,11 @@ def assert_healthy(tc, server):
                        b"STORED\r\nVALUE health 5 2\r\nok\r\nEND\r\nNOT_FOUND\r\nDELETED\r\nEND\r\n")
 
 
+def stat_of(tc, d, name):
+    tc.assertIn(name, d, f"stat {name!r} missing; got {sorted(d)[:60]}")
+    return d[name]
+
+
 def raise_nofile(n):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(max(soft, n), hard) if hard != resource.RLIM_INFINITY else max(soft, n)
@@ -58,8 +63,8 @@ class UnixSocket(unittest.TestCase):
                 with srv.connect() as c:
                     self.assertTrue(c.roundtrip(b"version\r\n").startswith(b"VERSION "))
                     s = stats_dict(c, "settings")
-                    self.assertEqual(s["domain_socket"], path)
-                    self.assertEqual(s["umask"], mask.lstrip("0") or "0")
+                    self.assertEqual(stat_of(self, s, "domain_socket"), path)
+                    self.assertEqual(stat_of(self, s, "umask"), mask.lstrip("0") or "0")
                 assert_healthy(self, srv)
             finally:
                 srv.stop()
@@ -90,8 +95,8 @@ class MaxConns(unittest.TestCase):
             self.assertIsNotNone(rejected, "60 connections accepted with -c 40")
             self.assertGreaterEqual(len(held), 1)
             s = stats_dict(first)
-            self.assertGreaterEqual(int(s["rejected_connections"]), 1)
-            self.assertEqual(s["max_connections"], "40")
+            self.assertGreaterEqual(int(stat_of(self, s, "rejected_connections")), 1)
+            self.assertEqual(stat_of(self, s, "max_connections"), "40")
             # A second rejection grows the counter.
             c2 = srv.connect()
             self.assertEqual(c2.read_until(b"\r\n"), b"ERROR Too many open connections\r\n")
@@ -131,9 +136,8 @@ class IdleTimeout(unittest.TestCase):
         self.assertTrue(got_eof, "idle connection was not closed within 8 s (idle_timeout=2)")
         self.assertGreaterEqual(elapsed, 1.5, f"idle connection closed too early ({elapsed:.2f}s)")
         s = stats_dict(active)
-        self.assertIn("idle_kicks", s)
-        self.assertGreaterEqual(int(s["idle_kicks"]), 1)
-        self.assertEqual(stats_dict(active, "settings")["idle_timeout"], "2")
+        self.assertGreaterEqual(int(stat_of(self, s, "idle_kicks")), 1)
+        self.assertEqual(stat_of(self, stats_dict(active, "settings"), "idle_timeout"), "2")
 
     def test_no_idle_kicks_line_without_timeout(self):
         with Server(cachet_bin()) as srv, srv.connect() as c:
@@ -190,7 +194,7 @@ class ShutdownCommand(unittest.TestCase):
                 srv = Server(cachet_bin(), ["-A"]).start()
                 self.addCleanup(srv.stop)
                 with srv.connect() as c:
-                    self.assertEqual(stats_dict(c, "settings")["shutdown_command"], "yes")
+                    self.assertEqual(stat_of(self, stats_dict(c, "settings"), "shutdown_command"), "yes")
                     c.send(cmd)
                     self.assertEqual(c.read_until_eof(), b"")
                 try:
@@ -212,8 +216,12 @@ class Daemon(unittest.TestCase):
         pidfile = os.path.join(d, "cachet.pid")
         port = free_port()
         with tempfile.TemporaryFile() as out:
-            p = subprocess.run([cachet_bin(), "-d", "-P", pidfile, *base_args(port)],
-                               stdin=subprocess.DEVNULL, stdout=out, stderr=out, timeout=10)
+            argv = [cachet_bin(), "-d", "-P", pidfile, *base_args(port)]
+            try:
+                p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, timeout=10)
+            except subprocess.TimeoutExpired:  # run() has killed it
+                out.seek(0)
+                self.fail(f"launcher {argv} did not exit within 10 s (no daemonizing?); output {out.read()[-300:]!r}")
             out.seek(0)
             self.assertEqual(p.returncode, 0, f"launcher exit {p.returncode}: {out.read()!r}")
 
@@ -279,9 +287,10 @@ class StartupErrors(unittest.TestCase):
     def run_server(self, args, with_defaults=True):
         argv = [cachet_bin(), *(base_args(free_port()) if with_defaults else []), *args]
         try:
-            p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
-        except subprocess.TimeoutExpired:
-            self.fail(f"{argv} did not exit within 10 s (expected a startup error)")
+            p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=5)
+        except subprocess.TimeoutExpired as e:  # run() has killed it
+            self.fail(f"{argv[1:]} still running after 5 s (expected a startup error); "
+                      f"stderr {(e.stderr or b'')[-300:]!r}")
         return p
 
     def test_startup_errors(self):
