@@ -24,7 +24,9 @@ extension Connection {
             while i < tokens.count {
                 let key = token(line, i)
                 if key.count > keyMaxLength {
-                    wbuf.truncate(to: mark)
+                    // memcached culls every response not yet sent (conn_release_items), not only this
+                    // command's: replies of earlier pipelined commands still queued vanish as well.
+                    wbuf.truncate(to: unsentReplyStart(commandStart: mark))
                     wbuf.append(Reply.badFormat)
                     return
                 }

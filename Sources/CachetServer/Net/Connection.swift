@@ -158,6 +158,8 @@ final class Connection {
             }
             switch step {
             case .close:
+                // memcached still sends the replies queued before the offending line.
+                _ = flush()
                 close(); return
             case .needMore:
                 if !wbuf.isEmpty {
@@ -238,6 +240,12 @@ final class Connection {
             }
         }
         return true
+    }
+
+    /// Where the replies not yet handed to the socket start: everything queued, unless a write is
+    /// under way (then part of the queue is already on the wire and only this command's replies go).
+    func unsentReplyStart(commandStart: Int) -> Int {
+        writeArmed ? commandStart : wbuf.head
     }
 
     private func armWrite() {
