@@ -609,7 +609,7 @@ class RandomMix(DiffCase):
         def value():
             c = rnd.random()
             if c < 0.4:
-                return str(rnd.choice([0, 1, 9, 10, 99, 100, 255, 1000, 18446744073709551615,
+                return str(rnd.choice([0, 1, 9, 10, 99, 100, 255, 1000,
                                        rnd.randrange(0, 10**6)])).encode()
             return bytes(rnd.choice(b"abcdefghij0\x00\xff") for _ in range(rnd.randrange(0, 40)))
 
@@ -638,8 +638,13 @@ class RandomMix(DiffCase):
             elif c < 0.65:
                 ops.append(b"delete " + k + nr() + CRLF)
             elif c < 0.80:
-                d = rnd.choice([0, 1, 2, 10, 1000, 18446744073709551615])
-                ops.append(rnd.choice([b"incr ", b"decr "]) + k + b" %d" % d + nr() + CRLF)
+                # Never shrink a number: memcached pads a shrunk result in place only when no
+                # other thread holds the item (racy), and the padding changes what later
+                # appends/incrs see. Wrap/clamp/padding are covered by DeleteIncrTouch.
+                if rnd.random() < 0.7:
+                    ops.append(b"incr " + k + b" %d" % rnd.choice([0, 1, 2, 10, 1000]) + nr() + CRLF)
+                else:
+                    ops.append(b"decr " + k + b" 0" + nr() + CRLF)
             elif c < 0.86:
                 ops.append(b"touch " + k + b" %d" % exptime() + nr() + CRLF)
             elif c < 0.87:
@@ -672,6 +677,9 @@ class RandomMix(DiffCase):
             return step
 
         steps = [make_step(op) for op in ops]
+        # Touch every key first: expired/flushed items are unlinked on access, otherwise the
+        # background crawler decides when curr_items/bytes drop (racy in memcached).
+        steps.append(b"get " + b" ".join(keys) + CRLF)
         steps.append(b"stats\r\n")
         self.diff(f"random mix seed={self.SEED} ops={self.OPS}", steps, fresh=True, norm=mix_norm)
 
