@@ -313,8 +313,17 @@ def parse_stats(raw):
     return out
 
 
-# Stats lines Cachet adds on purpose (ARCHITECTURE.md "Compatibility contract").
-CACHET_EXTRA_STATS = {"cachet_version"}
+# Stats lines Cachet adds on purpose (ARCHITECTURE.md "Compatibility contract": superset).
+# They are ignored only as a trailing block (after every memcached line), so an extra line
+# in the middle of memcached's order still fails.
+CACHET_EXTRA_STATS = {"cachet_version", "ssl_ciphersuites", "ssl_cert_reload_failures", "ssl_cert_not_after"}
+
+
+def drop_trailing_extras(pairs):
+    out = list(pairs)
+    while out and out[-1][0] in CACHET_EXTRA_STATS:
+        out.pop()
+    return out
 
 # Not listed although they look deterministic: get_expired, get_flushed, reclaimed and
 # expired_unfetched — memcached's LRU maintainer/crawler threads reclaim expired or flushed
@@ -338,8 +347,7 @@ DETERMINISTIC_STATS = {
 
 def normalise_stats(pairs, deterministic=DETERMINISTIC_STATS):
     """Keep every name (order matters); keep a value only for deterministic names."""
-    return [(n, v if n in deterministic else "<v>") for n, v in pairs
-            if n not in CACHET_EXTRA_STATS]
+    return [(n, v if n in deterministic else "<v>") for n, v in drop_trailing_extras(pairs)]
 
 
 # `stats settings` values that legitimately differ between two processes.
@@ -347,8 +355,7 @@ VOLATILE_SETTINGS = {"tcpport", "inter"}
 
 
 def normalise_settings(pairs):
-    return [(n, "<v>" if n in VOLATILE_SETTINGS else v) for n, v in pairs
-            if n not in CACHET_EXTRA_STATS]
+    return [(n, "<v>" if n in VOLATILE_SETTINGS else v) for n, v in drop_trailing_extras(pairs)]
 
 
 _PENDING = []
