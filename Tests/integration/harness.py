@@ -314,7 +314,7 @@ def parse_stats(raw):
 
 
 # Stats lines Cachet adds on purpose (ARCHITECTURE.md "Compatibility contract").
-CACHET_EXTRA_STATS = {"cachet_version"}
+CACHET_EXTRA_STATS = {"cachet_version", "ssl_ciphersuites", "ssl_cert_reload_failures", "ssl_cert_not_after"}
 
 # Not listed although they look deterministic: get_expired, get_flushed, reclaimed and
 # expired_unfetched — memcached's LRU maintainer/crawler threads reclaim expired or flushed
