@@ -420,14 +420,7 @@ class StatsFamily(DiffCase):
             ("stats bogus", b"stats bogus\r\n"),
             ("stats detail", b"stats detail\r\n"),
             ("stats detail bogus", b"stats detail bogus\r\n"),
-            ("stats detail on/dump/off", b"stats detail on\r\n" + st(b"p:a") + b"get p:a q:b\r\n"
-                                         b"delete p:a\r\nstats detail dump\r\nstats detail off\r\n"
-                                         b"stats detail dump\r\n"),
             ("stats sizes", b"stats sizes\r\n"),
-            ("stats cachedump no args", b"stats cachedump\r\n"),
-            ("stats cachedump", st() + b"stats cachedump 1 0\r\n"),
-            ("stats cachedump bad class", b"stats cachedump 99 0\r\n"),
-            ("stats cachedump non-numeric", b"stats cachedump a b\r\n"),
             ("STATS uppercase", b"STATS\r\n"),
         ]:
             self.diff(label, req, fresh=True)
@@ -530,21 +523,6 @@ class FlushDisabled(DiffCase):
                   fresh=True)
 
 
-class DumpDisabled(DiffCase):
-    EXTRA = ["-X"]
-
-    def test_dump_disabled(self):
-        self.diff("-X stats detail", b"stats detail on\r\nstats detail dump\r\n")
-        self.diff("-X cachedump", b"stats cachedump 1 0\r\n")
-
-
-class WatchDisabled(DiffCase):
-    EXTRA = ["-W"]
-
-    def test_watch_disabled(self):
-        self.diff("-W watch", b"watch\r\nwatch fetchers\r\n")
-
-
 class SettingsEcho(DiffCase):
     """`stats settings` / `stats` / `stats slabs` reflect the command-line flags identically."""
 
@@ -554,11 +532,7 @@ class SettingsEcho(DiffCase):
         ["-f", "2", "-n", "100"],
         ["-f", "1.5", "-n", "64", "-B", "ascii", "-F", "-X", "-W", "-A"],
         ["-o", "idle_timeout=5", "-v"],
-        ["-D", "/", "-L"],
-        ["-o", "track_sizes"],
-        ["-o", "slab_chunk_max=16384", "-I", "64k"],
         ["-o", "no_lru_crawler,no_lru_maintainer,no_maxconns_fast"],
-        ["-o", "modern", "-o", "hash_algorithm=jenkins"],
     ]
 
     def test_settings_per_flags(self):
@@ -569,30 +543,6 @@ class SettingsEcho(DiffCase):
             self.diff(f"stats slabs after sets [{f}]",
                       [st(b"a", b"x" * 10) + st(b"b", b"y" * 1000) + st(b"c", b"z" * 20000),
                        b"stats slabs\r\n", b"stats sizes\r\n"], fresh=True, extra=flags)
-
-
-class MetaBasics(DiffCase):
-    """A few meta commands (spec B.10, 1.6.18 behaviour); `mn` is the harness's end marker."""
-
-    def test_meta(self):
-        for label, req in [
-            ("ms/mg flags", b"ms m1 2 c k O123 F5 T100\r\nxx\r\nmg m1 s v f t c k O9 h l\r\n"),
-            ("mg miss k/O echo", b"mg nokey v k O1\r\nmg nokey\r\nmg nokey q\r\n"),
-            ("mg vivify", b"mg viv N30 v c t\r\nmg viv N30 v c t\r\n"),
-            ("md invalidate", b"ms m1 2\r\nxx\r\nmd m1 I T30\r\nmg m1 v c\r\n"),
-            ("ma", b"ma cnt N0 J10 v\r\nma cnt v D100 M-\r\nma cnt\r\nma nope\r\nma cnt MI D5 v\r\n"),
-            ("me", b"ma cnt N0 J10 v\r\nme cnt\r\nme nope\r\n"),
-            ("ms modes", b"ms m2 2 MA\r\nxx\r\nms m2 2 MS\r\nab\r\nms m2 2 MA\r\ncd\r\n"
-                         b"ms m2 2 MP\r\nef\r\nms m2 1 ME\r\nz\r\nms m2 1 MR\r\ny\r\nmg m2 v\r\n"),
-            ("ms base64 key", b"ms Zm9v 2 b\r\nhi\r\nmg foo v\r\nmg Zm9v b v k\r\n"),
-            ("meta errors", b"mg\r\nms k\r\nms k abc\r\nmg k v v\r\nmg k !\r\nmg k Tabc\r\n"
-                            b"ms k 1 MZ\r\nx\r\nma k MZ\r\nma k Dabc\r\nmg k O" + b"o" * 40 + b"\r\n"
-                            b"mg " + b"a" * 251 + b" v\r\nmx\r\nmg !!!! b\r\n"),
-            ("ms bad chunk q", b"ms k 2 q\r\nxyz\r\nmg k v\r\n"),
-            ("md variants", b"ms d1 1\r\nx\r\nmd d1 q\r\nmd d1\r\nmd d1 q\r\nms d2 1\r\nx\r\nmd d2 x\r\nmg d2 v\r\n"),
-            ("ms cas", b"ms c1 1 c\r\nx\r\nms c1 1 C1\r\ny\r\nms c1 1 C2 c\r\nz\r\nmg c1 v c\r\n"),
-        ]:
-            self.diff(label, req, fresh=True)
 
 
 class RandomMix(DiffCase):
