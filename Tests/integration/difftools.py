@@ -185,6 +185,16 @@ class DiffCase(unittest.TestCase):
             conn.close()
         return replies
 
+    def compare(self, label, request, a, b):
+        """Record and assert equality of two already-collected observations."""
+        COUNTS["cases"] += 1
+        COUNTS["steps"] += 1
+        with self.subTest(label):
+            if a != b:
+                MISMATCHES.append((self.id(), label, 0, request, a, b))
+                self.fail(f"[{label}] differs\n  memcached: {short(a)}\n  cachet:    {short(b)}\n"
+                          f" {first_diff(a, b)}")
+
     def diff(self, label, steps, norm=None, fresh=False, mode="roundtrip",
              extra=None, prelude=None):
         """Compare replies of `steps` (bytes, or callables of the oracle's earlier replies)

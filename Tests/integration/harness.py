@@ -89,8 +89,13 @@ class Server:
         for _attempt in range(3):  # the free port may be taken between probe and bind
             argv = self.argv()
             self._errf = tempfile.TemporaryFile()
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                         stdout=self._errf, stderr=self._errf)
+            # The child writes through its own O_APPEND file description, so our seek+read
+            # in stderr() can never move its write offset (no overwritten lines).
+            wfd = os.open(f"/proc/self/fd/{self._errf.fileno()}", os.O_WRONLY | os.O_APPEND)
+            try:
+                self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=wfd, stderr=wfd)
+            finally:
+                os.close(wfd)
             try:
                 self._wait_ready()
                 return self

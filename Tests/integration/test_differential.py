@@ -13,7 +13,7 @@ import unittest
 
 from harness import (normalise_version, normalise_stats, normalise_settings, parse_stats,
                      DETERMINISTIC_STATS, CONNECTION_STATS)
-from difftools import DiffCase, COUNTS, print_summary, auto_norm
+from difftools import DiffCase, COUNTS, print_summary, auto_norm, Pair
 
 CRLF = b"\r\n"
 
@@ -195,6 +195,15 @@ class Retrieval(DiffCase):
         ]:
             self.diff(label, req)
         self.diff("get key 251 after hit", [setup, b"get a " + b"a" * 251 + b" b\r\n"])
+        many = b" ".join(b"k%02d" % i for i in range(30))
+        self.diff("key 251 after 30 keys (batched)", [setup + st(b"k01") + st(b"k29"),
+                                                      b"get " + many + b" " + b"z" * 251 + b"\r\n"])
+        self.diff("get noreply is a key", [setup, b"get a noreply\r\n"])
+        self.diff("get tab separator", [setup, b"get\ta\r\n", b"get a\tb\r\n"])
+        self.diff("key with control char", [b"set a\x01b 0 0 1\r\nx\r\nget a\x01b\r\n"])
+        self.diff("key with DEL/high bytes", [b"set a\x7f\xffb 0 0 1\r\nx\r\nget a\x7f\xffb\r\n"])
+        self.diff("set trailing space", [b"set k 0 0 1 \r\nx\r\nget k\r\n"])
+        self.diff("set many spaces", [b"set  k   0  0   1\r\nx\r\nget k\r\n"])
         self.diff("key 251 culls pending replies (1.6.18)", [setup, b"get a\r\nversion\r\nget a " +
                                                               b"a" * 251 + b"\r\nget b\r\n"])
 
@@ -253,6 +262,10 @@ class DeleteIncrTouch(DiffCase):
             ("decr miss", b"decr n 1\r\n"),
             ("incr noreply", n(b"1") + b"incr n 1 noreply\r\ndecr n 5 noreply\r\nget n\r\n"),
             ("incr miss noreply", b"incr n 1 noreply\r\n"),
+            ("incr noreply non-numeric", n(b"abc") + b"incr n 1 noreply\r\n"),
+            ("incr noreply bad delta", n(b"1") + b"incr n x noreply\r\ndecr n -1 noreply\r\n"),
+            ("touch noreply bad exptime", n(b"1") + b"touch n x noreply\r\n"),
+            ("delete noreply extra", n(b"1") + b"delete n noreply extra\r\n"),
             ("delta non-numeric", n(b"1") + b"incr n abc\r\n"),
             ("delta negative", n(b"1") + b"incr n -1\r\n"),
             ("delta 2^64", n(b"1") + b"incr n 18446744073709551616\r\n"),
@@ -439,7 +452,7 @@ def items_norm(raw):
     for n, v in parse_stats(raw):
         field = n.split(":")[-1]
         out.append((n, "<v>" if field in VOLATILE_ITEM_FIELDS else v))
-    return out
+    return ("stats items", out)
 
 
 def stat_values(names):
@@ -447,12 +460,63 @@ def stat_values(names):
         if not raw.startswith(b"STAT"):
             return raw
         d = dict(parse_stats(raw))
-        return [(n, d.get(n, "<absent>")) for n in names]
+        return ("selected stats", [(n, d.get(n, "<absent>")) for n in names])
     return norm
 
 
 # ------------------------------------------------------------------------------------------------
 # Flag variations: a new pair per class.
+
+def slabs_norm(raw):
+    """stats slabs as (name, value) pairs (every value compared) for a readable diff."""
+    return ("stats slabs", parse_stats(raw))
+
+
+def slabs_norm_any(raw):
+    return slabs_norm(raw) if raw.startswith(b"STAT ") else raw
+
+
+class ChunkedItems(DiffCase):
+    """Items larger than slab_chunk_max (512 KiB by default) are chunked (spec C)."""
+
+    def test_chunked(self):
+        seq = (st(b"c600k", b"a" * 600000) + st(b"c1m", b"b" * 1048000) + st(b"c520k", b"c" * 524288) +
+               b"get c600k\r\n")
+        self.diff("chunked items get", seq, fresh=True)
+        self.diff("chunked stats slabs", [seq, b"stats slabs\r\n"], fresh=True, norm=slabs_norm_any)
+        self.diff("chunked stats items", [seq, b"stats items\r\n"], norm=items_norm, fresh=True)
+        self.diff("chunked stats", [seq, b"stats\r\n"], fresh=True)
+        self.diff("chunked append/prepend", st(b"ca", b"a" * 500000) + st(b"ca", b"b" * 100000, cmd=b"append") +
+                  st(b"ca", b"c" * 10, cmd=b"prepend") + b"get ca\r\n", fresh=True)
+        self.diff("chunked incr non-numeric", st(b"ci", b"1" + b" " * 600000) + b"incr ci 1\r\n", fresh=True)
+        self.diff("chunked delete then slabs", [seq + b"delete c600k\r\ndelete c1m\r\n", b"stats slabs\r\n"],
+                  fresh=True, norm=slabs_norm_any)
+
+
+class VerboseSlabClasses(DiffCase):
+    """`-vv` prints the slab class table on stderr at startup (spec C)."""
+
+    @classmethod
+    def setUpClass(cls):
+        pass
+
+    @classmethod
+    def tearDownClass(cls):
+        pass
+
+    def test_vv_slab_classes(self):
+        for flags in (["-vv"], ["-vv", "-f", "2", "-n", "100"], ["-vv", "-I", "2m"], ["-vv", "-m", "8", "-f", "1.5"]):
+            pair = Pair(flags).start()
+            try:
+                lines = []
+                for srv in (pair.oracle, pair.cachet):
+                    lines.append(b"\n".join(ln for ln in srv.stderr().split(b"\n")
+                                            if ln.startswith(b"slab class")))
+            finally:
+                pair.stop_later()
+            self.assertTrue(lines[0], "memcached -vv printed no slab classes")
+            self.compare(f"-vv slab classes {' '.join(flags[1:])}", " ".join(flags).encode(), *lines)
+
 
 class Eviction8m(DiffCase):
     EXTRA = ["-m", "8"]
@@ -464,6 +528,10 @@ class Eviction8m(DiffCase):
         self.diff("-m 8: 200 x 100KB", steps,
                   norm=stat_values(["curr_items", "evictions", "total_items", "limit_maxbytes",
                                     "evicted_unfetched"]), fresh=True)
+        steps2 = steps[:200] + [b"stats items\r\n", b"stats slabs\r\n"]
+        self.diff("-m 8: stats items/slabs after eviction", steps2,
+                  norm=lambda r: items_norm(r) if r.startswith(b"STAT items:") else
+                  slabs_norm(r) if r.startswith(b"STAT ") else r, fresh=True)
 
 
 class OutOfMemory(DiffCase):
