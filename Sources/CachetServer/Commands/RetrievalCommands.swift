@@ -17,7 +17,6 @@ extension Connection {
             first = 2
         }
         let mark = wbuf.tail
-        let stats = worker.stats
         let out = wbuf
         while true {
             var i = first
@@ -46,7 +45,6 @@ extension Connection {
                     item.forEachSegment { out.append($0) }
                     out.append(Reply.crlf)
                 }
-                stats.lock()
                 switch result {
                 case .hit(let classId):
                     if touch {
@@ -66,7 +64,6 @@ extension Connection {
                     }
                 }
                 if !touch { stats.add(.getCmds) }   // memcached counts gat/gats only as touches
-                stats.unlock()
                 i += 1
             }
             guard let rest = tokens.remainder else { break }

@@ -15,8 +15,10 @@ private let connCallback: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?
 /// its events exist (both are freed in `close()` before the table drops it).
 final class Connection {
     let fd: Int32
-    unowned let worker: Worker
+    /// The worker outlives its connections (it frees them in `close()`), so no reference counting here.
+    unowned(unsafe) let worker: Worker
     let server: ServerContext
+    let stats: ThreadStats
     let store: CacheStore
     let listener: ListenerInfo
     var tls: TLSConnection?
@@ -48,6 +50,7 @@ final class Connection {
     init(fd: Int32, worker: Worker, listener: ListenerInfo) {
         self.fd = fd
         self.worker = worker
+        self.stats = worker.stats
         self.server = worker.server
         self.store = worker.server.store
         self.listener = listener
@@ -61,6 +64,15 @@ final class Connection {
     }
 
     var isIdle: Bool { !closed }
+
+    /// Called by the worker's 1-second sweep: a connection quiet for a while gives its buffers back,
+    /// so idle connections cost almost nothing while busy ones never pay malloc/free per request.
+    func releaseBuffersIfQuiet(now: UInt32) {
+        if now &- lastCmdTime >= 2 && pendingNeed == 0 {
+            rbuf.releaseIfEmpty()
+            wbuf.releaseIfEmpty()
+        }
+    }
 
     func start() {
         let me = Unmanaged.passUnretained(self).toOpaque()
@@ -99,8 +111,6 @@ final class Connection {
         if closed { return }
         if closeAfterWrite && wbuf.isEmpty { close(); return }
         if eof { close(); return }
-        if rbuf.isEmpty { rbuf.releaseIfEmpty() }
-        if wbuf.isEmpty { wbuf.releaseIfEmpty() }
     }
 
     // MARK: reading
@@ -131,7 +141,7 @@ final class Connection {
                 }
             }
             rbuf.commit(n)
-            worker.stats.bump(.bytesRead, UInt64(n))
+            stats.bump(.bytesRead, UInt64(n))
             budget -= n
             if n < space && (tls?.pending ?? 0) == 0 { return false }
         }
@@ -193,7 +203,7 @@ final class Connection {
 
     private func yieldNow() {
         if closed { return }
-        worker.stats.bump(.connYields)
+        stats.bump(.connYields)
         resumeInNewCmd = true
         if !rbuf.isEmpty && rbuf.count >= pendingNeed { event_active(writeEvent, EV_WRITE, 0) }
     }
@@ -232,7 +242,7 @@ final class Connection {
                 switch t.write(UnsafeRawBufferPointer(start: chunk.baseAddress!, count: n)) {
                 case .bytes(let k):
                     wbuf.consume(k)
-                    worker.stats.bump(.bytesWritten, UInt64(k))
+                    stats.bump(.bytesWritten, UInt64(k))
                 case .wantWrite, .wantRead:
                     armWrite(); return false
                 case .closed, .error:
@@ -246,7 +256,7 @@ final class Connection {
                     close(); return false
                 }
                 wbuf.consume(n)
-                worker.stats.bump(.bytesWritten, UInt64(n))
+                stats.bump(.bytesWritten, UInt64(n))
             }
         }
         return true
