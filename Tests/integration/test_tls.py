@@ -156,6 +156,12 @@ class TLSServer:
     def stat(self, name):
         return dict(self.stats()).get(name)
 
+    def stat_int(self, name):
+        v = self.stat(name)
+        if v is None:
+            raise AssertionError(f"{self.name}: `stats` has no {name} line")
+        return int(v)
+
     def refresh(self, noreply=False):
         with self.plain() as c:
             return c.cmd("refresh_certs noreply" if noreply else "refresh_certs")
@@ -448,12 +454,15 @@ class TLSStatsDiff(unittest.TestCase):
         self.addCleanup(srvs[0].stop)
         srvs.append(Server(cachet_bin(), name="cachet").start())
         self.addCleanup(srvs[1].stop)
-        views = []
+        views, replies = [], []
         for s in srvs:
             with s.connect() as c:
                 views.append(settings_block(c.stats("settings")))
+                replies.append((c.cmd("refresh_certs"), c.cmd("refresh_certs noreply")))
         self.assertIn(("ssl_chain_cert", "(null)"), views[0]["block"])
         self.assertEqual(views[0], views[1])
+        self.assertEqual(replies[0], (b"Error TLS not enabled\r\n",) * 2)
+        self.assertEqual(replies[1], replies[0])
 
     def test_stats_lines(self):
         for opts, want in (((), ["ssl_handshake_errors", "time_since_server_cert_refresh"]),
@@ -469,10 +478,10 @@ class TLSStatsDiff(unittest.TestCase):
         p = self.start_pair()
         for s in p.both():
             with self.subTest(s.name):
-                before = int(s.stat("time_since_server_cert_refresh"))
+                before = s.stat_int("time_since_server_cert_refresh")
                 self.assertGreaterEqual(before, 0)
                 self.assertEqual(s.refresh(), b"OK\r\n")
-                after = int(s.stat("time_since_server_cert_refresh"))
+                after = s.stat_int("time_since_server_cert_refresh")
                 self.assertLessEqual(after, min(before, 2), s.name)
 
 
@@ -627,7 +636,8 @@ class TLSSessionResumption(unittest.TestCase):
                                 self.assertTrue(c2.sock.session_reused, f"{s.name} TLS{version} not resumed")
                                 self.assertEqual(c2.cmd("set r 0 0 1\r\nx"), b"STORED\r\n")
                     if cache:
-                        self.assertIsNotNone(s.stat("ssl_new_sessions"))
+                        # OpenSSL-defined count (spec A.10: 2 per full TLS 1.3 handshake); loosely
+                        self.assertGreaterEqual(s.stat_int("ssl_new_sessions"), 1, s.name)
                     else:
                         self.assertIsNone(s.stat("ssl_new_sessions"))
             finally:
@@ -693,12 +703,25 @@ class CachetTLSBetter(unittest.TestCase):
             self.assertEqual(outcome(mt, client_ctx(v, cert=True)), "ok", v)
         self.assertIn(f"mtls:127.0.0.1:{mt}", dict(s2.stats("settings"))["inter"])
 
+    def test_failed_handshakes_counted_reliably(self):
+        # memcached does not count these (they fail in its worker, spec A.10); Cachet counts every
+        # handshake that fails from the server's view
+        live = LiveFiles(CERTS, "count")
+        s = self.start(["ssl_ca_cert=" + live.ca, "ssl_verify_mode=2", "ssl_min_version=3"], live=live)
+        base = s.stat_int("ssl_handshake_errors")
+        self.assertTrue(outcome(s.tls_port, client_ctx("1.3")).startswith("fail"))  # no client cert
+        self.assertTrue(outcome(s.tls_port, client_ctx("1.2", cert=True)).startswith("fail"))  # < min version
+        wait_for(lambda: s.stat_int("ssl_handshake_errors") == base + 2, timeout=5,
+                 what=f"ssl_handshake_errors == {base + 2} (missing client cert + TLS 1.2 vs min 1.3)")
+        self.assertEqual(outcome(s.tls_port, client_ctx("1.3", cert=True)), "ok")
+        self.assertEqual(s.stat_int("ssl_handshake_errors"), base + 2)
+
     def test_failed_refresh_keeps_old_cert(self):
         s = self.start()
         old = s.tls()
         self.addCleanup(old.close)
         self.assertEqual(peer_ou(old), "first")
-        fails0 = int(s.stat("ssl_cert_reload_failures"))
+        fails0 = s.stat_int("ssl_cert_reload_failures")
         s.live.install(chain=CERTS.server2_crt)  # server2's cert with server1's key
         r = s.refresh()
         self.assertTrue(r.startswith(b"Error loading the key: ") and r.endswith(b"key values mismatch\r\n"), r)
@@ -706,7 +729,7 @@ class CachetTLSBetter(unittest.TestCase):
             with s.tls() as c:
                 self.assertEqual(peer_ou(c), "first")
                 self.assertEqual(c.cmd("set x 0 0 1\r\n1"), b"STORED\r\n")
-        self.assertEqual(int(s.stat("ssl_cert_reload_failures")), fails0 + 1)
+        self.assertEqual(s.stat_int("ssl_cert_reload_failures"), fails0 + 1)
         self.assertEqual(old.cmd("get x"), b"VALUE x 0 1\r\n1\r\nEND\r\n")
 
     def test_good_refresh_new_cert_old_conn_works(self):
@@ -721,7 +744,7 @@ class CachetTLSBetter(unittest.TestCase):
             self.assertEqual(c.cmd("set y 0 0 1\r\n2"), b"STORED\r\n")
         self.assertEqual(peer_ou(old), "first")
         self.assertEqual(old.cmd("get y"), b"VALUE y 0 1\r\n2\r\nEND\r\n")
-        self.assertLessEqual(int(s.stat("time_since_server_cert_refresh")), 2)
+        self.assertLessEqual(s.stat_int("time_since_server_cert_refresh"), 2)
 
     def poll_ou(self, s, want, timeout=5.0):
         seen = []
@@ -742,10 +765,10 @@ class CachetTLSBetter(unittest.TestCase):
         os.kill(s.pid, signal.SIGHUP)
         self.poll_ou(s, "second")
         # a broken file set on SIGHUP: old cert keeps being served, failure counted, still alive
-        fails0 = int(s.stat("ssl_cert_reload_failures"))
+        fails0 = s.stat_int("ssl_cert_reload_failures")
         s.live.install(key=CERTS.garbage_key)
         os.kill(s.pid, signal.SIGHUP)
-        wait_for(lambda: int(s.stat("ssl_cert_reload_failures")) == fails0 + 1, timeout=5,
+        wait_for(lambda: s.stat_int("ssl_cert_reload_failures") == fails0 + 1, timeout=5,
                  what="ssl_cert_reload_failures +1 after SIGHUP with a garbage key")
         with s.tls() as c:
             self.assertEqual(peer_ou(c), "second")
@@ -781,7 +804,7 @@ class CachetTLSBetter(unittest.TestCase):
 
     def test_plaintext_and_aborted_handshakes_counted(self):
         s = self.start()
-        base = int(s.stat("ssl_handshake_errors"))
+        base = s.stat_int("ssl_handshake_errors")
         n = 0
         for i in range(30):
             raw = socket.create_connection(("127.0.0.1", s.tls_port), timeout=5)
@@ -789,7 +812,9 @@ class CachetTLSBetter(unittest.TestCase):
             if i % 3 == 0:
                 c.send(b"version\r\n")  # immediately
             elif i % 3 == 1:
-                time.sleep(0.05 if i < 20 else 0.3)  # after the server is surely waiting in its worker
+                # the delay is the stimulus, not a wait for an event: memcached counts plaintext only
+                # when it arrives before its listener-thread SSL_accept (spec A.10); Cachet always
+                time.sleep(0.05 if i < 20 else 0.3)
                 c.send(b"version\r\n")
             if i % 3 != 2:
                 got = c.read_until_eof()
@@ -797,11 +822,11 @@ class CachetTLSBetter(unittest.TestCase):
             c.close()
             n += 1
         try:
-            wait_for(lambda: int(s.stat("ssl_handshake_errors")) >= base + n, timeout=5,
+            wait_for(lambda: s.stat_int("ssl_handshake_errors") >= base + n, timeout=5,
                      what=f"ssl_handshake_errors to reach {base + n}")
         except HarnessError as e:
-            raise AssertionError(f"{e}: got {int(s.stat('ssl_handshake_errors')) - base} of {n}") from None
-        self.assertEqual(int(s.stat("ssl_handshake_errors")), base + n)
+            raise AssertionError(f"{e}: got {s.stat_int('ssl_handshake_errors') - base} of {n}") from None
+        self.assertEqual(s.stat_int("ssl_handshake_errors"), base + n)
         self.assertEqual(outcome(s.tls_port, client_ctx()), "ok")
 
     def test_silent_client_does_not_block_and_is_idle_closed(self):
@@ -820,7 +845,7 @@ class CachetTLSBetter(unittest.TestCase):
 
     def test_garbage_after_handshake(self):
         s = self.start()
-        base = int(s.stat("ssl_proto_errors"))
+        base = s.stat_int("ssl_proto_errors")
         for version in ("1.2", "1.3"):
             with self.subTest(version):
                 c = s.tls(client_ctx(version))
@@ -836,7 +861,7 @@ class CachetTLSBetter(unittest.TestCase):
                 self.assertTrue(closed)
                 c.close()
                 self.assertEqual(outcome(s.tls_port, client_ctx()), "ok")
-        wait_for(lambda: int(s.stat("ssl_proto_errors")) == base + 2, timeout=5,
+        wait_for(lambda: s.stat_int("ssl_proto_errors") == base + 2, timeout=5,
                  what="ssl_proto_errors +2 after two garbage records")
         self.assertTrue(s.srv.alive())
 
@@ -874,15 +899,17 @@ class CachetReloadUnderLoad(unittest.TestCase):
             finally:
                 c.close()
 
+        probes = []  # (start, end, OU) of every prober handshake
+
         def prober():
             while not stop.is_set():
+                t0 = time.monotonic()
                 try:
                     with s.tls() as c:
                         ou = peer_ou(c)
                         if c.cmd("version")[:8] != b"VERSION ":
                             hs["bad"].append("no VERSION")
-                        if ou not in ("first", "second"):
-                            hs["bad"].append(f"OU {ou}")
+                    probes.append((t0, time.monotonic(), ou))
                     hs["n"] += 1
                 except Exception as e:  # noqa: BLE001
                     hs["bad"].append(repr(e))
@@ -892,12 +919,16 @@ class CachetReloadUnderLoad(unittest.TestCase):
         for t in threads:
             t.start()
         wait_for(lambda: all(o > 0 for o in ops) or errors, timeout=20, what="all 50 workers running")
-        fails0 = int(s.stat("ssl_cert_reload_failures"))
+        fails0 = s.stat_int("ssl_cert_reload_failures")
         last_good, log = "first", []
+        # windows in which the served certificate is known: from the confirmation of a good reload
+        # (or the start) until the next good file set is triggered; broken reloads fall inside them
+        windows, win_start = [], 0.0
         try:
             for i in range(20):
                 trigger = "refresh" if (i // 2) % 2 == 0 else "sighup"
                 if i % 2 == 0:
+                    windows.append((win_start, time.monotonic(), last_good))
                     n = 2 if last_good == "first" else 1
                     live.good(n)
                     want = "first" if n == 1 else "second"
@@ -911,7 +942,7 @@ class CachetReloadUnderLoad(unittest.TestCase):
                     else:
                         live.install(key=None)
                     want = last_good
-                f_before = int(s.stat("ssl_cert_reload_failures"))
+                f_before = s.stat_int("ssl_cert_reload_failures")
                 if trigger == "refresh":
                     r = s.refresh()
                     self.assertEqual(r == b"OK\r\n", i % 2 == 0, f"step {i}: {r!r}")
@@ -920,22 +951,31 @@ class CachetReloadUnderLoad(unittest.TestCase):
                     CachetTLSBetter.poll_ou(self, s, want)
                 else:
                     os.kill(s.pid, signal.SIGHUP)
-                    wait_for(lambda: int(s.stat("ssl_cert_reload_failures")) == f_before + 1, timeout=5,
+                    wait_for(lambda: s.stat_int("ssl_cert_reload_failures") == f_before + 1, timeout=5,
                              what=f"step {i}: reload failure counted after SIGHUP")
                 with s.tls() as c:
                     got = peer_ou(c)
                 log.append((i, trigger, want, got))
                 self.assertEqual(got, want, f"step {i} ({trigger}): new handshake presented {got}")
+                if i % 2 == 0:
+                    win_start = time.monotonic()
                 last_good = want
+            windows.append((win_start, time.monotonic(), last_good))
         finally:
             stop.set()
             for t in threads:
                 t.join(10)
         self.assertEqual(errors, [], f"{len(errors)} failed requests on existing connections")
         self.assertEqual(hs["bad"], [], f"new handshakes failed/odd during reloads ({hs['n']} ok)")
-        self.assertEqual(int(s.stat("ssl_cert_reload_failures")), fails0 + 10)
+        wrong = [(round(t0, 3), ou, w_ou) for t0, t1, ou in probes for w0, w1, w_ou in windows
+                 if w0 <= t0 and t1 <= w1 and ou != w_ou]
+        checked = sum(1 for t0, t1, _ in probes for w0, w1, _ in windows if w0 <= t0 and t1 <= w1)
+        self.assertEqual(wrong, [], "probe handshakes presented a certificate other than the last good one")
+        self.assertGreater(checked, 20, "too few probe handshakes fell inside known-certificate windows")
+        self.assertEqual(s.stat_int("ssl_cert_reload_failures"), fails0 + 10)
         self.assertGreater(min(ops), 20)
-        REPORT["reload_under_load"] = f"{sum(ops)} get/set pairs, {hs['n']} probe handshakes"
+        REPORT["reload_under_load"] = (f"{sum(ops)} get/set pairs, {hs['n']} probe handshakes "
+                                       f"({checked} inside known-certificate windows)")
 
 
 class TLSMemory(unittest.TestCase):
@@ -959,7 +999,7 @@ class TLSMemory(unittest.TestCase):
         live = LiveFiles(CERTS, "rss")
         s = TLSServer(cachet_bin(), live, extra=["-c", "4096"], name="cachet").start()
         self.addCleanup(s.stop)
-        base_tc = int(s.stat("total_connections"))
+        base_tc = s.stat_int("total_connections")
         n = 10000
 
         def settle(total):
@@ -971,7 +1011,8 @@ class TLSMemory(unittest.TestCase):
         self.fail_batch(s, n)
         settle(base_tc + 2 * n + 2)
         second = vmrss_kb(s.pid)
-        REPORT["rss after failed handshakes"] = f"{first} kB after 10k, {second} kB after 20k"
+        REPORT["rss after failed handshakes"] = (f"{first} kB after 10k, {second} kB after 20k "
+                                                 f"(ssl_handshake_errors {s.stat_int('ssl_handshake_errors')})")
         self.assertLessEqual(second, first * 1.1 + 4096, f"RSS grew: {first} kB → {second} kB")
         self.assertEqual(outcome(s.tls_port, client_ctx()), "ok")
 
