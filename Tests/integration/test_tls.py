@@ -424,10 +424,27 @@ class TLSStatsDiff(unittest.TestCase):
     def test_settings_block_all_options(self):
         p = self.start_pair(["ssl_ca_cert=" + self.live.ca, "ssl_verify_mode=1", "ssl_keyformat=1",
                              "ssl_ciphers=ECDHE-RSA-AES128-GCM-SHA256", "ssl_wbuf_size=64",
-                             "ssl_session_cache", "ssl_min_version=3"])
+                             "ssl_session_cache", "ssl_kernel_tls", "ssl_min_version=3"])
         a, b = (settings_block(s.stats("settings")) for s in p.both())
         self.assertIn(("ssl_wbuf_size", "65536"), a["block"])
+        self.assertIn(("ssl_kernel_tls", "yes"), a["block"])
         self.assertEqual(a, b)
+        for s in p.both():  # and the server still serves TLS 1.3 with these settings
+            self.assertEqual(outcome(s.tls_port, client_ctx("1.3")), "ok", s.name)
+
+    def test_ciphers_and_negotiated_versions(self):
+        # spec A.12: ssl_ciphers affects TLS <= 1.2 only; TLS 1.3 by default
+        p = self.start_pair(["ssl_ciphers=ECDHE-RSA-AES128-GCM-SHA256"])
+        got = {}
+        for s in p.both():
+            res = []
+            for version in (None, "1.2", "1.3"):
+                with s.tls(client_ctx(version)) as c:
+                    res.append((c.sock.version(), c.sock.cipher()[0]))
+            got[s.name] = res
+        self.assertEqual(got["memcached"][1], ("TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256"))
+        self.assertEqual(got["memcached"][0][0], "TLSv1.3")
+        self.assertEqual(got["cachet"], got["memcached"])
 
     def test_settings_without_Z(self):
         # ssl_* options without -Z: accepted, shown with ssl_enabled no; refresh_certs not enabled
