@@ -483,14 +483,11 @@ class ChunkedItems(DiffCase):
         seq = (st(b"c600k", b"a" * 600000) + st(b"c1m", b"b" * 1048000) + st(b"c520k", b"c" * 524288) +
                b"get c600k\r\n")
         self.diff("chunked items get", seq, fresh=True)
-        self.diff("chunked stats slabs", [seq, b"stats slabs\r\n"], fresh=True, norm=slabs_norm_any)
         self.diff("chunked stats items", [seq, b"stats items\r\n"], norm=items_norm, fresh=True)
         self.diff("chunked stats", [seq, b"stats\r\n"], fresh=True)
         self.diff("chunked append/prepend", st(b"ca", b"a" * 500000) + st(b"ca", b"b" * 100000, cmd=b"append") +
                   st(b"ca", b"c" * 10, cmd=b"prepend") + b"get ca\r\n", fresh=True)
         self.diff("chunked incr non-numeric", st(b"ci", b"1" + b" " * 600000) + b"incr ci 1\r\n", fresh=True)
-        self.diff("chunked delete then slabs", [seq + b"delete c600k\r\ndelete c1m\r\n", b"stats slabs\r\n"],
-                  fresh=True, norm=slabs_norm_any)
 
 
 class VerboseSlabClasses(DiffCase):

@@ -157,9 +157,9 @@ extension Connection {
         stat("crawler_items_checked", 0)
         stat("lrutail_reflocked", 0)
         if maintainer {
-            for name in ["moves_to_cold", "moves_to_warm", "moves_within_lru", "direct_reclaims", "lru_bumps_dropped"] {
-                stat(name, "0")
-            }
+            for name in ["moves_to_cold", "moves_to_warm", "moves_within_lru"] { stat(name, "0") }
+            stat("direct_reclaims", s.evictions + s.reclaimed)
+            stat("lru_bumps_dropped", 0)
         }
         if let tls = server.tls {
             stat("ssl_cert_reload_failures", tls.reloadFailures)
@@ -203,7 +203,9 @@ extension Connection {
             put("moves_to_cold", 0)
             put("moves_to_warm", 0)
             put("moves_within_lru", 0)
-            put("direct_reclaims", 0)
+            // Every eviction/reclaim here happens on the allocating request (no LRU maintainer thread),
+            // which memcached counts as a direct reclaim.
+            put("direct_reclaims", c.evicted + c.reclaimed)
             put("hits_to_hot", 0)
             put("hits_to_warm", 0)
             put("hits_to_cold", Int(totals.slab(c.id, .getHits)))
