@@ -135,7 +135,7 @@ public final class CacheStore: @unchecked Sendable {
     }
 
     /// memcached do_store_item, plus the meta set options (stale CAS, binary key, explicit CAS, vivify).
-    func storeItem(_ mode: StoreMode, key: UnsafeRawBufferPointer, hash: UInt32, flags: UInt32,
+    public func storeItem(_ mode: StoreMode, key: UnsafeRawBufferPointer, hash: UInt32, flags: UInt32,
                    exptime: Int64, value: UnsafeRawBufferPointer, casUnique: UInt64,
                    unlinkOnFailure: Bool, options: MetaStoreOptions) -> MetaStoreOutcome {
         let ntotal = layout.totalSize(keyLength: key.count, valueLength: value.count, flags: flags)

@@ -118,10 +118,10 @@ extension CacheStore {
     }
 
     /// ma: incr/decr (memcached do_add_delta) or, on a miss with `vivifyInitial`, an add of that value.
-    /// `body(item, value)` runs under the lock with the item now holding `value` (digits in `value`).
+    /// `body(item, value, created)` runs under the lock with the item now holding `value`.
     public func metaDelta(_ key: UnsafeRawBufferPointer, hash: UInt32, incr: Bool, delta: UInt64,
                           casIn: UInt64, newCas: UInt64?, vivifyInitial: UInt64?,
-                          _ body: (MetaItem, UInt64) -> Void) -> MetaDeltaResult {
+                          _ body: (MetaItem, UInt64, Bool) -> Void) -> MetaDeltaResult {
         let seg = assoc.segment(for: hash)
         assoc.locks.lock(seg)
         defer { assoc.locks.unlock(seg) }
@@ -131,7 +131,7 @@ extension CacheStore {
             let r = deltaLocked(it, seg: seg, hash: hash, incr: incr, delta: delta, newCas: newCas)
             switch r.result {
             case .ok(let value, let classId):
-                body(MetaItem(r.item!, layout), value)
+                body(MetaItem(r.item!, layout), value, false)
                 return .ok(classId: classId)
             case .nonNumeric: return .nonNumeric
             default: return .outOfMemory
@@ -151,7 +151,7 @@ extension CacheStore {
             writer.write(text)
             finishValue(it)
             linkLocked(it, seg: seg, cas: newCas)
-            body(MetaItem(it, layout), initial)
+            body(MetaItem(it, layout), initial, true)
             return .created
         }
     }
