@@ -798,6 +798,8 @@ class MetaSet(DiffCase):
             ("ms value with CRLF inside", ms(val=b"a\r\nb") + b"mg k v\r\n"),
             ("ms too large swallows", b"ms k 1100000 T0\r\n" + b"z" * 1100000 + b"\r\nmg k v\r\n"),
             ("ms too large drops old", ms() + b"ms k 1100000 q\r\n" + b"z" * 1100000 + b"\r\nmg k v\r\n"),
+            ("ms chunked value", b"ms big 700000\r\n" + b"q" * 700000 + b"\r\nmg big s v k\r\nma big\r\n"
+                                 b"ms big 5 MA\r\nabcde\r\nmg big s\r\n"),
             ("ms max size", b"ms k 1048516\r\n" + b"z" * 1048516 + b"\r\nmg k s\r\n"
                             b"ms k 1048517\r\n" + b"z" * 1048517 + b"\r\nmg k s\r\n"),
         ]:
@@ -851,6 +853,18 @@ class MetaDeleteArithmetic(DiffCase):
             self.diff(label, req)
         self.diff("ma c and E-less cas", b"ma n N0 J3 c\r\nma n c v\r\nmg n c\r\nma n C1 c\r\nma n C99\r\n", fresh=True)
         self.diff("ma stats", [b"ma a\r\nma a MD\r\nma a N0\r\nma a\r\nma a MD\r\nma a C1\r\nma a q v\r\n", b"stats\r\n"],
+                  fresh=True)
+
+
+class MetaNoCas(DiffCase):
+    """Meta commands with -C: every CAS reads 0, so a C token never matches a stored item."""
+    EXTRA = ["-C"]
+
+    def test_meta_no_cas(self):
+        self.diff("meta with -C", b"ms k 1 c\r\nx\r\nmg k c v\r\nms k 1 C0 c\r\ny\r\nms k 1 C1 c\r\ny\r\n"
+                  b"mg k v c\r\nmd k C0\r\nmd k C1\r\nma n N0 c\r\nma n C0 c\r\nma n C1 c\r\nme n\r\n"
+                  b"ms k 1 I C1\r\nz\r\nmd k I\r\nmg k c\r\n", fresh=True)
+        self.diff("meta chunked with -C", b"ms big 700000\r\n" + b"q" * 700000 + b"\r\nmg big s c\r\nme big\r\n",
                   fresh=True)
 
 
