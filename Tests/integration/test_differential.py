@@ -710,6 +710,15 @@ class MetaGet(DiffCase):
                                      b"mg k R99 c\r\n" + ms() + b"mg k c\r\n"),
             ("mg stale u", ms() + b"md k I\r\nmg k u\r\nmg k u\r\n"),
             ("mg vivify base64", b"mg Zm9v b N30 k v\r\nmg Zm9v b k\r\nmg foo k\r\n"),
+            ("mg vivify over expired", ms(flags=b"T-1") + b"mg k N30 v c t\r\nmg k v c t\r\n"),
+            ("mg N and T together", b"mg n1 N30 T60 t c\r\nmg n1 t\r\nmg n2 T60 N30 t\r\nmg n2 t\r\n"
+                                    b"mg n2 N10 T20 t\r\n"),
+            ("mg R after win already sent", ms(flags=b"T20") + b"mg k R30 c\r\nmd k I\r\nmg k R30 c\r\nmg k R30 c\r\n"),
+            ("mg empty opaque", ms() + b"mg k O\r\nmg nope O k\r\n"),
+            ("stale item through classic and ma", ms(b"n", b"5") + b"md n I\r\nget n\r\nma n v\r\nmg n v c\r\n"
+                                                  b"append n 0 0 1\r\n0\r\nmg n v c\r\n"),
+            ("mg stats with T and N", [ms() + b"mg k T30\r\nmg k N30 T30\r\nmg nope N30 T30\r\nmg nope2 T30\r\n",
+                                      b"stats\r\n"]),
         ]:
             self.diff(label, req, fresh=True)
 
@@ -729,6 +738,8 @@ class MetaGet(DiffCase):
                                     b"mg k" + b" !" * 30 + b"\r\n"),
             ("mg base64 errors", b"mg !!!! b\r\nmg a b\r\nmg ==== b\r\nmg A=== b\r\nmg a!2s= b v\r\nmg !!!! b Tx\r\n"
                                  b"mg !!!! b !\r\n"),
+            ("mg line longer than 2048 bytes", b"mg k O" + b"z" * 2500 + b" v\r\nmg k" + b" " * 2500 + b"v\r\n"),
+            ("md/ma after stale + q miss", b"md nope I q\r\nma nope q\r\nmd nope q C1\r\n"),
             ("mg 251 key before flag errors", b"mg " + K251 + b" !\r\nmg " + K251 + b" !" * 25 + b"\r\n"),
         ]:
             self.diff(label, req)
