@@ -47,6 +47,8 @@ final class Worker: @unchecked Sendable {
     var connections: [Int32: Connection] = [:]
     /// Per-worker TLS write buffer (memcached's ssl_wbuf, ssl_wbuf_size bytes).
     let tlsWriteBuffer: UnsafeMutableRawBufferPointer?
+    /// Where a meta command's base64 key (`b`) is decoded; used only within one command on this thread.
+    let metaKeyScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
     private var thread = pthread_t()
 
     init(id: Int, server: ServerContext) {
