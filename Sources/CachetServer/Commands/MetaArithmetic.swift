@@ -69,9 +69,9 @@ extension Connection {
         }
         switch r {
         case .ok(let classId):
-            worker.stats.with { $0.addSlab(classId, incr ? .incrHits : .decrHits) }
+            stats.addSlab(classId, incr ? .incrHits : .decrHits)
         case .notFound:
-            worker.stats.bump(incr ? .incrMisses : .decrMisses)
+            stats.bump(incr ? .incrMisses : .decrMisses)
         default:
             break
         }

@@ -80,15 +80,13 @@ extension Connection {
             out.appendDecimal(UInt64(it.totalSize))
             out.append(Reply.crlf)
         }
-        worker.stats.lock()
         switch result {
         case .hit: break
-        case .expired: worker.stats.add(.getExpired)
-        case .flushed: worker.stats.add(.getFlushed)
+        case .expired: stats.add(.getExpired)
+        case .flushed: stats.add(.getFlushed)
         case .miss: break
         }
-        worker.stats.add(.metaCmds)   // 1.6.18 counts cmd_meta for `me` only
-        worker.stats.unlock()
+        stats.add(.metaCmds)   // 1.6.18 counts cmd_meta for `me` only
         if case .hit = result { return }
         wbuf.append(MetaReply.en)
         wbuf.append(Reply.crlf)

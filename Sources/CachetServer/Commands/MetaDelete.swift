@@ -37,17 +37,17 @@ extension Connection {
         var nominal = false
         switch r {
         case .deleted(let classId):
-            worker.stats.with { $0.addSlab(classId, .deleteHits) }
+            stats.addSlab(classId, .deleteHits)
             status = MetaReply.hd
             nominal = true
         case .kept:
             status = MetaReply.hd
             nominal = true
         case .casMismatch:
-            worker.stats.bump(.deleteMisses)
+            stats.bump(.deleteMisses)
             status = MetaReply.ex
         case .notFound:
-            worker.stats.bump(.deleteMisses)
+            stats.bump(.deleteMisses)
             status = MetaReply.nf
         }
         if f.noReply && nominal {

@@ -103,8 +103,6 @@ extension Connection {
             wbuf.append(MetaReply.opaqueTooLong)
             return
         }
-        let stats = worker.stats
-        stats.lock()
         if result == .expired { stats.add(.getExpired) }
         if result == .flushed { stats.add(.getFlushed) }
         if ran {
@@ -119,7 +117,6 @@ extension Connection {
             stats.add(.getMisses)
             stats.add(.getCmds)
         }
-        stats.unlock()
         if ran { return }
         wbuf.append(MetaReply.en)
         for i in 2..<toks.count {

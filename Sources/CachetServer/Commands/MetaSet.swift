@@ -58,7 +58,7 @@ extension Connection {
         if ntotal > store.config.itemSizeMax {
             // memcached fails the allocation before reading the data, and drops the key's old value.
             wbuf.append(Reply.tooLarge)
-            worker.stats.bump(.storeTooLarge)
+            stats.bump(.storeTooLarge)
             _ = store.delete(key, hash: store.hash(key))
             rbuf.consume(next)
             swallow = vlen + 2
@@ -72,7 +72,7 @@ extension Connection {
         pendingNeed = 0
         let classId = store.classId(forTotalSize: ntotal)
         if buf[next + vlen] != 0x0d || buf[next + vlen + 1] != 0x0a {
-            worker.stats.with { $0.addSlab(classId, .setCmds) }
+            stats.addSlab(classId, .setCmds)
             wbuf.append(Reply.badDataChunk)
             rbuf.consume(need)
             return .done
@@ -88,8 +88,6 @@ extension Connection {
                                 exptime: vivify ? f.autovivExptime : f.exptime, value: value,
                                 casUnique: f.hasCas ? f.casIn : 0, unlinkOnFailure: true, options: options)
         rbuf.consume(need)
-        let stats = worker.stats
-        stats.lock()
         if r.result != .outOfMemory && r.result != .tooLarge { stats.addSlab(classId, .setCmds) }
         if mode == .cas {
             switch r.result {
@@ -101,7 +99,6 @@ extension Connection {
         }
         if r.result == .outOfMemory { stats.add(.storeNoMemory) }
         if r.result == .tooLarge { stats.add(.storeTooLarge) }
-        stats.unlock()
         switch r.result {
         case .stored:
             if f.noReply { return .done }
