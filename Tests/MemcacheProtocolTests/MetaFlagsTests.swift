@@ -8,7 +8,7 @@ private func parse(_ s: String, first: Int = 2) -> (MetaFlags, [UInt8]) {
     let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
     defer { scratch.deallocate() }
     return bytes.withUnsafeBytes { raw in
-        var t = TokenList()
+        let t = TokenList()
         t.tokenize(raw)
         let f = MetaFlags.parse(raw, t, first: first, keyScratch: scratch)
         return (f, f.keyBinary ? Array(scratch[0..<f.keyLength]) : [])

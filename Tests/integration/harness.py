@@ -278,7 +278,18 @@ class Conn:
     def roundtrip(self, req, timeout=None):
         """Send `req` + `mn\\r\\n`; return the reply bytes before the terminating `MN\\r\\n`."""
         self.send(req + self.MARK)
-        out = self.read_until(self.MARK_REPLY, timeout)
+        # A request may itself hold `mn` lines (each answered MN, possibly in its own segment): wait
+        # for one marker reply more than the request's own, or the stream splits at a race.
+        own = sum(1 for line in req.split(b"\n") if line.rstrip(b"\r") == b"mn" or line.startswith(b"mn "))
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while not (self.buf.endswith(self.MARK_REPLY) and
+                   sum(1 for line in self.buf.split(b"\n") if line == b"MN\r") >= own + 1):
+            chunk = self._recv(f"{own + 1} x {self.MARK_REPLY!r}", deadline)
+            if not chunk:
+                raise HarnessError(f"{self.label}: connection closed while waiting for the end marker; "
+                                   f"received: {self.buf!r}")
+            self.buf += chunk
+        out, self.buf = self.buf, b""
         return out[:-len(self.MARK_REPLY)]
 
     def cmd(self, line, timeout=None):

@@ -38,7 +38,9 @@ final class Connection {
     /// The next event starts in memcached's conn_new_cmd (after a yield), which costs one request.
     private var resumeInNewCmd = false
     var lastCmdTime: UInt32
-    var tokens = TokenList()
+    /// The tokens of the command being run. They live in the worker (only one command runs at a time
+    /// per worker), which keeps ~400 bytes out of every idle connection.
+    let tokens: TokenList
     /// Reply bytes queued by non-get commands since memcached would last have transmitted (see
     /// `culledReplyStart`); also tells whether memcached would still hold unsent responses.
     var repliesSinceTransmit = 0
@@ -51,6 +53,7 @@ final class Connection {
         self.fd = fd
         self.worker = worker
         self.stats = worker.stats
+        self.tokens = worker.tokens
         self.server = worker.server
         self.store = worker.server.store
         self.listener = listener

@@ -4,6 +4,7 @@
 import CLibevent
 import CachetTLS
 import Glibc
+import MemcacheProtocol
 import Synchronization
 
 /// An accepted socket on its way from the listener thread to a worker.
@@ -45,6 +46,8 @@ final class Worker: @unchecked Sendable {
     private var idleEvent: OpaquePointer?
     /// Connections by fd.
     var connections: [Int32: Connection] = [:]
+    /// Scratch tokens for the command a connection of this worker is running (see Connection.tokens).
+    let tokens = TokenList()
     /// Per-worker TLS write buffer (memcached's ssl_wbuf, ssl_wbuf_size bytes).
     let tlsWriteBuffer: UnsafeMutableRawBufferPointer?
     /// Where a meta command's base64 key (`b`) is decoded; used only within one command on this thread.
