@@ -70,7 +70,8 @@ extension CacheStore {
 
     /// An unlinked item with header, key space and value space ready (value not written), or nil on OOM.
     /// Sets nkey, nbytes, clsid, memClsid, itFlags (chunked), the chunk chain; the caller fills the rest.
-    func allocItem(keyLength: Int, valueLength: Int, flags: UInt32) -> ItemRef? {
+    /// `copyParts` (append/prepend): the lengths memcached copies in turn, which decide chunk sizes.
+    func allocItem(keyLength: Int, valueLength: Int, flags: UInt32, copyParts: (Int, Int)? = nil) -> ItemRef? {
         let ntotal = layout.totalSize(keyLength: keyLength, valueLength: valueLength, flags: flags)
         let largest = classes[largestClassId]
         if ntotal <= largest.size {
@@ -108,31 +109,52 @@ extension CacheStore {
         it.nbytes = UInt32(valueLength + 2)
         let info = it.chunkInfo(layout)
         storePointer(info, 0, nil)
+        // The chain is laid out as memcached fills it: a chunk is requested for what is left of the current copy
+        // (min(left + 48, slab_chunk_max) bytes) and holds exactly that many bytes (request - 48), even when its
+        // class's chunks are bigger; when it is full the next one is requested. A plain set is one copy of nbytes
+        // (read_into_chunked_item stops when nothing is left). Append/prepend copy two parts
+        // (_store_item_copy_chunks: the old value without "\r\n" then the added one with it; prepend the
+        // reverse) and request a further chunk whenever one is full, even with 0 bytes left (48 bytes → class 1,
+        // holding nothing). Observed (used_chunks per class, value sizes, default classes):
+        //   set 300000 + append 300000 → 2 + 37 + 1 + 37 + 1 (each part in its own chunk, none in class 39);
+        //   set 500000 + append 24238..24300 → 2 + 39 + 1 + 26 + 1; + append 100000 → 2 + 39 + 1 + 32 + 1;
+        //   set 600000 (chunked) + append 10 → 2 + 39 + 31 + 1 + 1 + 1; set 524100 + prepend 200 → 2 + 39 + 1 + 6 + 1.
         var link = info
-        var remaining = valueLength + 2      // memcached fills chunks with nbytes, "\r\n" included
+        var room = 0                          // the header's own item_chunk has size 0
         var valueLeft = valueLength
-        while remaining > 0 {
-            let need = min(remaining + chunkHeaderSize, largest.size)
-            var cid = SlabClassTable.classId(forSize: need, in: slabClasses)
-            var chunk = allocChunk(cid, oomClass: nil)
-            if chunk == nil && cid != largest.id {
-                // memcached: when the smaller class for the last chunk has no memory, use a largest chunk.
-                cid = largest.id
-                chunk = allocChunk(cid, oomClass: nil)
+        let parts = copyParts ?? (valueLength + 2, 0)
+        for part in 0..<2 {
+            var remaining = part == 0 ? parts.0 : parts.1
+            while remaining > 0 {
+                let t = min(room, remaining)
+                room -= t
+                remaining -= t
+                if room > 0 || (remaining == 0 && copyParts == nil) { continue }
+                let need = min(remaining + chunkHeaderSize, largest.size)
+                var cid = SlabClassTable.classId(forSize: need, in: slabClasses)
+                var size = need
+                var chunk = allocChunk(cid, oomClass: nil)
+                if chunk == nil && cid != largest.id {
+                    // memcached: when the smaller class for the last chunk has no memory, use a largest chunk
+                    // (requested as slab_chunk_max bytes).
+                    cid = largest.id
+                    size = largest.size
+                    chunk = allocChunk(cid, oomClass: nil)
+                }
+                guard let chunk else {
+                    freeUnlinked(it)
+                    return nil
+                }
+                room = size - chunkHeaderSize
+                // Chunks before this one are full, so it holds the next `room` bytes of value + "\r\n".
+                let len = min(room, valueLeft)
+                storePointer(chunk, 0, nil)
+                chunk.storeBytes(of: UInt32(len), toByteOffset: 8, as: UInt32.self)
+                chunk.storeBytes(of: UInt8(cid), toByteOffset: 12, as: UInt8.self)
+                storePointer(link, 0, chunk)
+                link = chunk
+                valueLeft -= len
             }
-            guard let chunk else {
-                freeUnlinked(it)
-                return nil
-            }
-            let take = min(remaining, classes[cid].size - chunkHeaderSize)
-            let len = min(take, valueLeft)
-            storePointer(chunk, 0, nil)
-            chunk.storeBytes(of: UInt32(len), toByteOffset: 8, as: UInt32.self)
-            chunk.storeBytes(of: UInt8(cid), toByteOffset: 12, as: UInt8.self)
-            storePointer(link, 0, chunk)
-            link = chunk
-            remaining -= take
-            valueLeft -= len
         }
         return it
     }
