@@ -212,7 +212,9 @@ public final class CacheStore: @unchecked Sendable {
     private func combine(_ old: ItemRef, _ new: ItemRef, append: Bool) -> ItemRef? {
         let length = old.valueLength + new.valueLength
         guard layout.totalSize(keyLength: old.nkey, valueLength: length, flags: old.clientFlags) <= config.itemSizeMax,
-              let it = allocItem(keyLength: old.nkey, valueLength: length, flags: old.clientFlags) else { return nil }
+              let it = allocItem(keyLength: old.nkey, valueLength: length, flags: old.clientFlags,
+                                 copyParts: append ? (old.valueLength, new.valueLength + 2)
+                                                   : (new.valueLength, old.valueLength + 2)) else { return nil }
         prepare(it, key: old.key(layout), hash: old.hash, flags: old.clientFlags, exptime: old.exptime)
         var writer = ValueWriter(item: it, layout: layout)
         let first = append ? old : new, second = append ? new : old

@@ -12,14 +12,20 @@
 //  40  hash    u32   murmur3 of the key (segment/bucket without rehashing the key)
 //  44  nkey    u8
 //  45  itFlags u8    linked | fetched | chunked | stale | tokenSent | keyBinary
-//  46  clsid   u8    slab class of this chunk
-//  47  —
+//  46  clsid   u8    slab class whose LRU and `stats items` counters hold the item (memcached slabs_clsid)
+//  47  memClsid u8   slab class the header's memory came from (= clsid for plain items; memcached's
+//                    item_chunk.orig_clsid for chunked ones)
 //  48  cas     u64   only when CAS is enabled
 //  key[nkey], one spare byte (memcached's NUL), then (the 4 flag bytes memcached counts are left at the end):
 //   plain item:   value bytes, "\r\n"
-//   chunked item: (aligned to 8) firstChunk ptr, headLen u32, 4 pad, then headLen value bytes.
-// Value chunk (taken from the largest class, the last one from a class that fits the rest):
-//   0 next ptr, 8 len u32, 12 clsid u8, 13..15 pad, 16 data[len]. Chunked values carry no "\r\n".
+//   chunked item: (aligned to 8) firstChunk ptr. No value bytes in the header (memcached's header chunk has
+//                 size 0); the header is sized like memcached's: 48 + cas + nkey + 1 + (flags ? 4 : 0) + 48
+//                 (sizeof(item_chunk)), which leaves room for the pointer.
+// Value chunk (memcached do_item_alloc_chunk: min(remaining + 48, slab_chunk_max) bytes from the smallest class
+// that fits, so all but the last come from the largest class):
+//   0 next ptr, 8 len u32, 12 clsid u8, 13..47 unused (memcached's 48-byte item_chunk header), 48 data[len].
+//   A chunk holds up to (class size - 48) bytes of the value *plus its "\r\n"* (memcached stores nbytes
+//   there); we store no "\r\n", so `len` counts value bytes only and a last chunk may hold 0 of them.
 //
 // Invariant: an `ItemRef` is only dereferenced by a thread holding the item's hash-segment lock, or by the
 // thread that allocated it before it is linked; fields also read under the class lock (`prev`, `next`,
@@ -52,12 +58,16 @@ struct ItemLayout: Sendable {
     @inline(__always) func chunkInfoOffset(keyLength: Int) -> Int {
         (keyOffset + keyLength + 1 + 7) & ~7
     }
-    /// Where a chunked item's first value bytes (in the head chunk) live.
-    @inline(__always) func chunkedHeadDataOffset(keyLength: Int) -> Int { chunkInfoOffset(keyLength: keyLength) + 16 }
+    /// memcached do_item_alloc's `htotal` for a chunked item's header: item + cas + key + 1 + suffix +
+    /// sizeof(item_chunk). Observed: key "c600k" → 110 → class 2 (120); a 250-byte key with flags → class 7.
+    @inline(__always) func chunkedHeaderSize(keyLength: Int, flags: UInt32) -> Int {
+        keyOffset + keyLength + 1 + (flags != 0 ? 4 : 0) + chunkHeaderSize
+    }
 }
 
-/// Header of a value chunk of a chunked item.
-var chunkHeaderSize: Int { 16 }
+/// Header of a value chunk of a chunked item: memcached's sizeof(item_chunk) on 64-bit, which decides how
+/// many value bytes a chunk of a class holds and so which classes the chunks come from.
+var chunkHeaderSize: Int { 48 }
 
 @inline(__always) func loadPointer(_ p: UnsafeMutableRawPointer, _ offset: Int) -> UnsafeMutableRawPointer? {
     UnsafeMutableRawPointer(bitPattern: p.load(fromByteOffset: offset, as: UInt.self))
@@ -115,6 +125,11 @@ struct ItemRef: Equatable {
         @inline(__always) get { Int(raw.load(fromByteOffset: 46, as: UInt8.self)) }
         @inline(__always) nonmutating set { raw.storeBytes(of: UInt8(newValue), toByteOffset: 46, as: UInt8.self) }
     }
+    /// The class the header's own chunk belongs to (differs from `classId` only for chunked items).
+    var memClassId: Int {
+        @inline(__always) get { Int(raw.load(fromByteOffset: 47, as: UInt8.self)) }
+        @inline(__always) nonmutating set { raw.storeBytes(of: UInt8(newValue), toByteOffset: 47, as: UInt8.self) }
+    }
     @inline(__always) func cas(_ layout: ItemLayout) -> UInt64 {
         layout.casSize == 0 ? 0 : raw.load(fromByteOffset: itemHeaderSize, as: UInt64.self)
     }
@@ -135,7 +150,7 @@ struct ItemRef: Equatable {
     @inline(__always) func plainValue(_ layout: ItemLayout) -> UnsafeMutableRawPointer {
         raw + layout.keyOffset + nkey + 1
     }
-    /// Chunked items: address of the chain pointer / head length.
+    /// Chunked items: address of the chain pointer.
     @inline(__always) func chunkInfo(_ layout: ItemLayout) -> UnsafeMutableRawPointer {
         raw + layout.chunkInfoOffset(keyLength: nkey)
     }
@@ -149,10 +164,10 @@ struct ItemRef: Equatable {
             return
         }
         let info = UnsafeMutableRawPointer(bitPattern: (UInt(bitPattern: start) + 7) & ~7)!
-        body(UnsafeRawBufferPointer(start: info + 16, count: Int(info.load(fromByteOffset: 8, as: UInt32.self))))
         var chunk = loadPointer(info, 0)
         while let c = chunk {
-            body(UnsafeRawBufferPointer(start: c + chunkHeaderSize, count: Int(c.load(fromByteOffset: 8, as: UInt32.self))))
+            let n = Int(c.load(fromByteOffset: 8, as: UInt32.self))
+            if n > 0 { body(UnsafeRawBufferPointer(start: c + chunkHeaderSize, count: n)) }
             chunk = loadPointer(c, 0)
         }
     }
@@ -166,10 +181,9 @@ struct ValueWriter {
 
     init(item: ItemRef, layout: ItemLayout) {
         if item.isChunked {
-            let info = item.chunkInfo(layout)
-            dst = info + 16
-            room = Int(info.load(fromByteOffset: 8, as: UInt32.self))
-            nextChunk = loadPointer(info, 0)
+            dst = item.raw
+            room = 0
+            nextChunk = loadPointer(item.chunkInfo(layout), 0)
         } else {
             dst = item.plainValue(layout)
             room = item.valueLength

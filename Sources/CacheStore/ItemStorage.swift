@@ -14,7 +14,9 @@ extension CacheStore {
     // MARK: Allocation
 
     /// One chunk of class `classId`: free list, new page, then the LRU tail (reclaim expired, else evict).
-    func allocChunk(_ classId: Int) -> UnsafeMutableRawPointer? {
+    /// On failure `outofmemory` is counted in class `oomClass` (memcached do_item_alloc counts it in the
+    /// item's class; a failed value chunk of a chunked item is not counted: pass nil).
+    func allocChunk(_ classId: Int, oomClass: Int?) -> UnsafeMutableRawPointer? {
         let c = classes + classId
         classLocks.lock(classId)
         if let p = c.popFree() ?? (allocator.newPageLocked(c) ? c.popFree() : nil) {
@@ -51,55 +53,108 @@ extension CacheStore {
             break
         }
         let p = c.popFree() ?? (allocator.newPageLocked(c) ? c.popFree() : nil)
-        if p == nil { c.pointee.outOfMemory += 1 }
+        if p == nil, let o = oomClass {
+            if o == classId {
+                c.pointee.outOfMemory += 1
+            } else {
+                classLocks.unlock(classId)
+                classLocks.lock(o); classes[o].outOfMemory += 1; classLocks.unlock(o)
+                freeDeferred(deferred)
+                return nil
+            }
+        }
         classLocks.unlock(classId)
         freeDeferred(deferred)
         return p
     }
 
     /// An unlinked item with header, key space and value space ready (value not written), or nil on OOM.
-    /// Sets nkey, nbytes, clsid, itFlags (chunked), the chunk chain; the caller fills the rest.
-    func allocItem(keyLength: Int, valueLength: Int, flags: UInt32) -> ItemRef? {
+    /// Sets nkey, nbytes, clsid, memClsid, itFlags (chunked), the chunk chain; the caller fills the rest.
+    /// `copyParts` (append/prepend): the lengths memcached copies in turn, which decide chunk sizes.
+    func allocItem(keyLength: Int, valueLength: Int, flags: UInt32, copyParts: (Int, Int)? = nil) -> ItemRef? {
         let ntotal = layout.totalSize(keyLength: keyLength, valueLength: valueLength, flags: flags)
         let largest = classes[largestClassId]
         if ntotal <= largest.size {
             let cid = SlabClassTable.classId(forSize: ntotal, in: slabClasses)
-            guard let p = allocChunk(cid) else { return nil }
+            guard let p = allocChunk(cid, oomClass: cid) else { return nil }
             let it = ItemRef(p)
             it.classId = cid
+            it.memClassId = cid
             it.itFlags = 0
             it.nkey = keyLength
             it.nbytes = UInt32(valueLength + 2)
             return it
         }
-        // Chunked: the head is a largest-class chunk holding header, key and the first value bytes; the rest
-        // goes into chunks of the largest class, the last one from the smallest class that fits it.
-        guard let head = allocChunk(largest.id) else { return nil }
+        // Chunked, as memcached 1.6.18 do_item_alloc + do_item_alloc_chunk (measured with `stats slabs` /
+        // `stats items` against /usr/bin/memcached, default -n 48 -f 1.25):
+        // - The header (item + cas + key + 1 + suffix + 48-byte item_chunk) comes from the small class that
+        //   fits it: "c600k" → 110 bytes → class 2 (120); a 109-byte key → class 5; 250-byte key + flags → 7.
+        // - The item is still linked (LRU, items:N:number, cmd_set, get_hits, evictions) in the largest class:
+        //   3 chunked sets show items:39:number 3, 39:cmd_set 3 and 2:cmd_set 0.
+        // - The value *with its "\r\n"* (nbytes) goes into chunks of min(remaining + 48, slab_chunk_max) bytes,
+        //   each from the smallest class that fits, holding (class size - 48) bytes: 600000 → 39 + 31 (82792);
+        //   1048000 → 39 + 39; 524288 → 39 + class 2 (50 + 48 = 98 bytes); 524239..524241 (key "k") → 39 +
+        //   class 1 (the last 1..3 bytes incl. "\r\n"); 1048478 → exactly 2 largest chunks. So with these three
+        //   items, class 2 has 4 used chunks (3 headers + a tail) and 2 after deleting c600k and c1m.
+        // - -I 2m: 2097052 → 4 largest + class 3; slab_chunk_max=16384 -I 64k: 20000 → 23 + 18 (+ header in 2).
+        let headFit = SlabClassTable.classId(forSize: layout.chunkedHeaderSize(keyLength: keyLength, flags: flags),
+                                             in: slabClasses)
+        let headClass = headFit == 0 ? largest.id : headFit
+        guard let head = allocChunk(headClass, oomClass: largest.id) else { return nil }
         let it = ItemRef(head)
+        it.memClassId = headClass
         it.classId = largest.id
         it.itFlags = ItemFlags.chunked
         it.nkey = keyLength
         it.nbytes = UInt32(valueLength + 2)
         let info = it.chunkInfo(layout)
-        let headLen = min(valueLength, largest.size - layout.chunkedHeadDataOffset(keyLength: keyLength))
         storePointer(info, 0, nil)
-        info.storeBytes(of: UInt32(headLen), toByteOffset: 8, as: UInt32.self)
+        // The chain is laid out as memcached fills it: a chunk is requested for what is left of the current copy
+        // (min(left + 48, slab_chunk_max) bytes) and holds exactly that many bytes (request - 48), even when its
+        // class's chunks are bigger; when it is full the next one is requested. A plain set is one copy of nbytes
+        // (read_into_chunked_item stops when nothing is left). Append/prepend copy two parts
+        // (_store_item_copy_chunks: the old value without "\r\n" then the added one with it; prepend the
+        // reverse) and request a further chunk whenever one is full, even with 0 bytes left (48 bytes → class 1,
+        // holding nothing). Observed (used_chunks per class, value sizes, default classes):
+        //   set 300000 + append 300000 → 2 + 37 + 1 + 37 + 1 (each part in its own chunk, none in class 39);
+        //   set 500000 + append 24238..24300 → 2 + 39 + 1 + 26 + 1; + append 100000 → 2 + 39 + 1 + 32 + 1;
+        //   set 600000 (chunked) + append 10 → 2 + 39 + 31 + 1 + 1 + 1; set 524100 + prepend 200 → 2 + 39 + 1 + 6 + 1.
         var link = info
-        var remaining = valueLength - headLen
-        while remaining > 0 {
-            let need = remaining + chunkHeaderSize
-            let cid = need >= largest.size ? largest.id : SlabClassTable.classId(forSize: need, in: slabClasses)
-            guard let chunk = allocChunk(cid) else {
-                freeUnlinked(it)
-                return nil
+        var room = 0                          // the header's own item_chunk has size 0
+        var valueLeft = valueLength
+        let parts = copyParts ?? (valueLength + 2, 0)
+        for part in 0..<2 {
+            var remaining = part == 0 ? parts.0 : parts.1
+            while remaining > 0 {
+                let t = min(room, remaining)
+                room -= t
+                remaining -= t
+                if room > 0 || (remaining == 0 && copyParts == nil) { continue }
+                let need = min(remaining + chunkHeaderSize, largest.size)
+                var cid = SlabClassTable.classId(forSize: need, in: slabClasses)
+                var size = need
+                var chunk = allocChunk(cid, oomClass: nil)
+                if chunk == nil && cid != largest.id {
+                    // memcached: when the smaller class for the last chunk has no memory, use a largest chunk
+                    // (requested as slab_chunk_max bytes).
+                    cid = largest.id
+                    size = largest.size
+                    chunk = allocChunk(cid, oomClass: nil)
+                }
+                guard let chunk else {
+                    freeUnlinked(it)
+                    return nil
+                }
+                room = size - chunkHeaderSize
+                // Chunks before this one are full, so it holds the next `room` bytes of value + "\r\n".
+                let len = min(room, valueLeft)
+                storePointer(chunk, 0, nil)
+                chunk.storeBytes(of: UInt32(len), toByteOffset: 8, as: UInt32.self)
+                chunk.storeBytes(of: UInt8(cid), toByteOffset: 12, as: UInt8.self)
+                storePointer(link, 0, chunk)
+                link = chunk
+                valueLeft -= len
             }
-            let len = min(remaining, classes[cid].size - chunkHeaderSize)
-            storePointer(chunk, 0, nil)
-            chunk.storeBytes(of: UInt32(len), toByteOffset: 8, as: UInt32.self)
-            chunk.storeBytes(of: UInt8(cid), toByteOffset: 12, as: UInt8.self)
-            storePointer(link, 0, chunk)
-            link = chunk
-            remaining -= len
         }
         return it
     }
@@ -109,7 +164,7 @@ extension CacheStore {
     /// Frees an item that is not (or no longer) linked, taking each class lock in turn. Caller holds no class lock.
     func freeUnlinked(_ it: ItemRef) {
         let chain = it.isChunked ? loadPointer(it.chunkInfo(layout), 0) : nil
-        releaseChunk(it.raw, classId: it.classId)
+        releaseChunk(it.raw, classId: it.memClassId)
         freeDeferred(chain)
     }
 
@@ -120,7 +175,16 @@ extension CacheStore {
         c.pointee.number -= 1
         c.pointee.memRequested -= it.totalSize(layout)
         var chunk = it.isChunked ? loadPointer(it.chunkInfo(layout), 0) : nil
-        c.pushFree(it.raw)
+        let headClass = it.memClassId
+        if headClass == c.pointee.id {
+            c.pushFree(it.raw)
+        } else {
+            // A chunked item's header lives in a small class: defer it like a value chunk (next at 0, class
+            // at byte 12 — the header is unlinked from the hash table and the LRU, so those bytes are free).
+            storePointer(it.raw, 0, deferred)
+            it.raw.storeBytes(of: UInt8(headClass), toByteOffset: 12, as: UInt8.self)
+            deferred = it.raw
+        }
         while let ch = chunk {
             chunk = loadPointer(ch, 0)
             if Int(ch.load(fromByteOffset: 12, as: UInt8.self)) == c.pointee.id {

@@ -21,7 +21,8 @@ public struct StoreStats: Sendable {
 
 extension CacheStore {
     /// Sums the per-class counters (one class lock at a time; totals are not an atomic cut across classes).
-    /// `classes` lists the classes that have at least one page, in id order.
+    /// `classes` lists the classes that have at least one page or hold an item, in id order (a chunked item is
+    /// counted in the largest class, which may have no page when append/prepend built it from smaller chunks).
     public func statsSnapshot() -> StoreStats {
         var s = StoreStats()
         let now = clock.currentTime
@@ -46,7 +47,7 @@ extension CacheStore {
             s.evictedUnfetched += cs.evictedUnfetched
             s.expiredUnfetched += cs.expiredUnfetched
             s.reclaimed += cs.reclaimed
-            if cs.totalPages > 0 { s.classes.append(cs) }
+            if cs.totalPages > 0 || cs.number > 0 { s.classes.append(cs) }
         }
         let buckets = assoc.totalBuckets
         s.hashPowerLevel = Int.bitWidth - 1 - buckets.leadingZeroBitCount

@@ -489,6 +489,87 @@ class ChunkedItems(DiffCase):
                   st(b"ca", b"c" * 10, cmd=b"prepend") + b"get ca\r\n", fresh=True)
         self.diff("chunked incr non-numeric", st(b"ci", b"1" + b" " * 600000) + b"incr ci 1\r\n", fresh=True)
 
+    # Slab layout (memcached 1.6.18 do_item_alloc / do_item_alloc_chunk / _store_item_copy_chunks): the header
+    # (48 + 8 + key + 1 + suffix + 48-byte item_chunk) in a small class, the item counted in the largest class,
+    # the value + "\r\n" in chunks of min(left + 48, slab_chunk_max) bytes from the smallest class that fits.
+
+    def slabs_items(self, label, seq, extra=None):
+        """`seq` (bytes, or a list of steps), then stats slabs / stats items / selected stats, each on a fresh pair."""
+        seq = seq if isinstance(seq, list) else [seq]
+        self.diff(label + ": stats slabs", seq + [b"stats slabs\r\n"], fresh=True, norm=slabs_norm_any, extra=extra)
+        self.diff(label + ": stats items", seq + [b"stats items\r\n"], fresh=True, norm=items_norm, extra=extra)
+        self.diff(label + ": stats", seq + [b"stats\r\n"], fresh=True,
+                  norm=stat_values(["curr_items", "total_items", "bytes", "cmd_set", "get_hits", "total_malloced",
+                                    "evictions", "store_too_large", "store_no_memory"]), extra=extra)
+
+    def test_chunked_slabs(self):
+        seq = (st(b"c600k", b"a" * 600000) + st(b"c1m", b"b" * 1048000) + st(b"c520k", b"c" * 524288) +
+               b"get c600k\r\n")
+        self.diff("chunked stats slabs", [seq, b"stats slabs\r\n"], fresh=True, norm=slabs_norm_any)
+        self.diff("chunked delete then slabs", [seq + b"delete c600k\r\ndelete c1m\r\n", b"stats slabs\r\n"],
+                  fresh=True, norm=slabs_norm_any)
+        self.diff("slab_chunk_max=16384 -I 64k", [st(b"a", b"x" * 20000), b"stats slabs\r\n"],
+                  fresh=True, extra=["-o", "slab_chunk_max=16384", "-I", "64k"])
+
+    def test_chunked_sizes(self):
+        # 524228: largest plain item with key "k"; 524238/524239: the "\r\n" spills 0/1 byte into class 1;
+        # 1048478: exactly two largest chunks; 1048516: 1 MB - overhead (ntotal = -I); 1048517: too large.
+        for size in (524228, 524229, 524238, 524239, 524241, 1048478, 1048479, 1048516, 1048517):
+            self.slabs_items(f"chunked {size}", st(b"k", b"v" * size) + b"get k\r\n")
+        self.slabs_items("chunked 1 MB - overhead, flags", st(b"k", b"v" * 1048512, flags=7) + b"get k\r\n")
+
+    def test_chunked_keys_and_flags(self):
+        # header class from key length and flags: 14/15-byte keys (class 2 vs 3 with flags), 109, 250 bytes.
+        seq = b"".join(st(b"k" * n, b"v" * 700000, flags=f) for n, f in ((14, 0), (15, 0), (14, 9), (109, 0),
+                                                                        (250, 1), (250, 0)))
+        self.slabs_items("chunked keys/flags", seq + b"get " + b"k" * 250 + b"\r\n")
+
+    def test_chunked_overwrite_delete(self):
+        seq = (st(b"a", b"1" * 600000) + st(b"a", b"2" * 900000) + st(b"b", b"3" * 600000) + b"delete b\r\n" +
+               st(b"c", b"4" * 700000) + st(b"c", b"small") + st(b"d", b"small") + st(b"d", b"5" * 800000) +
+               b"get a c d\r\ndelete d\r\n")
+        self.slabs_items("chunked overwrite/delete", seq)
+
+    def test_chunked_append_prepend_layout(self):
+        # _store_item_copy_chunks: each copied part gets chunks sized for what is left of it, and a full chunk
+        # at the end of a part is followed by an empty 48-byte one (class 1).
+        seq = (st(b"a", b"a" * 300000) + st(b"a", b"b" * 300000, cmd=b"append") +
+               st(b"b", b"c" * 600000) + st(b"b", b"d" * 10, cmd=b"append") + st(b"b", b"e" * 5, cmd=b"prepend") +
+               st(b"c", b"f" * 500000) + st(b"c", b"g" * 24240, cmd=b"append") +
+               st(b"d", b"") + st(b"d", b"h" * 600000, cmd=b"append") + b"get a b c d\r\n")
+        self.slabs_items("chunked append/prepend layout", seq)
+
+    def test_chunked_big_item_size(self):
+        seq = (st(b"big", b"b" * 1572864) + st(b"b2", b"c" * 2097052) + st(b"b3", b"d" * 2097000, flags=3) +
+               b"get big b2\r\n")
+        self.slabs_items("-I 2m chunked", seq, extra=["-I", "2m"])
+
+    def test_chunked_slab_chunk_max(self):
+        seq = (st(b"a", b"x" * 20000) + st(b"b", b"y" * 16336) + st(b"c", b"z" * 32672) + st(b"d", b"w" * 65000) +
+               st(b"a", b"v" * 3, cmd=b"append") + b"get a b c d\r\n")
+        self.slabs_items("slab_chunk_max=16384 -I 64k", seq, extra=["-o", "slab_chunk_max=16384", "-I", "64k"])
+        seq = st(b"a", b"x" * 200000) + st(b"b", b"y" * 65536, flags=1) + st(b"c", b"z" * 900000) + b"get a\r\n"
+        self.slabs_items("slab_chunk_max=65536", seq, extra=["-o", "slab_chunk_max=65536"])
+
+    def test_chunked_no_cas(self):
+        self.slabs_items("-C chunked", st(b"a", b"x" * 600000) + st(b"b", b"y" * 524233), extra=["-C"])
+
+    def test_chunked_eviction(self):
+        # -m 8: chunked items evict each other from the largest class's LRU (their headers sit in class 2);
+        # small items in the header class are evicted by small items and headers alike.
+        steps = [st(b"a%d" % (i % 7), b"v" * (600000 + i * 1000)) for i in range(40)]
+        steps.append(b"delete a3\r\n" + st(b"a1", b"w" * 300000, cmd=b"append") + b"get a1 a6 a0\r\n")
+        self.slabs_items("-m 8 chunked overwrites", steps, extra=["-m", "8"])
+        steps = [st(b"a%d" % i, b"v" * 1048000) for i in range(6)]
+        steps += [b"".join(st(b"s%09d" % i, b"s" * 40) for i in range(j, j + 1000)) for j in range(0, 30000, 1000)]
+        steps += [st(b"b%d" % i, b"v" * 524288) for i in range(5)]
+        self.slabs_items("-m 8 chunked + small", steps + [b"get b4 a0 s000000000\r\n"], extra=["-m", "8"])
+        steps = [st(b"a%d" % i, b"v" * 600000) for i in range(8)]
+        steps += [b"".join(st(b"s%05d" % i, b"s" * 200) for i in range(j, j + 1000)) for j in range(0, 40000, 1000)]
+        self.slabs_items("-m 8 chunked then small", steps + [b"get a7 a0\r\n"], extra=["-m", "8"])
+        steps = [st(b"a%d" % i, b"v" * 1048000) for i in range(6)] + [st(b"b", b"v" * 600000)]
+        self.slabs_items("-m 8 -M chunked", steps + [b"get b a0\r\n"], extra=["-m", "8", "-M"])
+
 
 class VerboseSlabClasses(DiffCase):
     """`-vv` prints the slab class table on stderr at startup (spec C)."""
