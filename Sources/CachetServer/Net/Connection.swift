@@ -237,12 +237,12 @@ final class Connection {
         repliesSinceTransmit = 0
         while !wbuf.isEmpty {
             if let t = tls {
-                let chunk = worker.tlsWriteBuffer!
-                // memcached's ssl_wbuf: copy up to ssl_wbuf_size bytes and hand them to one SSL_write.
-                let n = min(chunk.count, wbuf.count)
-                let src = UnsafeRawBufferPointer(start: wbuf.readPointer, count: n)
-                chunk.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: n)
-                switch t.write(UnsafeRawBufferPointer(start: chunk.baseAddress!, count: n)) {
+                // memcached copies replies into a per-worker ssl_wbuf and hands at most ssl_wbuf_size
+                // bytes to one SSL_write. The replies already sit contiguously in `wbuf`, so Cachet
+                // keeps the same per-write cap without the copy (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
+                // allows a retry from a buffer that has moved).
+                let n = min(server.settings.tls.wbufSize, wbuf.count)
+                switch t.write(UnsafeRawBufferPointer(start: wbuf.readPointer, count: n)) {
                 case .bytes(let k):
                     wbuf.consume(k)
                     stats.bump(.bytesWritten, UInt64(k))

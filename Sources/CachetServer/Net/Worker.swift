@@ -48,8 +48,6 @@ final class Worker: @unchecked Sendable {
     var connections: [Int32: Connection] = [:]
     /// Scratch tokens for the command a connection of this worker is running (see Connection.tokens).
     let tokens = TokenList()
-    /// Per-worker TLS write buffer (memcached's ssl_wbuf, ssl_wbuf_size bytes).
-    let tlsWriteBuffer: UnsafeMutableRawBufferPointer?
     /// Where a meta command's base64 key (`b`) is decoded; used only within one command on this thread.
     let metaKeyScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
     private var thread = pthread_t()
@@ -64,11 +62,6 @@ final class Worker: @unchecked Sendable {
         base = event_base_new_with_config(cfg)
         event_config_free(cfg)
         notifyFd = eventfd(0, Int32(EFD_NONBLOCK))
-        if server.tls != nil {
-            tlsWriteBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: server.settings.tls.wbufSize, alignment: 16)
-        } else {
-            tlsWriteBuffer = nil
-        }
     }
 
     func start() {
