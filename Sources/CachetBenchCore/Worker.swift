@@ -98,6 +98,8 @@ public final class Worker: @unchecked Sendable {
             if handshakeMode && phase != .measure { continue }
             if c.start(now: now0) { register(i) }
         }
+        // edge-triggered: connections already up from the previous phase get no new event, so kick them
+        for c in conns where c.phase == .ready { c.drive(&counters, &hist) }
         var events = [UInt64](repeating: 0, count: 256)
         while true {
             if phaseDone() { break }
