@@ -52,6 +52,9 @@ public final class LoadConnection {
     var ssl: OpaquePointer? = nil
     var savedSession: OpaquePointer? = nil
     var phase: ConnPhase = .idle
+    /// A new socket exists that the worker has not added to epoll yet (fd numbers get reused, so
+    /// comparing numbers is not enough).
+    var needsRegister = false
     var connectStartNs: UInt64 = 0
     let out = ByteQueue()
     let inq = ByteQueue(capacity: 65536)
@@ -124,7 +127,7 @@ public final class LoadConnection {
         connectStartNs = now
         switch startConnect(plan.address) {
         case .failure(let e): fail(e.description); return false
-        case .success(let f): fd = f
+        case .success(let f): fd = f; needsRegister = true
         }
         phase = .connecting
         if let t = plan.tls {

@@ -14,7 +14,6 @@ public final class Worker: @unchecked Sendable {
     let plan: RequestPlan
     let id: Int
     var conns: [LoadConnection] = []
-    var registered: [Int32] = []
     let epfd: Int32
     let versions: UnsafeMutablePointer<UInt32>?
     let scratch: UnsafeMutableRawPointer?
@@ -37,7 +36,6 @@ public final class Worker: @unchecked Sendable {
         }
         for c in 0..<o.conns {
             conns.append(LoadConnection(plan: plan, index: id * o.conns + c, versions: versions, scratch: scratch))
-            registered.append(-1)
         }
     }
 
@@ -53,12 +51,12 @@ public final class Worker: @unchecked Sendable {
 
     func register(_ i: Int) {
         let c = conns[i]
-        guard c.fd >= 0, registered[i] != c.fd else { return }
+        guard c.fd >= 0, c.needsRegister else { return }
+        c.needsRegister = false
         if cbench_epoll_add(epfd, c.fd, UInt64(i)) != 0 {
             c.fail("epoll_ctl: \(String(cString: strerror(errno)))")
             return
         }
-        registered[i] = c.fd
     }
 
     /// Prepares the next phase (called by the runner before starting the thread).
@@ -113,18 +111,17 @@ public final class Worker: @unchecked Sendable {
                     let i = Int(events[e])
                     let c = conns[i]
                     c.drive(&counters, &hist)
-                    if c.fd != registered[i] { register(i) ; if c.fd >= 0 { c.drive(&counters, &hist) } }
+                    if c.needsRegister { register(i) }
                     if let f = c.failure { report.failure = f }
                 }
             }
             if report.failure != nil { break }
             if deadlineNs != .max && monotonicNanos() >= deadlineNs {
-                for (i, c) in conns.enumerated() where !c.stopIssuing {
+                for c in conns where !c.stopIssuing {
                     c.stopIssuing = true
                     if handshakeMode && c.isIdle && c.phase != .closed {
                         // mid-handshake: nothing to wait for
                         c.teardown(); c.phase = .closed
-                        registered[i] = -1
                     }
                 }
             }
