@@ -37,6 +37,7 @@ public struct BenchOptions: Sendable, Equatable {
     public var serverPid: Int32? = nil     // sample its /proc/<pid>/stat around the measured phase
     public var seed: UInt64 = 0x5eed_cafe
     public var quiet = false
+    public var hold: Double? = nil         // connect everything, print "HOLDING <n>", stay idle S seconds
 
     public init() {}
 
@@ -80,6 +81,8 @@ usage: cachet-bench [options]
   --seed N                 RNG seed
   --json                   print the result as JSON instead of a table; --json-file F writes it too
   --quiet                  no progress lines on stderr
+  --hold S                 only connect (and handshake) all connections, print "HOLDING <n>" on stdout,
+                           keep them open and idle for S seconds, then exit (memory per idle connection)
 """
 
 public func parseBenchOptions(_ args: [String]) throws(OptionError) -> ParseOutcome {
@@ -168,11 +171,16 @@ public func parseBenchOptions(_ args: [String]) throws(OptionError) -> ParseOutc
             guard let s = UInt64(v) else { throw OptionError("option --seed: bad number '\(v)'") }
             o.seed = s
         case "--quiet", "-q": o.quiet = true
+        case "--hold":
+            let v = try value(a)
+            guard let t = Double(v), t > 0 else { throw OptionError("option --hold: bad duration '\(v)'") }
+            o.hold = t
         default: throw OptionError("unknown option '\(a)' (try --help)")
         }
         i += 1
     }
     if o.resume && !o.newConnPerRequest { throw OptionError("--resume only makes sense with --new-conn-per-request") }
+    if o.hold != nil && o.newConnPerRequest { throw OptionError("--hold cannot be combined with --new-conn-per-request") }
     if o.prefill && o.newConnPerRequest { throw OptionError("--prefill cannot be combined with --new-conn-per-request") }
     if (o.cert == nil) != (o.key == nil) { throw OptionError("--cert and --key go together") }
     if (o.cert != nil || o.tlsVersion != nil || o.ciphers != nil || o.resume) && !o.tls {

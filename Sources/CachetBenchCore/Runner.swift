@@ -61,6 +61,14 @@ public func runBenchmark(_ o: BenchOptions) -> BenchResult {
         progress(o, "connecting \(o.totalConns) connection(s)\(o.tls ? " (TLS)" : "")")
         if let f = phase(.connect) { result.failure = f; return result }
     }
+    if let hold = o.hold {
+        let line = "HOLDING \(o.totalConns)\n"
+        _ = line.withCString { write(1, $0, strlen($0)) }
+        var ts = timespec(tv_sec: Int(hold), tv_nsec: Int((hold - Double(Int(hold))) * 1e9))
+        var rest = timespec()
+        while nanosleep(&ts, &rest) != 0 && errno == EINTR { ts = rest }
+        return result
+    }
     if o.prefill {
         progress(o, "prefilling \(o.keys) keys")
         if let f = phase(.prefill) { result.failure = f; return result }
