@@ -13,10 +13,11 @@ public final class ByteBuffer {
     /// Capacity to shrink back to once emptied, so an idle connection does not keep a huge buffer.
     public let initialCapacity: Int
 
+    /// Starts with a tiny allocation; `initialCapacity` is the minimum size once used.
     public init(capacity: Int) {
         initialCapacity = max(capacity, 64)
-        self.capacity = initialCapacity
-        base = malloc(initialCapacity)!
+        self.capacity = ByteBuffer.idleCapacity
+        base = malloc(ByteBuffer.idleCapacity)!
     }
 
     deinit { free(base) }
@@ -38,15 +39,8 @@ public final class ByteBuffer {
 
     @inline(__always) public func commit(_ n: Int) { tail += n }
 
-    /// Drops everything; shrinks an oversized buffer back to its initial size.
-    public func reset() {
-        head = 0; tail = 0
-        if capacity > initialCapacity * 4 {
-            free(base)
-            capacity = initialCapacity
-            base = malloc(capacity)!
-        }
-    }
+    /// Drops everything.
+    public func reset() { head = 0; tail = 0 }
 
     /// Makes room for at least `n` more bytes after `tail`: compacts first, grows if still short.
     public func reserve(_ n: Int) {
@@ -57,21 +51,24 @@ public final class ByteBuffer {
             head = 0; tail = live
             if capacity - tail >= n { return }
         }
-        var newCap = capacity
+        var newCap = max(capacity, initialCapacity)
         while newCap - tail < n { newCap *= 2 }
         base = realloc(base, newCap)!
         capacity = newCap
     }
 
-    /// Shrinks back to the initial size when empty (called when a connection goes idle).
-    public func shrinkIfIdle() {
-        if head == tail && capacity > initialCapacity {
+    /// Gives the memory back when empty, so an idle connection costs almost nothing; the next
+    /// `reserve` allocates again.
+    public func releaseIfEmpty() {
+        if head == tail && capacity > ByteBuffer.idleCapacity {
             head = 0; tail = 0
             free(base)
-            capacity = initialCapacity
+            capacity = ByteBuffer.idleCapacity
             base = malloc(capacity)!
         }
     }
+
+    static let idleCapacity = 16
 
     @inline(__always) public func append(_ bytes: UnsafeRawBufferPointer) {
         let n = bytes.count

@@ -1,85 +1,129 @@
-// TEMPORARY minimal settings (replaced by the full memcached-compatible parser).
+// Every setting memcached 1.6.18 shows in `stats settings` that Cachet acts on or reports, with
+// memcached's defaults (settings_init() in memcached.c). Values keep memcached's C semantics
+// (int truncation, size_t maxbytes) because `stats settings` prints them back verbatim.
+// Parsing: SettingsParser.swift; `-o`: ExtendedOptions.swift; output: StatsSettings.swift.
 import CacheStore
 import CachetTLS
 
-public enum ListenerTLS: Sendable { case inherit, none, basic, mutual }
-public struct ListenerSpec: Sendable { public var host: String?; public var port: Int; public var tls: ListenerTLS }
-
-public struct Settings: Sendable {
-    public var port = 11211
-    public var udpPort = 0
-    public var inter: String? = nil
-    public var listeners: [ListenerSpec] = []
-    public var socketPath: String? = nil
-    public var unixMask = 0o700
-    public var shutdownEnabled = false
-    public var daemonize = false
-    public var user: String? = nil
-    public var maxBytes = 64 << 20
-    public var evictionsEnabled = true
-    public var maxConns = 1024
-    public var verbosity = 0
-    public var pidFile: String? = nil
-    public var growthFactor = 1.25
-    public var chunkSize = 48
-    public var numThreads = 4
-    public var reqsPerEvent = 20
-    public var casEnabled = true
-    public var backlog = 1024
-    public var itemSizeMax = 1 << 20
-    public var flushEnabled = true
-    public var idleTimeout = 0
-    public var maxConnsFast = true
-    public var tls = TLSSettings()
-    public var storeConfig: StoreConfig {
-        var c = StoreConfig()
-        c.memoryLimit = maxBytes; c.chunkSize = chunkSize; c.growthFactor = growthFactor
-        c.itemSizeMax = itemSizeMax; c.casEnabled = casEnabled; c.evictionsEnabled = evictionsEnabled
-        return c
-    }
-    public init() {}
+/// memcached's `-B`. Binary is refused at parse time (Cachet has no binary protocol).
+public enum BindingProtocol: String, Sendable, Equatable {
+    case ascii
+    case negotiating = "auto-negotiate"
 }
 
-public enum SettingsOutcome { case run(Settings); case exit(code: Int32, stdout: String, stderr: String) }
+public struct Settings: Sendable {
+    // Network
+    /// `-p`, 0 = no TCP listener.
+    public var port: Int = 11211
+    /// `-U`; only 0 (off, memcached's default since 1.5.6) is supported.
+    public var udpPort: Int = 0
+    /// `-l` exactly as given (repeated `-l` joined by ','); `stats settings` echoes it as `inter`.
+    public var inter: String? = nil
+    /// `-s`
+    public var socketPath: String? = nil
+    /// `-a`, octal.
+    public var unixMask: Int = 0o700
+    /// `-b`
+    public var backlog: Int = 1024
+    /// `-c`
+    public var maxConns: Int = 1024
+    /// `-o maxconns_fast` / `no_maxconns_fast`.
+    public var maxConnsFast = true
+    /// `-o idle_timeout` seconds, 0 = never.
+    public var idleTimeout: Int = 0
+    /// `-t`
+    public var numThreads: Int = 4
+    /// `-R`
+    public var reqsPerEvent: Int = 20
+    /// `-B`
+    public var bindingProtocol: BindingProtocol = .negotiating
 
-public enum SettingsParser {
-    public static func parse(_ args: [String]) -> SettingsOutcome {
-        var s = Settings()
-        var i = 1
-        func next() -> String { i += 1; return i < args.count ? args[i] : "" }
-        while i < args.count {
-            let a = args[i]
-            switch a {
-            case "-p": s.port = Int(next()) ?? 11211
-            case "-U": s.udpPort = Int(next()) ?? 0
-            case "-l": s.inter = next()
-            case "-s": s.socketPath = next()
-            case "-t": s.numThreads = Int(next()) ?? 4
-            case "-c": s.maxConns = Int(next()) ?? 1024
-            case "-R": s.reqsPerEvent = Int(next()) ?? 20
-            case "-m": s.maxBytes = (Int(next()) ?? 64) << 20
-            case "-I": s.itemSizeMax = Int(next()) ?? (1 << 20)
-            case "-u": s.user = next()
-            case "-M": s.evictionsEnabled = false
-            case "-C": s.casEnabled = false
-            case "-A": s.shutdownEnabled = true
-            case "-F": s.flushEnabled = false
-            case "-v": s.verbosity += 1
-            case "-o":
-                let o = next()
-                if o.hasPrefix("idle_timeout=") { s.idleTimeout = Int(o.dropFirst(13)) ?? 0 }
-            default: break
-            }
-            i += 1
-        }
-        if let inter = s.inter {
-            for part in inter.split(separator: ",") {
-                let p = part.split(separator: ":")
-                s.listeners.append(ListenerSpec(host: String(p[0]), port: p.count > 1 ? Int(p[1])! : s.port, tls: .inherit))
-            }
-        } else if s.port != 0 && s.socketPath == nil {
-            s.listeners.append(ListenerSpec(host: nil, port: s.port, tls: .inherit))
-        }
-        return .run(s)
+    // Process
+    /// `-A`
+    public var shutdownEnabled = false
+    /// `-d`
+    public var daemonize = false
+    /// `-r`
+    public var maxCore = false
+    /// `-u`
+    public var user: String? = nil
+    /// `-k`
+    public var lockMemory = false
+    /// `-v` count (`-vv` = 2).
+    public var verbosity: Int = 0
+    /// `-P`
+    public var pidFile: String? = nil
+
+    // Store
+    /// `-m` in bytes. memcached computes `(size_t)atoi(arg) * 1024 * 1024`; kept as the same bit
+    /// pattern (UInt64) so a negative `-m` behaves and prints as it does there.
+    public var maxBytes: UInt64 = 64 * 1024 * 1024
+    /// `!-M`
+    public var evictionsEnabled = true
+    /// `-f`
+    public var growthFactor: Double = 1.25
+    /// `-n`
+    public var chunkSize: Int = 48
+    /// `!-C`
+    public var casEnabled = true
+    /// `-I` (k/m suffixes).
+    public var itemSizeMax: Int = 1024 * 1024
+    /// `-o slab_chunk_max` (bytes in 1.6.18, despite the help text saying kilobytes).
+    public var slabChunkMax: Int = 512 * 1024
+    /// memcached's settings.slab_page_size; not settable.
+    public var slabPageSize: Int = 1024 * 1024
+    /// `-o hashpower`; 0 = default (the store starts at 16).
+    public var hashPowerInit: Int = 0
+
+    // Commands
+    /// `!-F`
+    public var flushEnabled = true
+    /// `!-X`
+    public var dumpEnabled = true
+    /// `!-W`
+    public var watchEnabled = true
+
+    // Accepted for compatibility; Cachet's store has no such machinery, the values are only
+    // reported by `stats settings` so it prints what memcached would (table in ExtendedOptions.swift).
+    public var slabReassign = true
+    public var slabAutomove: Int = 1
+    public var lruCrawler = true
+    public var lruMaintainerThread = true
+    public var lruSegmented = true
+    public var hashAlgorithm = "murmur3"
+
+    /// `-Z` and `-o ssl_*`.
+    public var tls = TLSSettings()
+
+    /// Non-fatal messages memcached prints while parsing (e.g. the `-t > 64` warning); the caller
+    /// writes them to stderr before starting.
+    public var startupWarnings: [String] = []
+
+    public init() {}
+
+    /// memcached: one worker per UDP port when `-l` lists several interfaces.
+    public var numThreadsPerUDP: Int {
+        if let inter, inter.contains(",") { return 1 }
+        return numThreads
+    }
+
+    /// The `-l` entries, parsed; empty when `-l` was not given or does not parse (the server learns
+    /// why from `ListenerSpec.validate(_:)`, which it calls before binding).
+    public var listenEntries: [ListenerSpec] {
+        (try? ListenerSpec.parseList(self).get()) ?? []
+    }
+
+    public var storeConfig: StoreConfig {
+        var c = StoreConfig()
+        c.memoryLimit = Int(clamping: maxBytes)
+        c.chunkSize = chunkSize
+        c.growthFactor = growthFactor
+        c.itemSizeMax = itemSizeMax
+        c.slabPageSize = slabPageSize
+        c.slabChunkMax = slabChunkMax
+        c.casEnabled = casEnabled
+        c.evictionsEnabled = evictionsEnabled
+        c.hashPowerInitial = hashPowerInit == 0 ? 16 : hashPowerInit
+        return c
     }
 }

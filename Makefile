@@ -1,0 +1,57 @@
+# Cachet — the two commands a newcomer needs are `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+SWIFT ?= swift
+RELEASE_BIN := .build/release/cachet
+PY := /usr/bin/python3
+RUN_USER := $(shell id -un)
+DEV := .dev
+
+.PHONY: all build release run test unit integration bench stress clean bootstrap devcert
+
+all: build
+
+bootstrap:
+	@./Scripts/bootstrap
+
+build: bootstrap
+	$(SWIFT) build
+
+release: bootstrap
+	$(SWIFT) build -c release --product cachet
+
+devcert:
+	@mkdir -p $(DEV)
+	@if [ ! -f $(DEV)/server.pem ]; then \
+	  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=localhost" \
+	    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+	    -keyout $(DEV)/server.key -out $(DEV)/server.pem 2>/dev/null && \
+	  echo "made a self-signed dev certificate in $(DEV)/"; fi
+
+run: release devcert
+	@echo "cachet: TLS on 127.0.0.1:11211, plaintext (notls:) on 127.0.0.1:11212"
+	@echo "  connect:   openssl s_client -connect 127.0.0.1:11211 -quiet   (then type: stats settings)"
+	@echo "  plaintext: printf 'set a 0 0 1\\r\\nx\\r\\nget a\\r\\n' | nc -q1 127.0.0.1 11212"
+	$(RELEASE_BIN) -u $(RUN_USER) -Z -o ssl_chain_cert=$(DEV)/server.pem,ssl_key=$(DEV)/server.key \
+	  -l 127.0.0.1:11211,notls:127.0.0.1:11212 -v
+
+unit: bootstrap
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+integration: release
+	CACHET_BIN=$(RELEASE_BIN) $(PY) -m unittest discover -s Tests/integration -p 'test_*.py' -v
+
+test: bootstrap
+	$(SWIFT) build -c release --product cachet
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+	CACHET_BIN=$(RELEASE_BIN) $(PY) -m unittest discover -s Tests/integration -p 'test_*.py' -v
+
+bench: release
+	./Scripts/bench
+
+stress: release
+	CACHET_BIN=$(RELEASE_BIN) CACHET_STRESS=1 $(PY) Tests/stress/stress.py
+
+clean:
+	rm -rf .build $(DEV)

@@ -1,0 +1,75 @@
+// Owns incr/decr (memcached do_add_delta): parsing the stored value like safe_strtoull, wrapping incr,
+// clamping decr, and rewriting the value in place (space padded) or into a new item.
+import Glibc
+
+extension CacheStore {
+    public func delta(_ key: UnsafeRawBufferPointer, hash: UInt32, incr: Bool, delta: UInt64) -> DeltaResult {
+        self.delta(key, hash: hash, incr: incr, delta: delta, casUnique: 0).result
+    }
+
+    /// As above, plus the item's new CAS (for meta arithmetic's `c` flag). A non-zero `casUnique` that does
+    /// not match the item's CAS leaves it alone and returns `casMismatch: true` (memcached
+    /// DELTA_ITEM_CAS_MISMATCH, meta `C` flag → EX) with `.notFound` as the result.
+    public func delta(_ key: UnsafeRawBufferPointer, hash: UInt32, incr: Bool, delta: UInt64,
+                      casUnique: UInt64) -> (result: DeltaResult, cas: UInt64, casMismatch: Bool) {
+        let seg = assoc.segment(for: hash)
+        assoc.locks.lock(seg)
+        defer { assoc.locks.unlock(seg) }
+        guard let it = findLocked(key, hash: hash, seg: seg).item else { return (.notFound, 0, false) }
+        if it.nbytes <= 2 || it.isChunked { return (.nonNumeric, 0, false) }
+        if casUnique != 0 && it.cas(layout) != casUnique { return (.notFound, 0, true) }
+        let data = it.plainValue(layout)
+        guard let current = CacheStore.parseDeltaValue(UnsafeRawBufferPointer(start: data, count: it.valueLength)) else {
+            return (.nonNumeric, 0, false)
+        }
+        let value = incr ? current &+ delta : (delta > current ? 0 : current - delta)
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buf -> (result: DeltaResult, cas: UInt64, casMismatch: Bool) in
+            var n = value, start = 20
+            repeat { start -= 1; buf[start] = UInt8(48 + n % 10); n /= 10 } while n > 0
+            let digits = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buf)[start..<20])
+            if digits.count + 2 <= Int(it.nbytes) {
+                memcpy(data, digits.baseAddress!, digits.count)
+                memset(data + digits.count, 32, Int(it.nbytes) - digits.count - 2)
+                it.setCas(nextCas(), layout)
+                updateLocked(it)
+                return (.ok(value: value, classId: it.classId), it.cas(layout), false)
+            }
+            guard let fresh = allocItem(keyLength: it.nkey, valueLength: digits.count, flags: it.clientFlags) else {
+                return (.outOfMemory, 0, false)
+            }
+            prepare(fresh, key: it.key(layout), hash: hash, flags: it.clientFlags, exptime: it.exptime)
+            var writer = ValueWriter(item: fresh, layout: layout)
+            writer.write(digits)
+            finishValue(fresh)
+            replaceLocked(it, with: fresh, seg: seg)
+            return (.ok(value: value, classId: fresh.classId), fresh.cas(layout), false)
+        }
+    }
+
+    /// memcached safe_strtoull over the value bytes (which memcached sees followed by "\r\n"): optional
+    /// leading whitespace, optional sign, decimal digits, then whitespace or the end. Overflow fails; a
+    /// negative number fails only if it wraps to ≥ 2^63 (strtoull semantics: "-0" is 0).
+    public static func parseDeltaValue(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
+        @inline(__always) func isSpace(_ c: UInt8) -> Bool { c == 32 || (c >= 9 && c <= 13) }
+        let n = bytes.count
+        var i = 0
+        while i < n && isSpace(bytes[i]) { i += 1 }
+        var negative = false
+        if i < n && (bytes[i] == 43 || bytes[i] == 45) { negative = bytes[i] == 45; i += 1 }
+        let digitsStart = i
+        var value: UInt64 = 0
+        var overflow = false
+        while i < n, bytes[i] >= 48, bytes[i] <= 57 {
+            let (m, o1) = value.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(UInt64(bytes[i] - 48))
+            if o1 || o2 { overflow = true }
+            value = a
+            i += 1
+        }
+        if i == digitsStart || overflow { return nil }   // no conversion / ERANGE
+        if i < n && !isSpace(bytes[i]) { return nil }
+        if negative { value = 0 &- value }
+        if Int64(bitPattern: value) < 0 && negative { return nil }
+        return value
+    }
+}

@@ -1,0 +1,125 @@
+// Owns the key → item index (memcached assoc.c): 2^k independent segments chosen by the hash's high bits,
+// each with its own mutex and its own chained bucket array chosen by the low bits. A segment doubles its
+// buckets (rehashing only itself, under its own lock) when it holds more than 1.5 items per bucket, so the
+// table grows without stopping the world. The segment mutexes are also the store's striped item locks.
+import Glibc
+
+struct HashSegment {
+    var buckets: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    var mask: Int
+    var count: Int
+}
+
+/// Invariant: `segments[i]` (its bucket array and every chain hanging off it, through ItemRef.hNext) is read
+/// and written only while `locks` entry `i` is held. A plain struct of pointers (no reference counting on the
+/// hot path): created once by `CacheStore.init`, destroyed once by its deinit; bucket arrays are freed only
+/// when replaced (under the lock) or in `destroy()`.
+struct AssocTable: @unchecked Sendable {
+    let segmentBits: Int
+    let segmentCount: Int
+    let locks: LockArray
+    private let segments: UnsafeMutablePointer<HashSegment>
+    private let keyOffset: Int
+
+    init(hashPower: Int, layout: ItemLayout) {
+        let power = max(0, min(hashPower, 32))
+        segmentBits = min(8, power)
+        segmentCount = 1 << segmentBits
+        keyOffset = layout.keyOffset
+        locks = .allocate(count: segmentCount)
+        segments = .allocate(capacity: segmentCount)
+        let perSegment = 1 << (power - segmentBits)
+        for i in 0..<segmentCount {
+            let b = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: perSegment)
+            b.initialize(repeating: nil, count: perSegment)
+            (segments + i).initialize(to: HashSegment(buckets: b, mask: perSegment - 1, count: 0))
+        }
+    }
+
+    func destroy() {
+        for i in 0..<segmentCount { segments[i].buckets.deallocate() }
+        segments.deallocate()
+        locks.destroy()
+    }
+
+    @inline(__always) func segment(for hash: UInt32) -> Int {
+        segmentBits == 0 ? 0 : Int(hash >> UInt32(32 - segmentBits))
+    }
+
+    /// Total buckets (memcached: hashsize(hashpower)); takes each segment lock in turn.
+    var totalBuckets: Int {
+        var total = 0
+        for i in 0..<segmentCount {
+            locks.lock(i)
+            total += segments[i].mask + 1
+            locks.unlock(i)
+        }
+        return total
+    }
+
+    /// Caller holds lock `seg`.
+    @inline(__always)
+    func find(_ key: UnsafeRawBufferPointer, hash: UInt32, seg: Int) -> ItemRef? {
+        let s = segments + seg
+        var p = s.pointee.buckets[Int(hash) & s.pointee.mask]
+        let n = key.count
+        while let raw = p {
+            let it = ItemRef(raw)
+            if it.hash == hash && it.nkey == n && (n == 0 || memcmp(raw + keyOffset, key.baseAddress!, n) == 0) { return it }
+            p = it.hNext
+        }
+        return nil
+    }
+
+    /// Caller holds lock `seg`; `it.hash` is set and the key is not present.
+    func insert(_ it: ItemRef, seg: Int) {
+        let s = segments + seg
+        if s.pointee.count + 1 > (s.pointee.mask + 1) * 3 / 2 { grow(s) }
+        let b = Int(it.hash) & s.pointee.mask
+        it.hNext = s.pointee.buckets[b]
+        s.pointee.buckets[b] = it.raw
+        s.pointee.count += 1
+    }
+
+    /// Caller holds lock `seg`; `it` is in the table.
+    func remove(_ it: ItemRef, seg: Int) {
+        let s = segments + seg
+        let b = Int(it.hash) & s.pointee.mask
+        var prev: UnsafeMutableRawPointer? = nil
+        var p = s.pointee.buckets[b]
+        while let raw = p {
+            if raw == it.raw {
+                if let pr = prev { ItemRef(pr).hNext = it.hNext } else { s.pointee.buckets[b] = it.hNext }
+                it.hNext = nil
+                s.pointee.count -= 1
+                return
+            }
+            prev = raw
+            p = ItemRef(raw).hNext
+        }
+        preconditionFailure("AssocTable.remove: item not in its segment")
+    }
+
+    /// Doubles one segment's buckets. Caller holds its lock.
+    private func grow(_ s: UnsafeMutablePointer<HashSegment>) {
+        let oldSize = s.pointee.mask + 1
+        let newSize = oldSize * 2
+        let nb = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: newSize)
+        nb.initialize(repeating: nil, count: newSize)
+        let newMask = newSize - 1
+        let old = s.pointee.buckets
+        for i in 0..<oldSize {
+            var p = old[i]
+            while let raw = p {
+                let it = ItemRef(raw)
+                p = it.hNext
+                let b = Int(it.hash) & newMask
+                it.hNext = nb[b]
+                nb[b] = raw
+            }
+        }
+        old.deallocate()
+        s.pointee.buckets = nb
+        s.pointee.mask = newMask
+    }
+}

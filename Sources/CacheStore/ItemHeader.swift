@@ -1,0 +1,191 @@
+// Owns the raw layout of an item in slab memory: the 48-byte header (memcached's budget), the optional CAS,
+// the key, the value, and the chunk chain of items bigger than slab_chunk_max.
+//
+// Item (one slab chunk; ntotal = 48 + cas + nkey + 1 + (flags ? 4 : 0) + nbytes, memcached's formula):
+//   0  hNext   ptr   hash-chain next (AssocTable)
+//   8  prev    ptr   LRU (towards head)
+//  16  next    ptr   LRU (towards tail)
+//  24  time    u32   last access, relative
+//  28  exptime u32   relative, 0 = never
+//  32  nbytes  u32   value length + 2 ("\r\n")
+//  36  flags   u32   client flags
+//  40  hash    u32   murmur3 of the key (segment/bucket without rehashing the key)
+//  44  nkey    u8
+//  45  itFlags u8    linked | fetched | chunked
+//  46  clsid   u8    slab class of this chunk
+//  47  —
+//  48  cas     u64   only when CAS is enabled
+//  key[nkey], one spare byte (memcached's NUL), then (the 4 flag bytes memcached counts are left at the end):
+//   plain item:   value bytes, "\r\n"
+//   chunked item: (aligned to 8) firstChunk ptr, headLen u32, 4 pad, then headLen value bytes.
+// Value chunk (taken from the largest class, the last one from a class that fits the rest):
+//   0 next ptr, 8 len u32, 12 clsid u8, 13..15 pad, 16 data[len]. Chunked values carry no "\r\n".
+//
+// Invariant: an `ItemRef` is only dereferenced by a thread holding the item's hash-segment lock, or by the
+// thread that allocated it before it is linked; fields also read under the class lock (`prev`, `next`,
+// `time`, `nkey`, `nbytes`, `clsid`, chunk chain) are only written while holding both locks or before linking.
+import Glibc
+
+struct ItemFlags {
+    static let linked: UInt8 = 1
+    static let fetched: UInt8 = 2
+    static let chunked: UInt8 = 4
+}
+
+/// Byte offsets that depend on whether CAS is enabled.
+struct ItemLayout: Sendable {
+    let casSize: Int
+    var keyOffset: Int { itemHeaderSize + casSize }
+    init(casEnabled: Bool) { casSize = casEnabled ? 8 : 0 }
+
+    /// memcached's ntotal (item_make_header): non-zero client flags count 4 bytes (memcached keeps them in
+    /// a suffix then; we keep them in the header, but count them so class choice and `bytes` match).
+    @inline(__always) func totalSize(keyLength: Int, valueLength: Int, flags: UInt32) -> Int {
+        keyOffset + keyLength + 1 + (flags != 0 ? 4 : 0) + valueLength + 2
+    }
+    /// Where a chunked item's chain pointer lives.
+    @inline(__always) func chunkInfoOffset(keyLength: Int) -> Int {
+        (keyOffset + keyLength + 1 + 7) & ~7
+    }
+    /// Where a chunked item's first value bytes (in the head chunk) live.
+    @inline(__always) func chunkedHeadDataOffset(keyLength: Int) -> Int { chunkInfoOffset(keyLength: keyLength) + 16 }
+}
+
+/// Header of a value chunk of a chunked item.
+var chunkHeaderSize: Int { 16 }
+
+@inline(__always) func loadPointer(_ p: UnsafeMutableRawPointer, _ offset: Int) -> UnsafeMutableRawPointer? {
+    UnsafeMutableRawPointer(bitPattern: p.load(fromByteOffset: offset, as: UInt.self))
+}
+@inline(__always) func storePointer(_ p: UnsafeMutableRawPointer, _ offset: Int, _ v: UnsafeMutableRawPointer?) {
+    p.storeBytes(of: UInt(bitPattern: v), toByteOffset: offset, as: UInt.self)
+}
+
+/// A typed view of an item header in slab memory (no ownership, no refcount).
+struct ItemRef: Equatable {
+    let raw: UnsafeMutableRawPointer
+    @inline(__always) init(_ raw: UnsafeMutableRawPointer) { self.raw = raw }
+
+    var hNext: UnsafeMutableRawPointer? {
+        @inline(__always) get { loadPointer(raw, 0) }
+        @inline(__always) nonmutating set { storePointer(raw, 0, newValue) }
+    }
+    var prev: UnsafeMutableRawPointer? {
+        @inline(__always) get { loadPointer(raw, 8) }
+        @inline(__always) nonmutating set { storePointer(raw, 8, newValue) }
+    }
+    var next: UnsafeMutableRawPointer? {
+        @inline(__always) get { loadPointer(raw, 16) }
+        @inline(__always) nonmutating set { storePointer(raw, 16, newValue) }
+    }
+    var time: UInt32 {
+        @inline(__always) get { raw.load(fromByteOffset: 24, as: UInt32.self) }
+        @inline(__always) nonmutating set { raw.storeBytes(of: newValue, toByteOffset: 24, as: UInt32.self) }
+    }
+    var exptime: UInt32 {
+        @inline(__always) get { raw.load(fromByteOffset: 28, as: UInt32.self) }
+        @inline(__always) nonmutating set { raw.storeBytes(of: newValue, toByteOffset: 28, as: UInt32.self) }
+    }
+    var nbytes: UInt32 {
+        @inline(__always) get { raw.load(fromByteOffset: 32, as: UInt32.self) }
+        @inline(__always) nonmutating set { raw.storeBytes(of: newValue, toByteOffset: 32, as: UInt32.self) }
+    }
+    var clientFlags: UInt32 {
+        @inline(__always) get { raw.load(fromByteOffset: 36, as: UInt32.self) }
+        @inline(__always) nonmutating set { raw.storeBytes(of: newValue, toByteOffset: 36, as: UInt32.self) }
+    }
+    var hash: UInt32 {
+        @inline(__always) get { raw.load(fromByteOffset: 40, as: UInt32.self) }
+        @inline(__always) nonmutating set { raw.storeBytes(of: newValue, toByteOffset: 40, as: UInt32.self) }
+    }
+    var nkey: Int {
+        @inline(__always) get { Int(raw.load(fromByteOffset: 44, as: UInt8.self)) }
+        @inline(__always) nonmutating set { raw.storeBytes(of: UInt8(newValue), toByteOffset: 44, as: UInt8.self) }
+    }
+    var itFlags: UInt8 {
+        @inline(__always) get { raw.load(fromByteOffset: 45, as: UInt8.self) }
+        @inline(__always) nonmutating set { raw.storeBytes(of: newValue, toByteOffset: 45, as: UInt8.self) }
+    }
+    var classId: Int {
+        @inline(__always) get { Int(raw.load(fromByteOffset: 46, as: UInt8.self)) }
+        @inline(__always) nonmutating set { raw.storeBytes(of: UInt8(newValue), toByteOffset: 46, as: UInt8.self) }
+    }
+    @inline(__always) func cas(_ layout: ItemLayout) -> UInt64 {
+        layout.casSize == 0 ? 0 : raw.load(fromByteOffset: itemHeaderSize, as: UInt64.self)
+    }
+    @inline(__always) func setCas(_ v: UInt64, _ layout: ItemLayout) {
+        if layout.casSize != 0 { raw.storeBytes(of: v, toByteOffset: itemHeaderSize, as: UInt64.self) }
+    }
+    var isChunked: Bool { @inline(__always) get { itFlags & ItemFlags.chunked != 0 } }
+    var valueLength: Int { @inline(__always) get { Int(nbytes) - 2 } }
+
+    @inline(__always) func key(_ layout: ItemLayout) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: raw + layout.keyOffset, count: nkey)
+    }
+    @inline(__always) func totalSize(_ layout: ItemLayout) -> Int {
+        layout.keyOffset + nkey + 1 + (clientFlags != 0 ? 4 : 0) + Int(nbytes)
+    }
+
+    /// Plain items: the value bytes (followed in memory by "\r\n").
+    @inline(__always) func plainValue(_ layout: ItemLayout) -> UnsafeMutableRawPointer {
+        raw + layout.keyOffset + nkey + 1
+    }
+    /// Chunked items: address of the chain pointer / head length.
+    @inline(__always) func chunkInfo(_ layout: ItemLayout) -> UnsafeMutableRawPointer {
+        raw + layout.chunkInfoOffset(keyLength: nkey)
+    }
+
+    /// Calls `body` with each stretch of the value's bytes, in order (no "\r\n").
+    @inline(__always)
+    func forEachSegment(keyAddress: UnsafeRawPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
+        let start = UnsafeMutableRawPointer(mutating: keyAddress) + nkey + 1
+        guard isChunked else {
+            body(UnsafeRawBufferPointer(start: start, count: valueLength))
+            return
+        }
+        let info = UnsafeMutableRawPointer(bitPattern: (UInt(bitPattern: start) + 7) & ~7)!
+        body(UnsafeRawBufferPointer(start: info + 16, count: Int(info.load(fromByteOffset: 8, as: UInt32.self))))
+        var chunk = loadPointer(info, 0)
+        while let c = chunk {
+            body(UnsafeRawBufferPointer(start: c + chunkHeaderSize, count: Int(c.load(fromByteOffset: 8, as: UInt32.self))))
+            chunk = loadPointer(c, 0)
+        }
+    }
+}
+
+/// Copies bytes into a freshly allocated item's value area, crossing chunk boundaries.
+struct ValueWriter {
+    private var dst: UnsafeMutableRawPointer
+    private var room: Int
+    private var nextChunk: UnsafeMutableRawPointer?
+
+    init(item: ItemRef, layout: ItemLayout) {
+        if item.isChunked {
+            let info = item.chunkInfo(layout)
+            dst = info + 16
+            room = Int(info.load(fromByteOffset: 8, as: UInt32.self))
+            nextChunk = loadPointer(info, 0)
+        } else {
+            dst = item.plainValue(layout)
+            room = item.valueLength
+            nextChunk = nil
+        }
+    }
+
+    mutating func write(_ src: UnsafeRawBufferPointer) {
+        guard var s = src.baseAddress else { return }
+        var n = src.count
+        while n > 0 {
+            if room == 0 {
+                guard let c = nextChunk else { preconditionFailure("ValueWriter: value longer than the item") }
+                dst = c + chunkHeaderSize
+                room = Int(c.load(fromByteOffset: 8, as: UInt32.self))
+                nextChunk = loadPointer(c, 0)
+                continue
+            }
+            let k = min(n, room)
+            memcpy(dst, s, k)
+            dst += k; s += k; room -= k; n -= k
+        }
+    }
+}

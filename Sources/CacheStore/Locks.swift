@@ -1,0 +1,41 @@
+// Owns the raw pthread mutexes of the store: arrays of them, one per 64-byte line (no false sharing).
+// Used for the hash-table segments (which double as the striped item locks) and the slab classes.
+import Glibc
+
+/// `count` pthread mutexes in one aligned allocation. A plain struct of a pointer, so the hot path pays
+/// no reference counting for it.
+/// Invariant: created with `allocate`, destroyed exactly once with `destroy()` by its owner's deinit, when no
+/// thread can use it any more; in between the memory never moves, so `mutex(i)` is a stable address.
+struct LockArray: @unchecked Sendable {
+    private static var stride: Int { 64 }
+    private let base: UnsafeMutableRawPointer
+    let count: Int
+
+    static func allocate(count: Int) -> LockArray {
+        precondition(MemoryLayout<pthread_mutex_t>.size <= LockArray.stride)
+        var raw: UnsafeMutableRawPointer? = nil
+        guard posix_memalign(&raw, LockArray.stride, LockArray.stride * max(1, count)) == 0, let raw else {
+            fatalError("CacheStore: cannot allocate \(count) locks")
+        }
+        let locks = LockArray(base: raw, count: count)
+        for i in 0..<count { pthread_mutex_init(locks.mutex(i), nil) }
+        return locks
+    }
+
+    private init(base: UnsafeMutableRawPointer, count: Int) { self.base = base; self.count = count }
+
+    func destroy() {
+        for i in 0..<count { pthread_mutex_destroy(mutex(i)) }
+        free(base)
+    }
+
+    @inline(__always)
+    private func mutex(_ i: Int) -> UnsafeMutablePointer<pthread_mutex_t> {
+        (base + i &* LockArray.stride).assumingMemoryBound(to: pthread_mutex_t.self)
+    }
+
+    @inline(__always) func lock(_ i: Int) { pthread_mutex_lock(mutex(i)) }
+    @inline(__always) func unlock(_ i: Int) { pthread_mutex_unlock(mutex(i)) }
+    /// Fails (false) also when the calling thread already holds lock `i` (default, non-recursive mutexes).
+    @inline(__always) func tryLock(_ i: Int) -> Bool { pthread_mutex_trylock(mutex(i)) == 0 }
+}

@@ -1,0 +1,74 @@
+// Owns the store's statistics: the public snapshot types (memcached `stats`, `stats slabs`, `stats items`
+// fields that the store knows), how a snapshot is summed from the per-class counters, and `stats reset`.
+
+public struct ClassStats: Sendable {
+    public var id = 0, chunkSize = 0, perSlab = 0
+    public var totalPages = 0, usedChunks = 0, freeChunks = 0, freeChunksEnd = 0
+    public var number = 0, memRequested = 0, age: UInt32 = 0
+    public var evicted = 0, evictedNonzero = 0, evictedTime: UInt32 = 0, outOfMemory = 0
+    public var reclaimed = 0, expiredUnfetched = 0, evictedUnfetched = 0
+    public init() {}
+}
+
+public struct StoreStats: Sendable {
+    public var currItems = 0, totalItems = 0, bytes = 0
+    public var evictions = 0, evictedUnfetched = 0, expiredUnfetched = 0, reclaimed = 0
+    public var hashPowerLevel = 16, hashBytes = 524288, hashIsExpanding = false
+    public var totalMalloced = 0, mallocFails = 0
+    public var classes: [ClassStats] = []
+    public init() {}
+}
+
+extension CacheStore {
+    /// Sums the per-class counters (one class lock at a time; totals are not an atomic cut across classes).
+    /// `classes` lists the classes that have at least one page, in id order.
+    public func statsSnapshot() -> StoreStats {
+        var s = StoreStats()
+        let now = clock.currentTime
+        for id in 1...largestClassId {
+            classLocks.lock(id)
+            let c = classes[id]
+            var cs = ClassStats()
+            cs.id = c.id; cs.chunkSize = c.size; cs.perSlab = c.perSlab
+            cs.totalPages = c.totalPages
+            cs.usedChunks = c.totalPages * c.perSlab - c.freeCount
+            cs.freeChunks = c.freeCount
+            cs.number = c.number; cs.memRequested = c.memRequested
+            if let t = c.lruTail { cs.age = now &- ItemRef(t).time }
+            cs.evicted = c.evicted; cs.evictedNonzero = c.evictedNonzero; cs.evictedTime = c.evictedTime
+            cs.outOfMemory = c.outOfMemory; cs.reclaimed = c.reclaimed
+            cs.expiredUnfetched = c.expiredUnfetched; cs.evictedUnfetched = c.evictedUnfetched
+            s.totalItems += c.totalItems
+            classLocks.unlock(id)
+            s.currItems += cs.number
+            s.bytes += cs.memRequested
+            s.evictions += cs.evicted
+            s.evictedUnfetched += cs.evictedUnfetched
+            s.expiredUnfetched += cs.expiredUnfetched
+            s.reclaimed += cs.reclaimed
+            if cs.totalPages > 0 { s.classes.append(cs) }
+        }
+        let buckets = assoc.totalBuckets
+        s.hashPowerLevel = Int.bitWidth - 1 - buckets.leadingZeroBitCount
+        s.hashBytes = buckets * MemoryLayout<UnsafeMutableRawPointer>.size
+        s.hashIsExpanding = false
+        let mem = allocator.memoryStats()
+        s.totalMalloced = mem.malloced
+        s.mallocFails = mem.mallocFails
+        return s
+    }
+
+    /// memcached `stats reset`: zeroes total_items and the per-class eviction/reclaim counters
+    /// (item_stats_reset); curr_items, bytes and memory are state, not counters, and stay.
+    public func resetStats() {
+        for id in 1...largestClassId {
+            classLocks.lock(id)
+            let c = classes + id
+            c.pointee.totalItems = 0
+            c.pointee.evicted = 0; c.pointee.evictedNonzero = 0; c.pointee.evictedTime = 0
+            c.pointee.outOfMemory = 0; c.pointee.reclaimed = 0
+            c.pointee.expiredUnfetched = 0; c.pointee.evictedUnfetched = 0
+            classLocks.unlock(id)
+        }
+    }
+}

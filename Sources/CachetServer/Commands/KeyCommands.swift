@@ -1,0 +1,88 @@
+// delete / incr / decr / touch (memcached's process_delete_command, process_arithmetic_command,
+// process_touch_command).
+import CacheStore
+import MemcacheProtocol
+
+extension Connection {
+    func processDelete(_ line: UnsafeRawBufferPointer) {
+        var nr = false
+        let ntokens = tokens.ntokens
+        if ntokens > 3 {
+            let holdIsZero = token(line, 2).elementsEqual("0".utf8)
+            nr = noreply(line)
+            let valid = (ntokens == 4 && (holdIsZero || nr)) || (ntokens == 5 && holdIsZero && nr)
+            if !valid {
+                reply(Reply.deleteUsage, noreply: nr)
+                return
+            }
+        }
+        let key = token(line, 1)
+        if key.count > keyMaxLength {
+            reply(Reply.badFormat, noreply: nr)
+            return
+        }
+        switch store.delete(key, hash: store.hash(key)) {
+        case .deleted(let classId):
+            worker.stats.with { $0.addSlab(classId, .deleteHits) }
+            reply(Reply.deleted, noreply: nr)
+        case .notFound:
+            worker.stats.bump(.deleteMisses)
+            reply(Reply.notFound, noreply: nr)
+        }
+    }
+
+    func processArithmetic(_ line: UnsafeRawBufferPointer, incr: Bool) {
+        let nr = noreply(line)
+        let key = token(line, 1)
+        if key.count > keyMaxLength {
+            reply(Reply.badFormat, noreply: nr)
+            return
+        }
+        guard let delta = Numbers.strtoull(token(line, 2)) else {
+            reply(Reply.invalidDelta, noreply: nr)
+            return
+        }
+        switch store.delta(key, hash: store.hash(key), incr: incr, delta: delta) {
+        case .ok(let value, let classId):
+            worker.stats.with { $0.addSlab(classId, incr ? .incrHits : .decrHits) }
+            if !nr {
+                wbuf.appendDecimal(value)
+                wbuf.append(Reply.crlf)
+            }
+        case .notFound:
+            worker.stats.bump(incr ? .incrMisses : .decrMisses)
+            reply(Reply.notFound, noreply: nr)
+        case .nonNumeric:
+            reply(Reply.nonNumeric, noreply: nr)
+        case .outOfMemory:
+            reply(Reply.outOfMemory, noreply: nr)
+        }
+    }
+
+    func processTouch(_ line: UnsafeRawBufferPointer) {
+        let nr = noreply(line)
+        let key = token(line, 1)
+        if key.count > keyMaxLength {
+            reply(Reply.badFormat, noreply: nr)
+            return
+        }
+        guard let e = Numbers.strtol(token(line, 2)) else {
+            reply(Reply.invalidExptime, noreply: nr)
+            return
+        }
+        let result = store.touch(key, hash: store.hash(key), exptime: Connection.positiveExptime(e))
+        worker.stats.lock()
+        worker.stats.add(.touchCmds)
+        if case .hit(let classId) = result {
+            worker.stats.addSlab(classId, .touchHits)
+        } else {
+            worker.stats.add(.touchMisses)
+        }
+        worker.stats.unlock()
+        if case .hit = result {
+            reply(Reply.touched, noreply: nr)
+        } else {
+            reply(Reply.notFound, noreply: nr)
+        }
+    }
+}

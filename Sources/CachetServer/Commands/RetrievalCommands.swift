@@ -1,0 +1,78 @@
+// get / gets / gat / gats (memcached's process_get_command): values are copied from slab memory into
+// the connection's output buffer under the item lock; a key over 250 bytes discards the replies
+// already built for this command and answers CLIENT_ERROR instead.
+import CacheStore
+import MemcacheProtocol
+
+extension Connection {
+    func processGet(_ line: UnsafeRawBufferPointer, returnCas: Bool, touch: Bool) {
+        var first = 1
+        var touchExptime: Int64? = nil
+        if touch {
+            guard let e = Numbers.strtol(token(line, 1)) else {
+                wbuf.append(Reply.invalidExptime)
+                return
+            }
+            touchExptime = Connection.positiveExptime(e)
+            first = 2
+        }
+        let mark = wbuf.tail
+        let stats = worker.stats
+        let out = wbuf
+        while true {
+            var i = first
+            while i < tokens.count {
+                let key = token(line, i)
+                if key.count > keyMaxLength {
+                    // memcached culls every response not yet sent (conn_release_items), not only this
+                    // command's: replies of earlier pipelined commands still queued vanish as well.
+                    wbuf.truncate(to: unsentReplyStart(commandStart: mark))
+                    wbuf.append(Reply.badFormat)
+                    return
+                }
+                let result = store.get(key, hash: store.hash(key), touchExptime: touchExptime) { item in
+                    out.append(Reply.value)
+                    out.append(item.key)
+                    out.append(UInt8(ascii: " "))
+                    out.appendDecimal(UInt64(item.flags))
+                    out.append(UInt8(ascii: " "))
+                    out.appendDecimal(UInt64(item.valueLength))
+                    if returnCas {
+                        out.append(UInt8(ascii: " "))
+                        out.appendDecimal(item.cas)
+                    }
+                    out.append(Reply.crlf)
+                    out.reserve(item.valueLength + 2)
+                    item.forEachSegment { out.append($0) }
+                    out.append(Reply.crlf)
+                }
+                stats.lock()
+                switch result {
+                case .hit(let classId):
+                    if touch {
+                        stats.add(.touchCmds)
+                        stats.addSlab(classId, .touchHits)
+                    } else {
+                        stats.addSlab(classId, .getHits)
+                    }
+                case .miss, .expired, .flushed:
+                    if result == .expired { stats.add(.getExpired) }
+                    if result == .flushed { stats.add(.getFlushed) }
+                    if touch {
+                        stats.add(.touchCmds)
+                        stats.add(.touchMisses)
+                    } else {
+                        stats.add(.getMisses)
+                    }
+                }
+                stats.add(.getCmds)
+                stats.unlock()
+                i += 1
+            }
+            guard let rest = tokens.remainder else { break }
+            tokens.tokenize(line, from: rest)
+            first = 0
+        }
+        wbuf.append(Reply.end)
+    }
+}

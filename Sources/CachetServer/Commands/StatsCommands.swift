@@ -1,0 +1,235 @@
+// The stats family: `stats` (memcached's server_stats + item totals, in memcached's order),
+// `stats settings`, `stats items`, `stats slabs`, `stats sizes`, `stats reset`, `stats detail`.
+import CacheStore
+import CLibevent
+import Glibc
+import MemcacheProtocol
+
+extension Connection {
+    @inline(__always) func stat(_ name: StaticString, _ value: UInt64) {
+        wbuf.append(Reply.stat); wbuf.append(name); wbuf.append(UInt8(ascii: " "))
+        wbuf.appendDecimal(value); wbuf.append(Reply.crlf)
+    }
+
+    @inline(__always) func stat(_ name: StaticString, _ value: Int) {
+        wbuf.append(Reply.stat); wbuf.append(name); wbuf.append(UInt8(ascii: " "))
+        wbuf.appendDecimal(value); wbuf.append(Reply.crlf)
+    }
+
+    func stat(_ name: String, _ value: String) {
+        wbuf.append(Reply.stat); wbuf.append(name); wbuf.append(UInt8(ascii: " "))
+        wbuf.append(value); wbuf.append(Reply.crlf)
+    }
+
+    func processStats(_ line: UnsafeRawBufferPointer) {
+        if tokens.ntokens == 2 {
+            generalStats()
+            wbuf.append(Reply.end)
+            return
+        }
+        let sub = token(line, 1)
+        func isSub(_ s: StaticString) -> Bool {
+            sub.elementsEqual(UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+        }
+        if isSub("reset") {
+            server.resetStats()
+            wbuf.append(Reply.reset)
+        } else if isSub("detail") {
+            wbuf.append(Reply.statsDetailUsage)
+        } else if isSub("settings") {
+            for (k, v) in statsSettingsLines(server.settings, verbosity: server.verbosity.load(ordering: .relaxed),
+                                             oldestLive: store.oldestLive,
+                                             maxBytes: server.maxBytes.load(ordering: .relaxed)) {
+                stat(k, v)
+            }
+            wbuf.append(Reply.end)
+        } else if isSub("items") {
+            itemStats()
+            wbuf.append(Reply.end)
+        } else if isSub("slabs") {
+            slabStats()
+            wbuf.append(Reply.end)
+        } else if isSub("sizes") {
+            stat("sizes_status", "disabled")
+            wbuf.append(Reply.end)
+        } else {
+            wbuf.append(Reply.error)
+        }
+    }
+
+    private func generalStats() {
+        let totals = server.sumThreadStats()
+        let s = store.statsSnapshot()
+        let clock = server.clock
+        let now = clock.currentTime
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let listeners = server.listenerCount.load(ordering: .relaxed)
+        let curr = server.currConns.load(ordering: .relaxed) + listeners
+        stat("pid", Int(getpid()))
+        stat("uptime", Int(now) - 60)
+        stat("time", Int(now) + clock.processStarted)
+        stat("version", memcachedCompatVersion)
+        stat("libevent", String(cString: event_get_version()))
+        stat("pointer_size", 64)
+        stat("rusage_user", formatTimeval(usage.ru_utime))
+        stat("rusage_system", formatTimeval(usage.ru_stime))
+        stat("max_connections", server.settings.maxConns)
+        stat("curr_connections", curr - 1)
+        stat("total_connections", server.totalConns.load(ordering: .relaxed) + listeners)
+        stat("rejected_connections", server.rejectedConns.load(ordering: .relaxed))
+        stat("connection_structures", server.peakConns.load(ordering: .relaxed) + listeners)
+        stat("response_obj_oom", 0)
+        stat("response_obj_count", 1)
+        stat("response_obj_bytes", 16384)
+        stat("read_buf_count", 0)
+        stat("read_buf_bytes", 0)
+        stat("read_buf_bytes_free", 0)
+        stat("read_buf_oom", 0)
+        stat("reserved_fds", server.reservedFds)
+        stat("cmd_get", totals[.getCmds])
+        stat("cmd_set", totals.slabTotal(.setCmds))
+        stat("cmd_flush", totals[.flushCmds])
+        stat("cmd_touch", totals[.touchCmds])
+        stat("cmd_meta", totals[.metaCmds])
+        stat("get_hits", totals.slabTotal(.getHits))
+        stat("get_misses", totals[.getMisses])
+        stat("get_expired", totals[.getExpired])
+        stat("get_flushed", totals[.getFlushed])
+        stat("delete_misses", totals[.deleteMisses])
+        stat("delete_hits", totals.slabTotal(.deleteHits))
+        stat("incr_misses", totals[.incrMisses])
+        stat("incr_hits", totals.slabTotal(.incrHits))
+        stat("decr_misses", totals[.decrMisses])
+        stat("decr_hits", totals.slabTotal(.decrHits))
+        stat("cas_misses", totals[.casMisses])
+        stat("cas_hits", totals.slabTotal(.casHits))
+        stat("cas_badval", totals.slabTotal(.casBadval))
+        stat("touch_hits", totals.slabTotal(.touchHits))
+        stat("touch_misses", totals[.touchMisses])
+        stat("store_too_large", totals[.storeTooLarge])
+        stat("store_no_memory", totals[.storeNoMemory])
+        stat("auth_cmds", totals[.authCmds])
+        stat("auth_errors", totals[.authErrors])
+        if server.settings.idleTimeout > 0 { stat("idle_kicks", totals[.idleKicks]) }
+        stat("bytes_read", totals[.bytesRead])
+        stat("bytes_written", totals[.bytesWritten])
+        stat("limit_maxbytes", server.maxBytes.load(ordering: .relaxed))
+        stat("accepting_conns", server.acceptingConns.load(ordering: .relaxed) ? 1 : 0)
+        stat("listen_disabled_num", server.listenDisabledNum.load(ordering: .relaxed))
+        stat("time_in_listen_disabled_us", 0)
+        stat("threads", server.settings.numThreads)
+        stat("conn_yields", totals[.connYields])
+        stat("hash_power_level", s.hashPowerLevel)
+        stat("hash_bytes", s.hashBytes)
+        stat("hash_is_expanding", s.hashIsExpanding ? 1 : 0)
+        for name in ["slab_reassign_rescues", "slab_reassign_chunk_rescues", "slab_reassign_evictions_nomem",
+                     "slab_reassign_inline_reclaim", "slab_reassign_busy_items", "slab_reassign_busy_deletes",
+                     "slab_reassign_running", "slabs_moved", "lru_crawler_running", "lru_crawler_starts",
+                     "lru_maintainer_juggles"] {
+            stat(name, "0")
+        }
+        stat("malloc_fails", s.mallocFails)
+        for name in ["log_worker_dropped", "log_worker_written", "log_watcher_skipped", "log_watcher_sent",
+                     "log_watchers"] {
+            stat(name, "0")
+        }
+        if let tls = server.tls {
+            if server.settings.tls.sessionCache { stat("ssl_new_sessions", tls.newSessions) }
+            stat("ssl_handshake_errors", tls.handshakeErrors)
+            stat("ssl_proto_errors", tls.protoErrors)
+            stat("time_since_server_cert_refresh", Int(now &- server.certRefreshRel.load(ordering: .relaxed)))
+        }
+        stat("unexpected_napi_ids", 0)
+        stat("round_robin_fallback", 0)
+        stat("bytes", s.bytes)
+        stat("curr_items", s.currItems)
+        stat("total_items", s.totalItems)
+        stat("slab_global_page_pool", 0)
+        stat("expired_unfetched", s.expiredUnfetched)
+        stat("evicted_unfetched", s.evictedUnfetched)
+        stat("evicted_active", 0)
+        stat("evictions", s.evictions)
+        stat("reclaimed", s.reclaimed)
+        for name in ["crawler_reclaimed", "crawler_items_checked", "lrutail_reflocked", "moves_to_cold",
+                     "moves_to_warm", "moves_within_lru", "direct_reclaims", "lru_bumps_dropped"] {
+            stat(name, "0")
+        }
+        if let tls = server.tls {
+            stat("ssl_cert_reload_failures", tls.reloadFailures)
+            if let notAfter = tls.certNotAfter { stat("ssl_cert_not_after", Int(notAfter)) }
+        }
+        stat("cachet_version", cachetVersion)
+    }
+
+    private func formatTimeval(_ tv: timeval) -> String {
+        let us = String(tv.tv_usec)
+        return "\(tv.tv_sec)." + String(repeating: "0", count: max(0, 6 - us.count)) + us
+    }
+
+    private func itemStats() {
+        let s = store.statsSnapshot()
+        let totals = server.sumThreadStats()
+        let now = server.clock.currentTime
+        for c in s.classes where c.number > 0 || c.evicted > 0 {
+            let p = "items:\(c.id):"
+            func put(_ n: String, _ v: Int) { stat(p + n, String(v)) }
+            put("number", c.number)
+            put("number_hot", 0)
+            put("number_warm", 0)
+            put("number_cold", c.number)
+            put("age_hot", 0)
+            put("age_warm", 0)
+            put("age", c.number > 0 ? Int(now &- c.age) : 0)
+            put("mem_requested", c.memRequested)
+            put("evicted", c.evicted)
+            put("evicted_nonzero", c.evictedNonzero)
+            put("evicted_time", Int(c.evictedTime))
+            put("outofmemory", c.outOfMemory)
+            put("tailrepairs", 0)
+            put("reclaimed", c.reclaimed)
+            put("expired_unfetched", c.expiredUnfetched)
+            put("evicted_unfetched", c.evictedUnfetched)
+            put("evicted_active", 0)
+            put("crawler_reclaimed", 0)
+            put("crawler_items_checked", 0)
+            put("lrutail_reflocked", 0)
+            put("moves_to_cold", 0)
+            put("moves_to_warm", 0)
+            put("moves_within_lru", 0)
+            put("direct_reclaims", 0)
+            put("hits_to_hot", 0)
+            put("hits_to_warm", 0)
+            put("hits_to_cold", Int(totals.slab(c.id, .getHits)))
+            put("hits_to_temp", 0)
+        }
+    }
+
+    private func slabStats() {
+        let s = store.statsSnapshot()
+        let totals = server.sumThreadStats()
+        var active = 0
+        for c in s.classes where c.totalPages > 0 {
+            active += 1
+            let p = "\(c.id):"
+            func put(_ n: String, _ v: Int) { stat(p + n, String(v)) }
+            put("chunk_size", c.chunkSize)
+            put("chunks_per_page", c.perSlab)
+            put("total_pages", c.totalPages)
+            put("total_chunks", c.totalPages * c.perSlab)
+            put("used_chunks", c.usedChunks)
+            put("free_chunks", c.freeChunks)
+            put("free_chunks_end", c.freeChunksEnd)
+            put("get_hits", Int(totals.slab(c.id, .getHits)))
+            put("cmd_set", Int(totals.slab(c.id, .setCmds)))
+            put("delete_hits", Int(totals.slab(c.id, .deleteHits)))
+            put("incr_hits", Int(totals.slab(c.id, .incrHits)))
+            put("decr_hits", Int(totals.slab(c.id, .decrHits)))
+            put("cas_hits", Int(totals.slab(c.id, .casHits)))
+            put("cas_badval", Int(totals.slab(c.id, .casBadval)))
+            put("touch_hits", Int(totals.slab(c.id, .touchHits)))
+        }
+        stat("active_slabs", active)
+        stat("total_malloced", s.totalMalloced)
+    }
+}

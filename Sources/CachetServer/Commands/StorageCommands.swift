@@ -1,0 +1,92 @@
+// set / add / replace / append / prepend / cas (memcached's process_update_command and
+// complete_nread_ascii). The value is taken straight from the read buffer once all of it arrived.
+import CacheStore
+import MemcacheProtocol
+
+extension Connection {
+    /// memcached's EXPTIME_TO_POSITIVE_TIME: a negative exptime becomes an absolute time in 1970.
+    @inline(__always) static func positiveExptime(_ e: Int32) -> Int64 { e < 0 ? 2_592_001 : Int64(e) }
+
+    func processUpdate(_ line: UnsafeRawBufferPointer, _ buf: UnsafeRawBufferPointer, _ next: Int,
+                       _ mode: StoreMode) -> Step {
+        let nr = noreply(line)
+        let keyTok = tokens[1]
+        guard keyTok.length <= keyMaxLength,
+              let flags = Numbers.strtoul(token(line, 2)),
+              let exptime32 = Numbers.strtol(token(line, 3)),
+              let vlen32 = Numbers.strtol(token(line, 4)) else {
+            reply(Reply.badFormat, noreply: nr)
+            rbuf.consume(next)
+            return .done
+        }
+        var casUnique: UInt64 = 0
+        if mode == .cas {
+            guard let c = Numbers.strtoull(token(line, 5)) else {
+                reply(Reply.badFormat, noreply: nr)
+                rbuf.consume(next)
+                return .done
+            }
+            casUnique = c
+        }
+        if vlen32 < 0 || vlen32 > Int32.max - 2 {
+            reply(Reply.badFormat, noreply: nr)
+            rbuf.consume(next)
+            return .done
+        }
+        let vlen = Int(vlen32)
+        let key = token(line, 1)
+        let exptime = Connection.positiveExptime(exptime32)
+        let ntotal = CacheStore.itemTotalSize(keyLength: key.count, valueLength: vlen, flags: flags,
+                                              casEnabled: store.config.casEnabled)
+        if ntotal > store.config.itemSizeMax {
+            reply(Reply.tooLarge, noreply: nr)
+            worker.stats.bump(.storeTooLarge)
+            if mode == .set {
+                // A failed set must not leave the old value behind (memcached unlinks it).
+                _ = store.delete(key, hash: store.hash(key))
+            }
+            rbuf.consume(next)
+            swallow = vlen + 2
+            return .done
+        }
+        let need = next + vlen + 2
+        if rbuf.count < need {
+            pendingNeed = need
+            return .needMore
+        }
+        pendingNeed = 0
+        let classId = store.classId(forTotalSize: ntotal)
+        worker.stats.with { $0.addSlab(classId, .setCmds) }
+        let value = UnsafeRawBufferPointer(rebasing: buf[next..<(next + vlen)])
+        if buf[next + vlen] != 0x0d || buf[next + vlen + 1] != 0x0a {
+            reply(Reply.badDataChunk, noreply: nr)
+            rbuf.consume(need)
+            return .done
+        }
+        // Only `set` drops the old value when the new one cannot be stored (memcached's text protocol).
+        let (result, storedClass, _) = store.store(mode, key: key, hash: store.hash(key), flags: flags,
+                                                   exptime: exptime, value: value, casUnique: casUnique,
+                                                   unlinkOnFailure: mode == .set)
+        let usedClass = storedClass == 0 ? classId : storedClass
+        switch result {
+        case .stored:
+            if mode == .cas { worker.stats.with { $0.addSlab(usedClass, .casHits) } }
+            reply(Reply.stored, noreply: nr)
+        case .notStored: reply(Reply.notStored, noreply: nr)
+        case .exists:
+            worker.stats.with { $0.addSlab(usedClass, .casBadval) }
+            reply(Reply.exists, noreply: nr)
+        case .notFound:
+            worker.stats.bump(.casMisses)
+            reply(Reply.notFound, noreply: nr)
+        case .tooLarge:
+            worker.stats.bump(.storeTooLarge)
+            reply(Reply.tooLarge, noreply: nr)
+        case .outOfMemory:
+            worker.stats.bump(.storeNoMemory)
+            reply(Reply.outOfMemoryStoring, noreply: nr)
+        }
+        rbuf.consume(need)
+        return .done
+    }
+}

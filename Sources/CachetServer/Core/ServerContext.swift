@@ -1,0 +1,69 @@
+// Process-wide state shared by the listener thread and every worker: settings, the store, TLS,
+// connection accounting and the runtime knobs that commands can change (verbosity, memory limit).
+import CacheStore
+import CachetTLS
+import Synchronization
+
+final class ServerContext: Sendable {
+    let settings: Settings
+    let store: CacheStore
+    let clock: StoreClock
+    let tls: TLSContextStore?
+    let startedAt: Int
+    /// Client connections open now / ever (listeners are accounted separately, as memcached prints them).
+    let currConns = Atomic<Int>(0)
+    let totalConns = Atomic<Int>(0)
+    let rejectedConns = Atomic<Int>(0)
+    let peakConns = Atomic<Int>(0)
+    let listenerCount = Atomic<Int>(0)
+    let acceptingConns = Atomic<Bool>(true)
+    let listenDisabledNum = Atomic<Int>(0)
+    let verbosity: Atomic<Int>
+    let maxBytes: Atomic<Int>
+    /// Cert refresh bookkeeping in memcached's relative clock (time_since_server_cert_refresh).
+    let certRefreshRel = Atomic<UInt32>(0)
+
+    /// Written once by the main thread before any worker or listener starts; read-only afterwards.
+    nonisolated(unsafe) var workers: [Worker] = []
+
+    func sumThreadStats() -> StatsTotals {
+        var t = StatsTotals()
+        for w in workers { w.stats.accumulate(into: &t.v) }
+        return t
+    }
+
+    /// `stats reset`: thread counters, store counters, connection totals (memcached's stats_reset).
+    func resetStats() {
+        for w in workers { w.stats.reset() }
+        store.resetStats()
+        totalConns.store(0, ordering: .relaxed)
+        rejectedConns.store(0, ordering: .relaxed)
+        listenDisabledNum.store(0, ordering: .relaxed)
+    }
+
+    init(settings: Settings, store: CacheStore, clock: StoreClock, tls: TLSContextStore?, now: Int) {
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.tls = tls
+        self.startedAt = now
+        self.verbosity = Atomic(settings.verbosity)
+        self.maxBytes = Atomic(Int(clamping: settings.maxBytes))
+    }
+
+    /// memcached's stats_state.reserved_fds: stdio, listeners, and per-thread notify pipes.
+    var reservedFds: Int { 8 + 3 * settings.numThreads }
+
+    func connectionOpened() {
+        let n = currConns.add(1, ordering: .relaxed).newValue
+        totalConns.add(1, ordering: .relaxed)
+        var peak = peakConns.load(ordering: .relaxed)
+        while n > peak {
+            let (exchanged, original) = peakConns.compareExchange(expected: peak, desired: n, ordering: .relaxed)
+            if exchanged { break }
+            peak = original
+        }
+    }
+
+    func connectionClosed() { currConns.subtract(1, ordering: .relaxed) }
+}

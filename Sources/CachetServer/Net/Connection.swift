@@ -1,0 +1,284 @@
+// One client connection on a worker: transport (plain fd or TLS session, handshake driven here in the
+// worker, never on the listener thread), read buffer → command processing → write buffer → socket,
+// memcached's per-event request budget (-R, conn_yields), and closing.
+import CLibevent
+import CacheStore
+import CachetTLS
+import Glibc
+import MemcacheProtocol
+
+private let connCallback: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { _, what, arg in
+    Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().onEvent(what)
+}
+
+/// Invariant: used only on its worker's thread; the worker's `connections` table keeps it alive while
+/// its events exist (both are freed in `close()` before the table drops it).
+final class Connection {
+    let fd: Int32
+    unowned let worker: Worker
+    let server: ServerContext
+    let store: CacheStore
+    let listener: ListenerInfo
+    var tls: TLSConnection?
+    private var handshakeDone: Bool
+    private var readEvent: OpaquePointer?
+    private var writeEvent: OpaquePointer?
+    private var writeArmed = false
+    private var readPaused = false
+    let rbuf = ByteBuffer(capacity: 16384)
+    let wbuf = ByteBuffer(capacity: 4096)
+    /// Bytes of a rejected value still to discard (memcached conn_swallow).
+    var swallow = 0
+    /// The request at the head of `rbuf` needs this many bytes before it can run (a value arriving).
+    var pendingNeed = 0
+    var closeAfterWrite = false
+    private(set) var closed = false
+    /// The next event starts in memcached's conn_new_cmd (after a yield), which costs one request.
+    private var resumeInNewCmd = false
+    var lastCmdTime: UInt32
+    var tokens = TokenList()
+    /// Stop reading while this much output is waiting for a slow reader.
+    static let outputHighWater = 4 << 20
+
+    init(fd: Int32, worker: Worker, listener: ListenerInfo) {
+        self.fd = fd
+        self.worker = worker
+        self.server = worker.server
+        self.store = worker.server.store
+        self.listener = listener
+        self.lastCmdTime = worker.server.clock.currentTime
+        if let verify = listener.tls, let tlsStore = server.tls {
+            tls = TLSConnection(fd: fd, context: tlsStore.currentContext(), listenerVerify: verify)
+            handshakeDone = false
+        } else {
+            handshakeDone = true
+        }
+    }
+
+    var isIdle: Bool { !closed }
+
+    func start() {
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        readEvent = event_new(worker.base, fd, Int16(EV_READ | EV_PERSIST), connCallback, me)
+        writeEvent = event_new(worker.base, fd, Int16(EV_WRITE), connCallback, me)
+        event_add(readEvent, nil)
+        if listener.tls != nil && tls == nil { close(); return }
+    }
+
+    func onEvent(_ what: Int16) {
+        if closed { return }
+        if Int32(what) & EV_WRITE != 0 { writeArmed = false }
+        // close() drops the worker's reference; keep self alive until drive() returns.
+        withExtendedLifetime(self) { drive() }
+    }
+
+    private func drive() {
+        if let t = tls, !handshakeDone {
+            switch t.handshake() {
+            case .done: handshakeDone = true
+            case .wantRead: return
+            case .wantWrite: armWrite(); return
+            case .failed: close(); return
+            }
+        }
+        if !wbuf.isEmpty {
+            if !flush() { return }
+        }
+        if closeAfterWrite { close(); return }
+        if readPaused { resumeReading() }
+        let eof = readAvailable()
+        if closed { return }
+        process()
+        if closed { return }
+        if !wbuf.isEmpty { _ = flush() }
+        if closed { return }
+        if closeAfterWrite && wbuf.isEmpty { close(); return }
+        if eof { close(); return }
+        if rbuf.isEmpty { rbuf.releaseIfEmpty() }
+        if wbuf.isEmpty { wbuf.releaseIfEmpty() }
+    }
+
+    // MARK: reading
+
+    /// Reads what the socket has (bounded per event). Returns true at end of stream.
+    private func readAvailable() -> Bool {
+        var budget = 1 << 20
+        while budget > 0 {
+            let want = max(16384, pendingNeed - rbuf.count)
+            rbuf.reserve(min(want, 1 << 20))
+            let space = rbuf.writableCount
+            var n = 0
+            if let t = tls {
+                switch t.read(into: UnsafeMutableRawBufferPointer(start: rbuf.writePointer, count: space)) {
+                case .bytes(let k): n = k
+                case .wantRead: return false
+                case .wantWrite: armWrite(); return false
+                case .closed: return true
+                case .error: close(); return true
+                }
+            } else {
+                n = Glibc.read(fd, rbuf.writePointer, space)
+                if n == 0 { return true }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    if errno == EAGAIN || errno == EWOULDBLOCK { return false }
+                    close(); return true
+                }
+            }
+            rbuf.commit(n)
+            worker.stats.bump(.bytesRead, UInt64(n))
+            budget -= n
+            if n < space && (tls?.pending ?? 0) == 0 { return false }
+        }
+        // Budget used up: come back after other connections had their turn.
+        if tls != nil { event_active(writeEvent, EV_WRITE, 0) }
+        return false
+    }
+
+    // MARK: processing (memcached's drive_machine request budget)
+
+    enum Step { case done, needMore, close }
+
+    private func process() {
+        var nreqs = server.settings.reqsPerEvent
+        if resumeInNewCmd { nreqs -= 1; resumeInNewCmd = false }
+        while !closed && !closeAfterWrite {
+            if wbuf.count > Connection.outputHighWater { pauseReading(); return }
+            var step: Step
+            if swallow > 0 {
+                let n = min(swallow, rbuf.count)
+                rbuf.consume(n)
+                swallow -= n
+                if swallow > 0 { return }
+                step = .done
+            } else if rbuf.isEmpty || rbuf.count < pendingNeed {
+                step = .needMore
+            } else {
+                step = processCommand()
+            }
+            switch step {
+            case .close:
+                // memcached still sends the replies queued before the offending line.
+                _ = flush()
+                close(); return
+            case .needMore:
+                if !wbuf.isEmpty {
+                    _ = flush()
+                    nreqs -= 1
+                    if nreqs < 0 { yieldNow() }
+                }
+                return
+            case .done:
+                nreqs -= 1
+                if nreqs >= 0 {
+                    if !rbuf.isEmpty && !closeAfterWrite { continue }
+                    if !wbuf.isEmpty && !closeAfterWrite {
+                        _ = flush()
+                        nreqs -= 1
+                        if nreqs < 0 { yieldNow() }
+                    }
+                    return
+                }
+                if !wbuf.isEmpty && !closeAfterWrite { _ = flush(); nreqs -= 1 }
+                if !closeAfterWrite { yieldNow() }
+                return
+            }
+        }
+    }
+
+    private func yieldNow() {
+        if closed { return }
+        worker.stats.bump(.connYields)
+        resumeInNewCmd = true
+        if !rbuf.isEmpty && rbuf.count >= pendingNeed { event_active(writeEvent, EV_WRITE, 0) }
+    }
+
+    /// Parses and runs the request at the head of `rbuf`.
+    private func processCommand() -> Step {
+        let buf = rbuf.readable
+        switch LineScanner.scan(buf) {
+        case .needMore: return .needMore
+        case .close: return .close
+        case .line(let lineEnd, let next):
+            lastCmdTime = server.clock.currentTime
+            let line = UnsafeRawBufferPointer(rebasing: buf[0..<lineEnd])
+            tokens.tokenize(line)
+            return dispatch(line, buf, next)
+        }
+    }
+
+    // MARK: writing
+
+    /// Writes as much of `wbuf` as the socket takes. Returns false when blocked or closed.
+    @discardableResult
+    func flush() -> Bool {
+        while !wbuf.isEmpty {
+            if let t = tls {
+                let chunk = worker.tlsWriteBuffer!
+                // memcached's ssl_wbuf: copy up to ssl_wbuf_size bytes and hand them to one SSL_write.
+                let n = min(chunk.count, wbuf.count)
+                let src = UnsafeRawBufferPointer(start: wbuf.readPointer, count: n)
+                chunk.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: n)
+                switch t.write(UnsafeRawBufferPointer(start: chunk.baseAddress!, count: n)) {
+                case .bytes(let k):
+                    wbuf.consume(k)
+                    worker.stats.bump(.bytesWritten, UInt64(k))
+                case .wantWrite, .wantRead:
+                    armWrite(); return false
+                case .closed, .error:
+                    close(); return false
+                }
+            } else {
+                let n = Glibc.write(fd, wbuf.readPointer, wbuf.count)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    if errno == EAGAIN || errno == EWOULDBLOCK { armWrite(); return false }
+                    close(); return false
+                }
+                wbuf.consume(n)
+                worker.stats.bump(.bytesWritten, UInt64(n))
+            }
+        }
+        return true
+    }
+
+    /// Where the replies not yet handed to the socket start: everything queued, unless a write is
+    /// under way (then part of the queue is already on the wire and only this command's replies go).
+    func unsentReplyStart(commandStart: Int) -> Int {
+        writeArmed ? commandStart : wbuf.head
+    }
+
+    private func armWrite() {
+        if writeArmed || closed { return }
+        writeArmed = true
+        event_add(writeEvent, nil)
+    }
+
+    private func pauseReading() {
+        if readPaused { return }
+        readPaused = true
+        event_del(readEvent)
+        armWrite()
+    }
+
+    private func resumeReading() {
+        readPaused = false
+        event_add(readEvent, nil)
+    }
+
+    // MARK: closing
+
+    func close() {
+        if closed { return }
+        closed = true
+        if let t = tls {
+            if handshakeDone { t.shutdown() }
+            tls = nil
+        }
+        if let e = readEvent { event_free(e); readEvent = nil }
+        if let e = writeEvent { event_free(e); writeEvent = nil }
+        Glibc.close(fd)
+        server.connectionClosed()
+        worker.remove(self)
+    }
+}

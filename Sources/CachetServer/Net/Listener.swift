@@ -1,0 +1,124 @@
+// Listening sockets (TCP per `-l` entry or `-p`, or a unix socket with `-s`) on the main thread's
+// event base. Accepting only hands the fd to a worker (round-robin): TLS handshakes and all I/O
+// happen in the worker, so a slow or hostile client never stalls the accept loop.
+import CLibevent
+import CachetTLS
+import Glibc
+import MemcacheProtocol
+
+private let acceptCallback: @convention(c) (OpaquePointer?, Int32, UnsafeMutablePointer<sockaddr>?, Int32, UnsafeMutableRawPointer?) -> Void = { _, fd, _, _, arg in
+    Unmanaged<Listener>.fromOpaque(arg!).takeUnretainedValue().accepted(fd)
+}
+
+/// Invariant: used only on the main thread (the listener base's thread).
+final class Listener {
+    let server: ServerContext
+    let info: ListenerInfo
+    let fd: Int32
+    private var evl: OpaquePointer?
+    nonisolated(unsafe) static var nextWorker = 0
+
+    init(server: ServerContext, fd: Int32, info: ListenerInfo) {
+        self.server = server
+        self.fd = fd
+        self.info = info
+    }
+
+    func start(base: OpaquePointer) {
+        evl = evconnlistener_new(base, acceptCallback, Unmanaged.passUnretained(self).toOpaque(),
+                                 UInt32(LEV_OPT_CLOSE_ON_FREE), -1, fd)
+        server.listenerCount.add(1, ordering: .relaxed)
+    }
+
+    func accepted(_ cfd: Int32) {
+        let s = server
+        let listeners = s.listenerCount.load(ordering: .relaxed)
+        if s.settings.maxConnsFast &&
+            s.currConns.load(ordering: .relaxed) + listeners + s.reservedFds >= s.settings.maxConns - 1 {
+            let msg: StaticString = "ERROR Too many open connections\r\n"
+            _ = write(cfd, msg.utf8Start, msg.utf8CodeUnitCount)
+            close(cfd)
+            s.rejectedConns.add(1, ordering: .relaxed)
+            return
+        }
+        var one: Int32 = 1
+        if !info.address.hasPrefix("unix:") {
+            setsockopt(cfd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
+        s.connectionOpened()
+        let w = s.workers[Listener.nextWorker % s.workers.count]
+        Listener.nextWorker &+= 1
+        w.enqueue(PendingConnection(fd: cfd, listener: info))
+    }
+}
+
+/// A listener that could not be opened: memcached's message and exit code (71, EX_OSERR).
+struct BindFailure: Error {
+    let message: String
+    let exitCode: Int32
+}
+
+enum SocketFactory {
+    /// Binds every address `host` resolves to (all interfaces when nil) on `port`.
+    static func tcp(host: String?, port: Int, backlog: Int) -> (fds: [Int32], error: Int32) {
+        var hints = addrinfo()
+        hints.ai_flags = AI_PASSIVE
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var res: UnsafeMutablePointer<addrinfo>? = nil
+        let h = (host == nil || host == "*") ? nil : host
+        let rc = getaddrinfo(h, String(port), &hints, &res)
+        if rc != 0 { return ([], -1) }
+        defer { freeaddrinfo(res) }
+        var fds: [Int32] = []
+        var p = res
+        var lastErr: Int32 = 0
+        while let ai = p {
+            p = ai.pointee.ai_next
+            let fd = socket(ai.pointee.ai_family, ai.pointee.ai_socktype, ai.pointee.ai_protocol)
+            if fd < 0 { lastErr = errno; continue }
+            var one: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, socklen_t(MemoryLayout<Int32>.size))
+            if ai.pointee.ai_family == AF_INET6 {
+                setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
+            }
+            if bind(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) != 0 {
+                lastErr = errno
+                close(fd)
+                // memcached skips an address already taken by another of its own sockets.
+                if lastErr == EADDRINUSE { for f in fds { close(f) }; return ([], lastErr) }
+                continue
+            }
+            if listen(fd, Int32(backlog)) != 0 { lastErr = errno; close(fd); continue }
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            fds.append(fd)
+        }
+        return (fds, fds.isEmpty ? (lastErr == 0 ? EINVAL : lastErr) : 0)
+    }
+
+    static func unix(path: String, mask: Int, backlog: Int) -> (fd: Int32, error: Int32) {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        if fd < 0 { return (-1, errno) }
+        var st = stat()
+        if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK { unlink(path) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        if bytes.count >= MemoryLayout.size(ofValue: addr.sun_path) { close(fd); return (-1, ENAMETOOLONG) }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let old = umask(mode_t(~mask & 0o777))
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        let bindErr = errno
+        umask(old)
+        if rc != 0 { close(fd); return (-1, bindErr) }
+        if listen(fd, Int32(backlog)) != 0 { let e = errno; close(fd); return (-1, e) }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        return (fd, 0)
+    }
+}

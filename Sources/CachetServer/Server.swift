@@ -1,0 +1,145 @@
+// Startup and the main thread: options → root/user checks → TLS context → store → daemon → workers →
+// listeners → the 1-second clock and signals on the main event base.
+import CLibevent
+import CacheStore
+import CachetTLS
+import Glibc
+import MemcacheProtocol
+
+private let clockCallback: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { _, _, arg in
+    Unmanaged<MainLoop>.fromOpaque(arg!).takeUnretainedValue().tick()
+}
+
+private let signalCallback: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { sig, _, arg in
+    Unmanaged<MainLoop>.fromOpaque(arg!).takeUnretainedValue().signal(sig)
+}
+
+/// The main thread's loop: accepts, ticks the clock, handles signals. Invariant: main thread only.
+final class MainLoop {
+    let server: ServerContext
+    let base: OpaquePointer
+    var listeners: [Listener] = []
+    private var events: [OpaquePointer] = []
+    private var reloadRequested = false
+
+    init(server: ServerContext, base: OpaquePointer) {
+        self.server = server
+        self.base = base
+    }
+
+    func start() {
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        let clock = event_new(base, -1, Int16(EV_PERSIST), clockCallback, me)!
+        var tv = timeval(tv_sec: 1, tv_usec: 0)
+        event_add(clock, &tv)
+        events.append(clock)
+        for sig in [SIGINT, SIGTERM, SIGUSR1, SIGHUP] {
+            let ev = event_new(base, sig, Int16(EV_SIGNAL | EV_PERSIST), signalCallback, me)!
+            event_add(ev, nil)
+            events.append(ev)
+        }
+    }
+
+    func tick() {
+        server.clock.tick(now: Int(time(nil)))
+        if reloadRequested {
+            reloadRequested = false
+            if let tls = server.tls {
+                if let failure = tls.refresh() {
+                    writeStderr("Could not reload TLS certificates on SIGHUP: \(failure)\n")
+                } else {
+                    server.certRefreshRel.store(server.clock.currentTime, ordering: .relaxed)
+                }
+            }
+        }
+    }
+
+    func signal(_ sig: Int32) {
+        switch sig {
+        case SIGHUP:
+            // Like memcached 1.6.40+: reload on the next clock tick, off the signal path.
+            reloadRequested = true
+        case SIGUSR1:
+            writeStderr("Graceful shutdown signal handled: \(String(cString: strsignal(sig))).\n")
+            exit(0)
+        default:
+            writeStderr("Signal handled: \(String(cString: strsignal(sig))).\n")
+            exit(0)
+        }
+    }
+}
+
+func writeStderr(_ s: String) {
+    var s = s
+    s.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}
+
+func writeStdout(_ s: String) {
+    var s = s
+    s.withUTF8 { _ = write(1, $0.baseAddress, $0.count) }
+}
+
+public enum CachetServerMain {
+    /// Runs the server; returns only with an exit code on startup failure.
+    public static func run(arguments: [String]) -> Int32 {
+        signal(SIGPIPE, SIG_IGN)
+        let settings: Settings
+        switch SettingsParser.parse(arguments) {
+        case .exit(let code, let out, let err):
+            if !out.isEmpty { writeStdout(out) }
+            if !err.isEmpty { writeStderr(err) }
+            return code
+        case .run(let s):
+            settings = s
+        }
+        for w in settings.startupWarnings { writeStderr(w) }
+        var tlsStore: TLSContextStore? = nil
+        if settings.tls.enabled {
+            do {
+                tlsStore = try TLSContextStore(settings: settings.tls)
+            } catch {
+                writeStderr(error.stderrText)
+                return 64
+            }
+        }
+        if let failure = Startup.setFileLimit(settings.maxConns) ?? Startup.checkUserAndRoot(settings) {
+            writeStderr(failure.message)
+            return failure.code
+        }
+        let now = Int(time(nil))
+        let clock = StoreClock(now: now)
+        let store = CacheStore(config: settings.storeConfig, clock: clock)
+        if settings.verbosity > 1 {
+            for c in store.slabClasses {
+                writeStderr(Startup.slabClassLine(c))
+            }
+        }
+        if settings.daemonize {
+            if let failure = Startup.daemonize(pidFile: settings.pidFile) {
+                writeStderr(failure)
+                return 71
+            }
+        }
+        evthread_use_pthreads()
+        let server = ServerContext(settings: settings, store: store, clock: clock, tls: tlsStore, now: now)
+        // The first certificate load counts as a refresh at process start (memcached stamps it likewise).
+        server.certRefreshRel.store(clock.currentTime, ordering: .relaxed)
+        var workers: [Worker] = []
+        for i in 0..<settings.numThreads { workers.append(Worker(id: i, server: server)) }
+        server.workers = workers
+        let base = event_base_new()!
+        let main = MainLoop(server: server, base: base)
+        switch Startup.openListeners(server: server) {
+        case .failure(let e):
+            writeStderr(e.message)
+            return e.exitCode
+        case .success(let ls):
+            main.listeners = ls
+        }
+        for w in workers { w.start() }
+        for l in main.listeners { l.start(base: base) }
+        main.start()
+        event_base_dispatch(base)
+        return 0
+    }
+}

@@ -1,0 +1,177 @@
+// `-o opt[=value],opt…` — memcached's getsubopt() loop over subopts_tokens (memcached.c 1.6.18),
+// with tls.c's ssl_* options and Cachet's additions. One `-o` may carry several options; `-o` may
+// be repeated. Errors stop at the first bad option (exit 1 for memcached's parse errors).
+//
+// What Cachet does with each memcached 1.6.18 `-o` option:
+//
+// | option                                   | Cachet                                                    |
+// |------------------------------------------|-----------------------------------------------------------|
+// | maxconns_fast, no_maxconns_fast          | implemented (maxConnsFast)                                |
+// | hashpower=N                              | implemented (store's initial hash power); 12..32 checked  |
+// | idle_timeout=N                           | implemented (atoi, as memcached)                          |
+// | slab_chunk_max=N                         | implemented (bytes, as 1.6.18 really treats it)           |
+// | no_chunked_items                         | implemented (slab_chunk_max = page size)                  |
+// | ssl_chain_cert, ssl_key, ssl_keyformat,  | implemented (TLSSettings); see differences below          |
+// |  ssl_verify_mode, ssl_ciphers,           |                                                           |
+// |  ssl_ca_cert, ssl_wbuf_size,             |                                                           |
+// |  ssl_session_cache, ssl_kernel_tls,      |                                                           |
+// |  ssl_min_version                         |                                                           |
+// | ssl_ciphersuites=<TLS1.3 suites>         | Cachet only (SSL_CTX_set_ciphersuites)                    |
+// | slab_reassign, no_slab_reassign          | accepted, recorded for `stats settings` (no slab mover)   |
+// | slab_automove[=0..2], no_slab_automove   | accepted (range checked), recorded                        |
+// | lru_crawler, no_lru_crawler              | accepted, recorded (no crawler thread)                    |
+// | lru_maintainer, no_lru_maintainer        | accepted, recorded (lru_maintainer_thread, lru_segmented) |
+// | hash_algorithm=murmur3                   | accepted, recorded; jenkins/xxh3 → not supported          |
+// | modern, inline_ascii_resp,               | accepted, no effect (memcached 1.6.18 ignores them too)   |
+// |  no_inline_ascii_resp                    |                                                           |
+// | no_drop_privileges                       | accepted, no effect (Cachet installs no seccomp filter)   |
+// | drop_privileges, no_modern, no_hashexpand, slab_automove_ratio, slab_automove_window,        |
+// |  tail_repair_time, lru_crawler_sleep, lru_crawler_tocrawl, hot_lru_pct, warm_lru_pct,        |
+// |  hot_max_factor, warm_max_factor, temporary_ttl, watcher_logbuf_size, worker_logbuf_size,    |
+// |  slab_sizes, track_sizes, resp_obj_mem_limit, read_buf_mem_limit, sock_cookie_id, ext_*,     |
+// |  slab_automove_freeratio  → `cachet: option -o <name> is not supported`, exit 64             |
+//
+// Differences from memcached 1.6.18:
+// - `ssl_wbuf_size=0` → "ssl_wbuf_size must be at least 1 (kilobytes)", exit 1 (memcached accepts
+//   it and never writes a response, spec A.14); a size whose bytes overflow 32 bits → "could not
+//   parse argument to ssl_wbuf_size" (memcached wraps).
+// - `ssl_keyformat` also takes `PEM`/`DER` (any case), stored as 1/2 (memcached: integers only,
+//   though its help says "PEM, DER or ENGINE").
+// - `slab_chunk_max` with no value or a non-number exits 1 after memcached's message (memcached
+//   prints it, carries on and crashes with SIGSEGV/SIGFPE); 0 or negative is "could not parse".
+// - `mtls:`/`btls:` listener prefixes exist (memcached ≥ 1.6.30), see ListenerSpec.swift.
+
+import CachetTLS
+
+enum ExtendedOptions {
+    static let unsupported: Set<String> = [
+        "drop_privileges", "no_modern", "no_hashexpand", "slab_automove_ratio", "slab_automove_window",
+        "tail_repair_time", "lru_crawler_sleep", "lru_crawler_tocrawl", "hot_lru_pct", "warm_lru_pct",
+        "hot_max_factor", "warm_max_factor", "temporary_ttl", "watcher_logbuf_size", "worker_logbuf_size",
+        "slab_sizes", "track_sizes", "resp_obj_mem_limit", "read_buf_mem_limit", "sock_cookie_id",
+        // extstore (storage_read_config in 1.6.18)
+        "ext_path", "ext_page_size", "ext_wbuf_size", "ext_threads", "ext_io_depth", "ext_item_size",
+        "ext_item_age", "ext_low_ttl", "ext_recache_rate", "ext_compact_under", "ext_drop_under",
+        "ext_max_sleep", "ext_max_frag", "ext_drop_unread", "slab_automove_freeratio",
+    ]
+
+    /// getsubopt(3): tokens end at ',', the value starts after the first '=' (`opt=` gives "",
+    /// plain `opt` gives nil); an empty token (`,x`) is an unknown option named "".
+    static func suboptions(_ text: String) -> [(token: String, name: String, value: String?)] {
+        var result: [(String, String, String?)] = []
+        var rest = Substring(text)
+        while !rest.isEmpty {
+            let end = rest.firstIndex(of: ",") ?? rest.endIndex
+            let token = rest[..<end]
+            rest = end == rest.endIndex ? rest[end...] : rest[rest.index(after: end)...]
+            if let eq = token.firstIndex(of: "=") {
+                result.append((String(token), String(token[..<eq]), String(token[token.index(after: eq)...])))
+            } else {
+                result.append((String(token), String(token), nil))
+            }
+        }
+        return result
+    }
+
+    static func apply(_ text: String, to s: inout Settings, slabChunkChanged: inout Bool) throws {
+        for (token, name, value) in suboptions(text) {
+            try applyOne(token: token, name: name, value: value, &s, &slabChunkChanged)
+        }
+    }
+
+    private static func required(_ value: String?, _ name: String) throws -> String {
+        guard let value else { throw SettingsError.missingArgument(name) }
+        return value
+    }
+
+    private static func applyOne(token: String, name: String, value: String?, _ s: inout Settings,
+                                 _ slabChunkChanged: inout Bool) throws {
+        switch name {
+        case "maxconns_fast": s.maxConnsFast = true
+        case "no_maxconns_fast": s.maxConnsFast = false
+        case "hashpower":
+            guard let value else { throw SettingsError.missingNumericArgument("hashpower") }
+            let n = Int(CNumeric.atoi(value))
+            if n < 12 { throw SettingsError.hashpowerTooLow(n) }
+            if n > 32 { throw SettingsError.hashpowerTooHigh(n) }
+            s.hashPowerInit = n
+        case "idle_timeout":
+            guard let value else { throw SettingsError.missingNumericArgument("idle_timeout") }
+            s.idleTimeout = Int(CNumeric.atoi(value))
+        case "slab_chunk_max":
+            let v = try required(value, "slab_chunk_max")
+            guard let n = CNumeric.safeStrtol(v), n > 0 else { throw SettingsError.couldNotParse("slab_chunk_max") }
+            s.slabChunkMax = Int(n)
+            slabChunkChanged = true
+        case "no_chunked_items": s.slabChunkMax = s.slabPageSize
+        case "slab_reassign": s.slabReassign = true
+        case "no_slab_reassign": s.slabReassign = false
+        case "slab_automove":
+            guard let value else { s.slabAutomove = 1; break }
+            let n = Int(CNumeric.atoi(value))
+            if n < 0 || n > 2 { throw SettingsError.slabAutomoveRange }
+            s.slabAutomove = n
+        case "no_slab_automove": s.slabAutomove = 0
+        case "lru_crawler": s.lruCrawler = true
+        case "no_lru_crawler": s.lruCrawler = false
+        case "lru_maintainer": s.lruMaintainerThread = true; s.lruSegmented = true
+        case "no_lru_maintainer": s.lruMaintainerThread = false; s.lruSegmented = false
+        case "hash_algorithm":
+            guard let value else { throw SettingsError.missingArgument("hash_algorithm") }
+            switch value {
+            case "murmur3": s.hashAlgorithm = "murmur3"
+            case "jenkins", "xxh3":
+                throw SettingsError.unsupported(option: "-o hash_algorithm=\(value)", reason: "Cachet hashes with murmur3")
+            default: throw SettingsError.unknownHashAlgorithm
+            }
+        case "modern", "inline_ascii_resp", "no_inline_ascii_resp", "no_drop_privileges": break
+        case let n where n.hasPrefix("ssl_"):
+            try applyTLS(token: token, name: name, value: value, &s.tls)
+        case let n where unsupported.contains(n):
+            throw SettingsError.unsupported(option: "-o \(n)", reason: nil)
+        default:
+            throw SettingsError.illegalSuboption(token)
+        }
+    }
+
+    /// tls.c / memcached.c's SSL_* cases.
+    private static func applyTLS(token: String, name: String, value: String?, _ t: inout TLSSettings) throws {
+        switch name {
+        case "ssl_chain_cert": t.chainCert = try required(value, name)
+        case "ssl_key": t.key = try required(value, name)
+        case "ssl_keyformat":
+            let v = try required(value, name)
+            switch v.uppercased() {
+            case "PEM": t.keyFormat = 1
+            case "DER", "ASN1": t.keyFormat = 2
+            default:
+                guard let n = CNumeric.safeStrtol(v) else { throw SettingsError.couldNotParse(name) }
+                t.keyFormat = n
+            }
+        case "ssl_verify_mode":
+            let v = try required(value, name)
+            guard let n = CNumeric.safeStrtol(v) else { throw SettingsError.couldNotParse(name) }
+            guard (0...3).contains(n) else { throw SettingsError.invalidChoice(name) }
+            t.verifyMode = Int(n)
+        case "ssl_ciphers": t.ciphers = try required(value, name)
+        case "ssl_ciphersuites": t.ciphersuites = try required(value, name)
+        case "ssl_ca_cert": t.caCert = try required(value, name)
+        case "ssl_wbuf_size":
+            let v = try required(value, name)
+            guard let kb = CNumeric.safeStrtoul(v), kb <= UInt32.max / 1024 else {
+                throw SettingsError.couldNotParse(name)
+            }
+            if kb == 0 { throw SettingsError.sslWbufSizeZero }
+            t.wbufSize = Int(kb) * 1024
+        case "ssl_session_cache": t.sessionCache = true
+        case "ssl_kernel_tls": t.kernelTLS = true
+        case "ssl_min_version":
+            let v = try required(value, name)
+            guard let n = CNumeric.safeStrtol(v) else { throw SettingsError.couldNotParse(name) }
+            guard (0...3).contains(n) else { throw SettingsError.invalidChoice(name) }
+            t.minVersion = Int(n)
+        default:
+            throw SettingsError.illegalSuboption(token)
+        }
+    }
+}

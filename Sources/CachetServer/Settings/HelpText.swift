@@ -1,0 +1,123 @@
+// `-h` and `-i`. The layout and wording are memcached 1.6.18's usage() and ssl_help(), line for
+// line, for every option Cachet supports; options Cachet refuses (-L, -D, -S, -Y, -e, -N, extstore
+// and the LRU/slab tuning `-o` options, see ExtendedOptions.swift) are left out rather than listed
+// as working. Like memcached, the "(default: …)" figures show the value in effect when -h is read,
+// so `cachet -p 0 -h` says "(default: 0)".
+//
+// Cachet wording differences, on purpose:
+// - first line: `versionLine` (Version.swift) instead of `memcached 1.6.18`;
+// - `-U`: only 0 is accepted; `-B`: no binary; `-i`: Cachet's license;
+// - `-l`: memcached 1.6.30's text for the notls/btls/mtls prefixes (1.6.18 only knows notls);
+// - `ssl_keyformat`: PEM or DER (names or 1/2); `ssl_wbuf_size`: the buffer is per worker thread
+//   (memcached's "per-connection" is wrong, spec A.14); `ssl_ciphersuites` is Cachet's.
+
+enum HelpText {
+    static func usage(_ s: Settings) -> String {
+        let minVersions = ["tlsv1.0", "tlsv1.1", "tlsv1.2", "tlsv1.3"]
+        let minVersion = minVersions.indices.contains(s.tls.minVersion) ? minVersions[s.tls.minVersion] : "unknown"
+        let lines: [String] = [
+            versionLine,
+            "-p, --port=<num>          TCP port to listen on (default: \(s.port))",
+            "-U, --udp-port=<num>      UDP port to listen on (default: \(s.udpPort), off; only 0 is supported)",
+            "-s, --unix-socket=<file>  UNIX socket to listen on (disables network support)",
+            "-a, --unix-mask=<mask>    access mask for UNIX socket, in octal (default: \(cFormat("%o", Int32(truncatingIfNeeded: s.unixMask))))",
+            "-A, --enable-shutdown     enable ascii \"shutdown\" command",
+            "-l, --listen=<addr>       interface to listen on (default: INADDR_ANY)",
+            "                          if TLS/SSL is enabled, 'notls', 'btls', 'mtls' prefix can be used to",
+            "                          specify for specific listeners no tls, basic tls, or peer-auth tls (i.e -l mtls:127.0.0.1:11212)",
+            "-d, --daemon              run as a daemon",
+            "-r, --enable-coredumps    maximize core file limit",
+            "-u, --user=<user>         assume identity of <username> (only when run as root)",
+            "-m, --memory-limit=<num>  item memory in megabytes (default: \(s.maxBytes / (1024 * 1024)))",
+            "-M, --disable-evictions   return error on memory exhausted instead of evicting",
+            "-c, --conn-limit=<num>    max simultaneous connections (default: \(s.maxConns))",
+            "-k, --lock-memory         lock down all paged memory",
+            "-v, --verbose             verbose (print errors/warnings while in event loop)",
+            "-vv                       very verbose (also print client commands/responses)",
+            "-vvv                      extremely verbose (internal state transitions)",
+            "-h, --help                print this help and exit",
+            "-i, --license             print cachet license",
+            "-V, --version             print version and exit",
+            "-P, --pidfile=<file>      save PID in <file>, only used with -d option",
+            "-f, --slab-growth-factor=<num> chunk size growth factor (default: \(cFormat("%2.2f", s.growthFactor)))",
+            "-n, --slab-min-size=<bytes> min space used for key+value+flags (default: \(s.chunkSize))",
+            "-t, --threads=<num>       number of threads to use (default: \(s.numThreads))",
+            "-R, --max-reqs-per-event  maximum number of requests per event, limits the",
+            "                          requests processed per connection to prevent ",
+            "                          starvation (default: \(s.reqsPerEvent))",
+            "-C, --disable-cas         disable use of CAS",
+            "-b, --listen-backlog=<num> set the backlog queue limit (default: \(s.backlog))",
+            "-B, --protocol=<name>     protocol - one of ascii or auto (default: \(s.bindingProtocol.rawValue))",
+            "-I, --max-item-size=<num> adjusts max item size",
+            "                          (default: \(s.itemSizeMax / (1024 * 1024))m, min: 1k, max: 1024m)",
+            "-F, --disable-flush-all   disable flush_all command",
+            "-X, --disable-dumping     disable stats cachedump and lru_crawler metadump",
+            "-W  --disable-watch       disable watch commands (live logging)",
+            "-Z, --enable-ssl          enable TLS/SSL",
+            "-o, --extended            comma separated list of extended options",
+            "                          most options have a 'no_' prefix to disable",
+            "   - maxconns_fast:       immediately close new connections after limit (default: \(s.maxConnsFast ? "enabled" : "disabled"))",
+            "   - hashpower:           an integer multiplier for how large the hash",
+            "                          table should be. normally grows at runtime. (default starts at: \(s.hashPowerInit))",
+            "                          set based on \"STAT hash_power_level\"",
+            "   - hash_algorithm:      the hash table algorithm",
+            "                          default is murmur3 hash. options: murmur3",
+            "   - no_lru_crawler:      disable LRU Crawler background thread.",
+            "   - no_lru_maintainer:   disable new LRU system + background thread.",
+            "   - idle_timeout:        timeout for idle connections. (default: \(s.idleTimeout), no timeout)",
+            "   - slab_chunk_max:      (EXPERIMENTAL) maximum slab size in kilobytes. use extreme care. (default: \(s.slabChunkMax / 1024))",
+            "   - modern:              enables options which will be default in future.",
+            "                          currently: nothing",
+            "   - ssl_chain_cert:      certificate chain file in PEM format",
+            "   - ssl_key:             private key, if not part of the -ssl_chain_cert",
+            "   - ssl_keyformat:       private key format (PEM or DER, or 1 or 2) (default: PEM)",
+            "   - ssl_verify_mode:     peer certificate verification mode, default is 0(None).",
+            "                          valid values are 0(None), 1(Request), 2(Require)",
+            "                          or 3(Once)",
+            "   - ssl_ciphers:         specify cipher list to be used",
+            "   - ssl_ciphersuites:    specify TLSv1.3 ciphersuites to be used",
+            "   - ssl_ca_cert:         PEM format file of acceptable client CA's",
+            "   - ssl_wbuf_size:       size in kilobytes of per-worker-thread SSL output buffer",
+            "                          (default: \(s.tls.wbufSize / 1024), min: 1)",
+            "   - ssl_session_cache:   enable server-side SSL session cache, to support session",
+            "                          resumption",
+            "   - ssl_kernel_tls:      enable kernel TLS offload",
+            "   - ssl_min_version:     minimum protocol version to accept (default: \(minVersion))",
+            "                          valid values are 0(tlsv1.0), 1(tlsv1.1), 2(tlsv1.2), or 3(tlsv1.3).",
+        ]
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `-i`: memcached prints its own and libevent's licenses; Cachet prints its own.
+    static let license = versionLine + "\n\n" + """
+        BSD 3-Clause License
+
+        Copyright (c) 2026, The Cachet authors
+
+        Redistribution and use in source and binary forms, with or without
+        modification, are permitted provided that the following conditions are met:
+
+        1. Redistributions of source code must retain the above copyright notice, this
+           list of conditions and the following disclaimer.
+
+        2. Redistributions in binary form must reproduce the above copyright notice,
+           this list of conditions and the following disclaimer in the documentation
+           and/or other materials provided with the distribution.
+
+        3. Neither the name of the copyright holder nor the names of its
+           contributors may be used to endorse or promote products derived from
+           this software without specific prior written permission.
+
+        THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS"
+        AND ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE
+        IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
+        DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
+        FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
+        DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
+        SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
+        CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
+        OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
+        OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
+
+        """
+}

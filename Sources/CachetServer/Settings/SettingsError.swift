@@ -1,0 +1,96 @@
+// Every message the settings layer can stop on, with memcached 1.6.18's exact text and exit code,
+// in one place. Texts were captured from Debian's memcached 1.6.18 (`memcached -u root -p 0 <bad
+// option>; echo $?`); the differential tests in SettingsDifferentialTests.swift re-check them.
+// Exit codes: 1 = memcached's `return 1` from main (getopt and `-o` errors), 64 = EX_USAGE,
+// 71 = EX_OSERR (listener errors, ListenerSpec.swift).
+
+public enum SettingsError: Error, Equatable, Sendable {
+    /// A glibc getopt_long diagnostic (`cachet: invalid option -- 'q'` …); memcached then prints
+    /// `Illegal argument "?"` from its `default:` case.
+    case getopt(String)
+    case threadsNotPositive
+    case maxConnsNotPositive
+    case reqsPerEventNotPositive
+    case factorNotAboveOne
+    case chunkSizeZero
+    case invalidBindingProtocol(String)
+    case itemSizeBelowMinimum
+    case itemSizeAboveHalfMemory
+    case itemSizeAboveGigabyte
+    case slabChunkAboveItemSize(chunk: Int, item: Int)
+    case itemSizeNotMultipleOfChunk(item: Int, chunk: Int)
+    case pageNotMultipleOfChunk(chunk: Int, page: Int)
+    case invalidPort(Int)
+    case sslWithoutTCPPort
+    case rootWithoutUser
+    // `-o`
+    case illegalSuboption(String)
+    case missingArgument(String)
+    case missingNumericArgument(String)
+    case couldNotParse(String)
+    case invalidChoice(String)
+    case hashpowerTooLow(Int)
+    case hashpowerTooHigh(Int)
+    case slabAutomoveRange
+    case unknownHashAlgorithm
+    // Cachet-only
+    /// An option memcached has and Cachet does not implement; never silently ignored.
+    case unsupported(option: String, reason: String?)
+    /// memcached accepts `ssl_wbuf_size=0` and then never writes a response (spec A.14).
+    case sslWbufSizeZero
+
+    public var message: String {
+        switch self {
+        case .getopt(let line): return line + "\nIllegal argument \"?\"\n"
+        case .threadsNotPositive: return "Number of threads must be greater than 0\n"
+        case .maxConnsNotPositive: return "Maximum connections must be greater than 0\n"
+        case .reqsPerEventNotPositive: return "Number of requests per event must be greater than 0\n"
+        case .factorNotAboveOne: return "Factor must be greater than 1\n"
+        case .chunkSizeZero: return "Chunk size must be greater than 0\n"
+        case .invalidBindingProtocol(let p):
+            return "Invalid value for binding protocol: \(p)\n -- should be one of auto, binary, or ascii\n"
+        case .itemSizeBelowMinimum: return "Item max size cannot be less than 1024 bytes.\n"
+        case .itemSizeAboveHalfMemory: return "Cannot set item size limit higher than 1/2 of memory max.\n"
+        case .itemSizeAboveGigabyte: return "Cannot set item size limit higher than a gigabyte.\n"
+        case .slabChunkAboveItemSize(let chunk, let item):
+            return "slab_chunk_max (bytes: \(chunk)) cannot be larger than -I (item_size_max \(item))\n"
+        case .itemSizeNotMultipleOfChunk(let item, let chunk):
+            return "-I (item_size_max: \(item)) must be evenly divisible by slab_chunk_max (bytes: \(chunk))\n"
+        case .pageNotMultipleOfChunk(let chunk, let page):
+            return "slab_chunk_max (bytes: \(chunk)) must divide evenly into \(page) (slab_page_size)\n"
+        case .invalidPort(let p): return "ERROR: Invalid port number \(p).\n"
+        case .sslWithoutTCPPort: return "ERROR: You cannot enable SSL without a TCP port.\n"
+        case .rootWithoutUser: return "can't run as root without the -u switch\n"
+        case .illegalSuboption(let s): return "Illegal suboption \"\(s)\"\n"
+        case .missingArgument(let o): return "Missing \(o) argument\n"
+        case .missingNumericArgument(let o): return "Missing numeric argument for \(o)\n"
+        case .couldNotParse(let o): return "could not parse argument to \(o)\n"
+        case .invalidChoice(let o): return "Invalid \(o). Use help to see valid options.\n"
+        case .hashpowerTooLow(let n): return "Initial hashtable multiplier of \(n) is too low\n"
+        case .hashpowerTooHigh(let n):
+            return "Initial hashtable multiplier of \(n) is too high\n"
+                + "Choose a value based on \"STAT hash_power_level\" from a running instance\n"
+        case .slabAutomoveRange: return "slab_automove must be between 0 and 2\n"
+        case .unknownHashAlgorithm: return "Unknown hash_algorithm option (jenkins, murmur3, xxh3)\n"
+        case .unsupported(let option, let reason):
+            return "cachet: option \(option) is not supported" + (reason.map { " (\($0))" } ?? "") + "\n"
+        case .sslWbufSizeZero: return "ssl_wbuf_size must be at least 1 (kilobytes)\n"
+        }
+    }
+
+    public var exitCode: Int32 {
+        switch self {
+        case .getopt, .threadsNotPositive, .maxConnsNotPositive, .reqsPerEventNotPositive,
+             .factorNotAboveOne, .chunkSizeZero, .illegalSuboption, .missingArgument,
+             .missingNumericArgument, .couldNotParse, .invalidChoice, .hashpowerTooLow,
+             .hashpowerTooHigh, .slabAutomoveRange, .unknownHashAlgorithm, .sslWbufSizeZero:
+            return 1
+        case .invalidBindingProtocol, .itemSizeBelowMinimum, .itemSizeAboveHalfMemory,
+             .itemSizeAboveGigabyte, .slabChunkAboveItemSize, .itemSizeNotMultipleOfChunk,
+             .pageNotMultipleOfChunk, .invalidPort, .sslWithoutTCPPort, .rootWithoutUser, .unsupported:
+            return 64
+        }
+    }
+
+    public var outcome: SettingsOutcome { .exit(code: exitCode, stdout: "", stderr: message) }
+}

@@ -1,0 +1,208 @@
+// memcached's command line: the getopt loop of main() in memcached.c (1.6.18) and the checks that
+// follow it, in the same order, with the same texts and exit codes (SettingsError.swift).
+// Three things memcached does later are separate so the server runs them at the same point:
+//   ssl_init (CachetTLS), `checkRoot(settings:uid:)` (PrivilegeCheck.swift) and the listener
+//   checks (`ListenerSpec.validate`).
+//
+// Cachet differences (also in the README "Differences" table):
+// - Options Cachet does not implement stop with `cachet: option X is not supported`, exit 64,
+//   instead of being half-honoured: -U <non-zero> (UDP), -S (SASL), -Y (auth file), -e (memory
+//   file), -L (large pages), -D (prefix stats delimiter), -N (NAPI ids), -B binary, and the `-o`
+//   options listed in ExtendedOptions.swift.
+// - `-p` below 0 is refused like `-p 70000` (memcached starts and never listens); `-R` and `-n`
+//   below 0 get memcached's "must be greater than 0" texts (memcached refuses only 0, then spins
+//   forever with `-R -1` and prints `chunk_size -5` with `-n -5`).
+// - Diagnostics name the program "cachet" (GetoptLong.swift).
+// - `-h` never stops half-way with "Default value of [x] has changed …" (memcached's self-check
+//   in usage() when -U/-o idle_timeout were given before -h): Cachet prints the whole text.
+// - `-t` above 64 prints memcached's warning via `Settings.startupWarnings` (the caller writes it).
+
+public enum SettingsOutcome: Sendable {
+    case run(Settings)
+    case exit(code: Int32, stdout: String, stderr: String)
+}
+
+public enum SettingsParser {
+    /// memcached 1.6.18's optstring, unchanged: the same letters take arguments, so `-Lt 2` and
+    /// `-D:` split the way they do there even though Cachet refuses -L and -D afterwards.
+    static let optstring = "a:AZp:s:U:m:Mc:khiVrvdl:u:P:f:n:t:D:LR:Cb:B:I:SFXWY:e:o:N:"
+
+    /// memcached 1.6.18's longopts, in its order (the order of the "ambiguous; possibilities" list).
+    static let longOptions: [GetoptLong.LongOption] = [
+        .init(name: "unix-mask", argument: .required, short: "a"),
+        .init(name: "enable-shutdown", argument: .none, short: "A"),
+        .init(name: "enable-ssl", argument: .none, short: "Z"),
+        .init(name: "port", argument: .required, short: "p"),
+        .init(name: "unix-socket", argument: .required, short: "s"),
+        .init(name: "udp-port", argument: .required, short: "U"),
+        .init(name: "memory-limit", argument: .required, short: "m"),
+        .init(name: "disable-evictions", argument: .none, short: "M"),
+        .init(name: "conn-limit", argument: .required, short: "c"),
+        .init(name: "lock-memory", argument: .none, short: "k"),
+        .init(name: "help", argument: .none, short: "h"),
+        .init(name: "license", argument: .none, short: "i"),
+        .init(name: "version", argument: .none, short: "V"),
+        .init(name: "enable-coredumps", argument: .none, short: "r"),
+        .init(name: "verbose", argument: .optional, short: "v"),
+        .init(name: "daemon", argument: .none, short: "d"),
+        .init(name: "listen", argument: .required, short: "l"),
+        .init(name: "user", argument: .required, short: "u"),
+        .init(name: "pidfile", argument: .required, short: "P"),
+        .init(name: "slab-growth-factor", argument: .required, short: "f"),
+        .init(name: "slab-min-size", argument: .required, short: "n"),
+        .init(name: "threads", argument: .required, short: "t"),
+        .init(name: "enable-largepages", argument: .none, short: "L"),
+        .init(name: "max-reqs-per-event", argument: .required, short: "R"),
+        .init(name: "disable-cas", argument: .none, short: "C"),
+        .init(name: "listen-backlog", argument: .required, short: "b"),
+        .init(name: "protocol", argument: .required, short: "B"),
+        .init(name: "max-item-size", argument: .required, short: "I"),
+        .init(name: "enable-sasl", argument: .none, short: "S"),
+        .init(name: "disable-flush-all", argument: .none, short: "F"),
+        .init(name: "disable-dumping", argument: .none, short: "X"),
+        .init(name: "disable-watch", argument: .none, short: "W"),
+        .init(name: "auth-file", argument: .required, short: "Y"),
+        .init(name: "memory-file", argument: .required, short: "e"),
+        .init(name: "extended", argument: .required, short: "o"),
+        .init(name: "napi-ids", argument: .required, short: "N"),
+    ]
+
+    static let itemSizeMaxLowerLimit = 1024
+    static let itemSizeMaxUpperLimit = 1024 * 1024 * 1024
+
+    /// `arguments` excludes argv[0].
+    public static func parse(_ arguments: [String]) -> SettingsOutcome {
+        var s = Settings()
+        var slabChunkChanged = false
+        let getopt = GetoptLong(programName: "cachet", optstring: optstring, longOptions: longOptions)
+        for event in getopt.parse(arguments) {
+            switch event {
+            case .error(let line):
+                return SettingsError.getopt(line).outcome
+            case .option(let c, let arg):
+                do {
+                    if let done = try apply(c, arg ?? "", &s, &slabChunkChanged) { return done }
+                } catch let e as SettingsError {
+                    return e.outcome
+                } catch {
+                    return .exit(code: 1, stdout: "", stderr: "\(error)\n")
+                }
+            }
+        }
+        if let error = validate(s) { return error.outcome }
+        return .run(s)
+    }
+
+    /// One getopt result; returns an outcome for -h/-V/-i, throws SettingsError to stop.
+    private static func apply(_ c: Character, _ arg: String, _ s: inout Settings,
+                              _ slabChunkChanged: inout Bool) throws -> SettingsOutcome? {
+        switch c {
+        case "a": s.unixMask = Int(CNumeric.octal(arg))
+        case "A": s.shutdownEnabled = true
+        case "Z": s.tls.enabled = true
+        case "p": s.port = Int(CNumeric.atoi(arg))
+        case "s": s.socketPath = arg
+        case "U":
+            s.udpPort = Int(CNumeric.atoi(arg))
+            if s.udpPort != 0 {
+                throw SettingsError.unsupported(option: "-U (--udp-port)", reason: "Cachet has no UDP listener")
+            }
+        case "m":
+            // (size_t)atoi(optarg) * 1024 * 1024: a negative value wraps, as in memcached.
+            s.maxBytes = UInt64(bitPattern: Int64(CNumeric.atoi(arg))) &* 1024 &* 1024
+        case "M": s.evictionsEnabled = false
+        case "c":
+            s.maxConns = Int(CNumeric.atoi(arg))
+            if s.maxConns <= 0 { throw SettingsError.maxConnsNotPositive }
+        case "k": s.lockMemory = true
+        case "h": return .exit(code: 0, stdout: HelpText.usage(s), stderr: "")
+        case "i": return .exit(code: 0, stdout: HelpText.license, stderr: "")
+        case "V": return .exit(code: 0, stdout: versionLine + "\n", stderr: "")
+        case "r": s.maxCore = true
+        case "v": s.verbosity += 1
+        case "d": s.daemonize = true
+        case "l":
+            // memcached appends with ',' unless the new text already occurs in the list.
+            if let inter = s.inter {
+                if !inter.contains(arg) { s.inter = inter + "," + arg }
+            } else {
+                s.inter = arg
+            }
+        case "u": s.user = arg
+        case "P": s.pidFile = arg
+        case "f":
+            s.growthFactor = CNumeric.atof(arg)
+            if !(s.growthFactor > 1.0) { throw SettingsError.factorNotAboveOne }
+        case "n":
+            s.chunkSize = Int(CNumeric.atoi(arg))
+            // memcached only refuses 0 and would build slab classes from a negative size.
+            if s.chunkSize <= 0 { throw SettingsError.chunkSizeZero }
+        case "t":
+            s.numThreads = Int(CNumeric.atoi(arg))
+            if s.numThreads <= 0 { throw SettingsError.threadsNotPositive }
+            if s.numThreads > 64 {
+                s.startupWarnings.append("WARNING: Setting a high number of workerthreads is not recommended.\n"
+                    + " Set this value to the number of cores in your machine or less.\n")
+            }
+        case "R":
+            s.reqsPerEvent = Int(CNumeric.atoi(arg))
+            // memcached only refuses 0; a negative value makes its worker loop spin forever.
+            if s.reqsPerEvent <= 0 { throw SettingsError.reqsPerEventNotPositive }
+        case "C": s.casEnabled = false
+        case "b": s.backlog = Int(CNumeric.atoi(arg))
+        case "B":
+            switch arg {
+            case "auto": s.bindingProtocol = .negotiating
+            case "ascii": s.bindingProtocol = .ascii
+            case "binary":
+                throw SettingsError.unsupported(option: "-B binary", reason: "Cachet has no binary protocol")
+            default: throw SettingsError.invalidBindingProtocol(arg)
+            }
+        case "I": s.itemSizeMax = itemSize(arg)
+        case "F": s.flushEnabled = false
+        case "X": s.dumpEnabled = false
+        case "W": s.watchEnabled = false
+        case "o": try ExtendedOptions.apply(arg, to: &s, slabChunkChanged: &slabChunkChanged)
+        case "S": throw SettingsError.unsupported(option: "-S (--enable-sasl)", reason: nil)
+        case "Y": throw SettingsError.unsupported(option: "-Y (--auth-file)", reason: nil)
+        case "e": throw SettingsError.unsupported(option: "-e (--memory-file)", reason: nil)
+        case "L": throw SettingsError.unsupported(option: "-L (--enable-largepages)", reason: nil)
+        case "D": throw SettingsError.unsupported(option: "-D", reason: nil)
+        case "N": throw SettingsError.unsupported(option: "-N (--napi-ids)", reason: nil)
+        default: throw SettingsError.getopt("cachet: invalid option -- '\(c)'")
+        }
+        return nil
+    }
+
+    /// `-I`: a k/m/K/M suffix multiplies atoi of the rest, in int arithmetic (so `-I 2048m` wraps
+    /// negative and is then "less than 1024 bytes", as in memcached).
+    static func itemSize(_ arg: String) -> Int {
+        guard let unit = arg.last else { return 0 }
+        let number = CNumeric.atoi(String(arg.dropLast()))
+        switch unit {
+        case "k", "K": return Int(number &* 1024)
+        case "m", "M": return Int(number &* 1024 &* 1024)
+        default: return Int(CNumeric.atoi(arg))
+        }
+    }
+
+    /// The checks main() runs after the getopt loop, in its order, up to (not including) ssl_init.
+    static func validate(_ s: Settings) -> SettingsError? {
+        if s.itemSizeMax < itemSizeMaxLowerLimit { return .itemSizeBelowMinimum }
+        // int vs size_t: memcached compares unsigned.
+        if UInt64(s.itemSizeMax) > s.maxBytes / 2 { return .itemSizeAboveHalfMemory }
+        if s.itemSizeMax > itemSizeMaxUpperLimit { return .itemSizeAboveGigabyte }
+        if s.slabChunkMax > s.itemSizeMax {
+            return .slabChunkAboveItemSize(chunk: s.slabChunkMax, item: s.itemSizeMax)
+        }
+        if s.itemSizeMax % s.slabChunkMax != 0 {
+            return .itemSizeNotMultipleOfChunk(item: s.itemSizeMax, chunk: s.slabChunkMax)
+        }
+        if s.slabPageSize % s.slabChunkMax != 0 {
+            return .pageNotMultipleOfChunk(chunk: s.slabChunkMax, page: s.slabPageSize)
+        }
+        if s.port > 65535 || s.port < 0 { return .invalidPort(s.port) }
+        if s.tls.enabled && s.port == 0 { return .sslWithoutTCPPort }
+        return nil
+    }
+}

@@ -1,0 +1,122 @@
+// `stats settings`: memcached 1.6.18's process_stat_settings() — the same names, order and printf
+// formats (captured from a running 1.6.18, see StatsSettingsDifferentialTests). Lines for features
+// Cachet does not have (SASL/ASCII auth, extstore `ext_*`, NAPI ids, memory file, LRU tuning) are
+// printed with memcached's defaults so clients see the same set of keys.
+// Cachet-only lines come last, before END: `ssl_ciphersuites <list>|NULL`.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// C printf, so `%.2f`/`%o` round and pad exactly as memcached's APPEND_STAT does.
+func cFormat(_ format: String, _ args: CVarArg...) -> String {
+    withVaList(args) { va in
+        var buffer = [CChar](repeating: 0, count: 512)
+        let n = Int(vsnprintf(&buffer, buffer.count, format, va))
+        let bytes = buffer.prefix(max(0, min(n, buffer.count - 1))).map { UInt8(bitPattern: $0) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// OpenSSL's SSL_VERIFY_* bitmask for memcached's 0..3 input: memcached stores and prints the
+/// bitmask (NONE 0, PEER 1, |FAIL_IF_NO_PEER_CERT 2, |CLIENT_ONCE 4), spec A.5.
+func sslVerifyBitmask(_ mode: Int) -> Int {
+    switch mode {
+    case 1: return 1
+    case 2: return 3
+    case 3: return 7
+    default: return 0
+    }
+}
+
+/// `verbosity`, `oldestLive` and `maxBytes` change at run time (`verbosity`, `flush_all`,
+/// `cache_memlimit`), so the caller passes their current values.
+public func statsSettingsLines(_ s: Settings, verbosity: Int, oldestLive: UInt32,
+                               maxBytes: Int) -> [(String, String)] {
+    func yesNo(_ b: Bool) -> String { b ? "yes" : "no" }
+    let t = s.tls
+    let minVersions = ["tlsv1.0", "tlsv1.1", "tlsv1.2", "tlsv1.3"]
+    return [
+        ("maxbytes", String(UInt64(bitPattern: Int64(maxBytes)))),
+        ("maxconns", String(s.maxConns)),
+        ("tcpport", String(s.port)),
+        ("udpport", String(s.udpPort)),
+        ("inter", s.inter ?? "NULL"),
+        ("verbosity", String(verbosity)),
+        ("oldest", String(oldestLive)),
+        ("evictions", s.evictionsEnabled ? "on" : "off"),
+        ("domain_socket", s.socketPath ?? "NULL"),
+        ("umask", cFormat("%o", Int32(truncatingIfNeeded: s.unixMask))),
+        ("shutdown_command", yesNo(s.shutdownEnabled)),
+        ("growth_factor", cFormat("%.2f", s.growthFactor)),
+        ("chunk_size", String(s.chunkSize)),
+        ("num_threads", String(s.numThreads)),
+        ("num_threads_per_udp", String(s.numThreadsPerUDP)),
+        ("stat_key_prefix", ":"),
+        ("detail_enabled", "no"),
+        ("reqs_per_event", String(s.reqsPerEvent)),
+        ("cas_enabled", yesNo(s.casEnabled)),
+        ("tcp_backlog", String(s.backlog)),
+        ("binding_protocol", s.bindingProtocol.rawValue),
+        ("auth_enabled_sasl", "no"),
+        ("auth_enabled_ascii", "no"),
+        ("item_size_max", String(s.itemSizeMax)),
+        ("maxconns_fast", yesNo(s.maxConnsFast)),
+        ("hashpower_init", String(s.hashPowerInit)),
+        ("slab_reassign", yesNo(s.slabReassign)),
+        ("slab_automove", String(s.slabAutomove)),
+        ("slab_automove_ratio", "0.80"),
+        ("slab_automove_window", "30"),
+        ("slab_chunk_max", String(s.slabChunkMax)),
+        ("lru_crawler", yesNo(s.lruCrawler)),
+        ("lru_crawler_sleep", "100"),
+        ("lru_crawler_tocrawl", "0"),
+        ("tail_repair_time", "0"),
+        ("flush_enabled", yesNo(s.flushEnabled)),
+        ("dump_enabled", yesNo(s.dumpEnabled)),
+        ("hash_algorithm", s.hashAlgorithm),
+        ("lru_maintainer_thread", yesNo(s.lruMaintainerThread)),
+        ("lru_segmented", yesNo(s.lruSegmented)),
+        ("hot_lru_pct", "20"),
+        ("warm_lru_pct", "40"),
+        ("hot_max_factor", "0.20"),
+        ("warm_max_factor", "2.00"),
+        ("temp_lru", "no"),
+        ("temporary_ttl", "61"),
+        ("idle_timeout", String(s.idleTimeout)),
+        ("watcher_logbuf_size", "262144"),
+        ("worker_logbuf_size", "65536"),
+        ("read_buf_mem_limit", "0"),
+        ("track_sizes", "no"),
+        ("inline_ascii_response", "no"),
+        ("ext_item_size", "512"),
+        ("ext_item_age", "4294967295"),
+        ("ext_low_ttl", "0"),
+        ("ext_recache_rate", "2000"),
+        ("ext_wbuf_size", "4194304"),
+        ("ext_compact_under", "0"),
+        ("ext_drop_under", "0"),
+        ("ext_max_sleep", "1000000"),
+        ("ext_max_frag", "0.80"),
+        ("slab_automove_freeratio", "0.010"),
+        ("ext_drop_unread", "no"),
+        ("ssl_enabled", yesNo(t.enabled)),
+        // glibc prints a NULL %s as "(null)"; memcached prints these two that way…
+        ("ssl_chain_cert", t.chainCert ?? "(null)"),
+        ("ssl_key", t.key ?? "(null)"),
+        ("ssl_verify_mode", String(sslVerifyBitmask(t.verifyMode))),
+        ("ssl_keyformat", String(t.keyFormat)),
+        // …and substitutes the word NULL for these two.
+        ("ssl_ciphers", t.ciphers ?? "NULL"),
+        ("ssl_ca_cert", t.caCert ?? "NULL"),
+        ("ssl_wbuf_size", String(t.wbufSize)),
+        ("ssl_session_cache", yesNo(t.sessionCache)),
+        ("ssl_kernel_tls", yesNo(t.kernelTLS)),
+        ("ssl_min_version", minVersions.indices.contains(t.minVersion) ? minVersions[t.minVersion] : "unknown"),
+        ("num_napi_ids", "(null)"),
+        ("memory_file", "(null)"),
+        // Cachet only.
+        ("ssl_ciphersuites", t.ciphersuites ?? "NULL"),
+    ]
+}

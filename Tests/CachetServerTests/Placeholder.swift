@@ -1,2 +1,0 @@
-import Testing
-@Test func placeholderCachetServerTests() { #expect(1 + 1 == 2) }

@@ -1,0 +1,107 @@
+// The same argv to Cachet's parser and to the real memcached 1.6.18: stderr (program name
+// normalised) and exit code must match; `stats settings` must list the same names, order and values.
+import Foundation
+import Testing
+@testable import CachetServer
+
+@Suite(.serialized) struct SettingsDifferentialTests {
+    @Test(arguments: sharedFailures)
+    func sameFailureAsMemcached(_ c: ([String], Int32, String)) throws {
+        let argv = ["-u", "root"] + c.0
+        let theirs = try #require(try MemcachedOracle.run(argv), "memcached accepted \(argv)")
+        let ours = try #require(outcomeTriple(SettingsParser.parse(argv)), "cachet accepted \(argv)")
+        #expect(ours.0 == theirs.code, "\(argv)")
+        #expect(ours.2 == MemcachedOracle.normalise(theirs.stderr), "\(argv)")
+        #expect(ours.2 == c.2, "\(argv)")
+    }
+
+    @Test func rootCheckMatchesMemcached() throws {
+        let argv = ["-p", "0", "-U", "0"]
+        guard case .run(let s) = SettingsParser.parse(argv) else { Issue.record("parse"); return }
+        let ours = SettingsParser.checkRoot(settings: s, uid: getuid(), euid: geteuid())
+        if getuid() == 0 || geteuid() == 0 {
+            let theirs = try #require(try MemcachedOracle.run(argv))
+            #expect(outcomeTriple(try #require(ours))?.0 == theirs.code)
+            #expect(outcomeTriple(try #require(ours))?.2 == theirs.stderr)
+        } else {
+            #expect(ours == nil)
+        }
+    }
+
+    /// 1.6.18 knows `notls:` and the host/port syntax; `btls:`/`mtls:` are a later memcached's.
+    @Test(arguments: ["notls:127.0.0.1:1", "x:y", "[::1", "127.0.0.1,notls:127.0.0.1"])
+    func sameListenerErrorAsMemcached(_ list: String) throws {
+        let argv = ["-u", "root", "-p", String(MemcachedOracle.freePort()), "-l", list]
+        let theirs = try #require(try MemcachedOracle.run(argv), "memcached accepted \(argv)")
+        guard case .run(let s) = SettingsParser.parse(argv) else { Issue.record("parse \(argv)"); return }
+        let ours = try #require(ListenerSpec.validate(s))
+        #expect(outcomeTriple(ours)?.0 == theirs.code)
+        #expect(outcomeTriple(ours)?.2 == theirs.stderr)
+    }
+
+    func compareStatsSettings(_ extra: [String], queryPort: Int? = nil, port: Int) throws {
+        let argv = ["-u", "root", "-p", String(port)] + extra
+        guard case .run(let s) = SettingsParser.parse(argv) else { Issue.record("cachet refused \(argv)"); return }
+        let theirs = try #require(try MemcachedOracle.statsSettings(argv, queryPort: queryPort ?? port),
+                                  "no stats settings from memcached \(argv)")
+        var ours = statsSettingsLines(s, verbosity: s.verbosity, oldestLive: 0,
+                                      maxBytes: Int(truncatingIfNeeded: s.maxBytes))
+        #expect(ours.last?.0 == "ssl_ciphersuites")
+        ours.removeLast()
+        #expect(ours.map(\.0) == theirs.map(\.0), "names/order for \(argv)")
+        for (a, b) in zip(ours, theirs) where a.0 == b.0 {
+            #expect(a.1 == b.1, "\(a.0) for \(argv)")
+        }
+    }
+
+    @Test func statsSettingsDefaults() throws {
+        try compareStatsSettings(["-U", "0"], port: MemcachedOracle.freePort())
+    }
+
+    @Test func statsSettingsNumbersAndFlags() throws {
+        try compareStatsSettings(["-m", "100", "-I", "4m", "-f", "1.123456", "-a", "755", "-b", "abc", "-vv",
+                                  "-c", "500", "-t", "2", "-R", "5", "-C", "-M", "-A", "-F", "-X", "-W", "-n", "64",
+                                  "-o", "idle_timeout=10,hashpower=20,no_maxconns_fast,no_lru_crawler",
+                                  "-o", "no_lru_maintainer,slab_chunk_max=262144,no_slab_reassign,slab_automove=2",
+                                  "-o", "modern,ssl_keyformat=2,ssl_verify_mode=1,ssl_wbuf_size=1"],
+                                 port: MemcachedOracle.freePort())
+        try compareStatsSettings(["-B", "ascii", "-o", "no_chunked_items,ssl_key=,ssl_verify_mode=3",
+                                  "-l", "127.0.0.1", "-l", "127.0.0.1"], port: MemcachedOracle.freePort())
+    }
+
+    @Test func statsSettingsTLS() throws {
+        let (cert, key) = try MemcachedOracle.makeCertificate()
+        let port = MemcachedOracle.freePort(), plain = MemcachedOracle.freePort()
+        try compareStatsSettings(["-Z", "-l", "127.0.0.1,notls:127.0.0.1:\(plain)",
+                                  "-o", "ssl_chain_cert=\(cert),ssl_key=\(key),ssl_verify_mode=2,ssl_ciphers=HIGH",
+                                  "-o", "ssl_ca_cert=\(cert),ssl_wbuf_size=64,ssl_session_cache,ssl_kernel_tls,ssl_min_version=3"],
+                                 queryPort: plain, port: port)
+    }
+}
+
+@Suite struct HelpTextDifferentialTests {
+    /// Lines Cachet words differently on purpose (HelpText.swift's header says why).
+    static let cachetWording: Set<String> = [
+        "-U, --udp-port=<num>      UDP port to listen on (default: 0, off; only 0 is supported)",
+        "                          if TLS/SSL is enabled, 'notls', 'btls', 'mtls' prefix can be used to",
+        "                          specify for specific listeners no tls, basic tls, or peer-auth tls (i.e -l mtls:127.0.0.1:11212)",
+        "-i, --license             print cachet license",
+        "-B, --protocol=<name>     protocol - one of ascii or auto (default: auto-negotiate)",
+        "                          default is murmur3 hash. options: murmur3",
+        "   - ssl_keyformat:       private key format (PEM or DER, or 1 or 2) (default: PEM)",
+        "   - ssl_ciphersuites:    specify TLSv1.3 ciphersuites to be used",
+        "   - ssl_wbuf_size:       size in kilobytes of per-worker-thread SSL output buffer",
+        "                          (default: 16, min: 1)",
+    ]
+
+    @Test func everyOtherLineIsMemcachedsVerbatim() throws {
+        let theirs = try #require(try MemcachedOracle.run(["-h"]))
+        let memcachedLines = Set(theirs.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
+        guard case .exit(0, let ours, _) = SettingsParser.parse(["-h"]) else { Issue.record("-h"); return }
+        let lines = ours.split(separator: "\n").map(String.init)
+        #expect(lines.first == versionLine)
+        for line in lines.dropFirst() where !Self.cachetWording.contains(line) {
+            #expect(memcachedLines.contains(line), "not in memcached -h: \(line)")
+        }
+    }
+}

@@ -1,0 +1,206 @@
+// Settings parsing without a socket: every message and exit code, Cachet's differences, defaults,
+// getopt behaviour and `-l` parsing.
+import Testing
+@testable import CachetServer
+
+func outcomeTriple(_ o: SettingsOutcome) -> (Int32, String, String)? {
+    if case .exit(let code, let out, let err) = o { return (code, out, err) }
+    return nil
+}
+
+func settings(_ argv: [String]) -> Settings? {
+    if case .run(let s) = SettingsParser.parse(argv) { return s }
+    return nil
+}
+
+/// (argv, exit code, stderr) that Cachet shares with memcached 1.6.18 (program name normalised);
+/// SettingsDifferentialTests replays each against the real memcached.
+let sharedFailures: [([String], Int32, String)] = [
+    (["-q"], 1, "cachet: invalid option -- 'q'\nIllegal argument \"?\"\n"),
+    (["-vq"], 1, "cachet: invalid option -- 'q'\nIllegal argument \"?\"\n"),
+    (["--foo=1"], 1, "cachet: unrecognized option '--foo=1'\nIllegal argument \"?\"\n"),
+    (["--mem"], 1, "cachet: option '--mem' is ambiguous; possibilities: '--memory-limit' '--memory-file'\nIllegal argument \"?\"\n"),
+    (["--ver=3"], 1, "cachet: option '--ver=3' is ambiguous; possibilities: '--version' '--verbose'\nIllegal argument \"?\"\n"),
+    (["--en"], 1, "cachet: option '--en' is ambiguous; possibilities: '--enable-shutdown' '--enable-ssl' '--enable-coredumps' '--enable-largepages' '--enable-sasl'\nIllegal argument \"?\"\n"),
+    (["-p"], 1, "cachet: option requires an argument -- 'p'\nIllegal argument \"?\"\n"),
+    (["--port"], 1, "cachet: option '--port' requires an argument\nIllegal argument \"?\"\n"),
+    (["--thr"], 1, "cachet: option '--threads' requires an argument\nIllegal argument \"?\"\n"),
+    (["--disable-cas=1"], 1, "cachet: option '--disable-cas' doesn't allow an argument\nIllegal argument \"?\"\n"),
+    (["-p", "70000"], 64, "ERROR: Invalid port number 70000.\n"),
+    (["--port=65536"], 64, "ERROR: Invalid port number 65536.\n"),
+    (["-p", "0", "-Z"], 64, "ERROR: You cannot enable SSL without a TCP port.\n"),
+    (["-p", "abc", "-Z"], 64, "ERROR: You cannot enable SSL without a TCP port.\n"),
+    (["-t", "0"], 1, "Number of threads must be greater than 0\n"),
+    (["-t", "abc", "-p", "70000"], 1, "Number of threads must be greater than 0\n"),
+    (["-c", "0"], 1, "Maximum connections must be greater than 0\n"),
+    (["-c", "-5"], 1, "Maximum connections must be greater than 0\n"),
+    (["-f", "1"], 1, "Factor must be greater than 1\n"),
+    (["-f", "abc"], 1, "Factor must be greater than 1\n"),
+    (["-n", "0"], 1, "Chunk size must be greater than 0\n"),
+    (["-R", "0"], 1, "Number of requests per event must be greater than 0\n"),
+    (["-I", "512"], 64, "Item max size cannot be less than 1024 bytes.\n"),
+    (["-I", "512", "-p", "70000"], 64, "Item max size cannot be less than 1024 bytes.\n"),
+    (["-m", "1", "-I", "1m"], 64, "Cannot set item size limit higher than 1/2 of memory max.\n"),
+    (["-m", "0"], 64, "Cannot set item size limit higher than 1/2 of memory max.\n"),
+    (["-m", "1g"], 64, "Cannot set item size limit higher than 1/2 of memory max.\n"),
+    (["-I", "2000m", "-m", "5000"], 64, "Cannot set item size limit higher than a gigabyte.\n"),
+    (["-I", "2k"], 64, "slab_chunk_max (bytes: 524288) cannot be larger than -I (item_size_max 2048)\n"),
+    (["-I", "1025"], 64, "slab_chunk_max (bytes: 524288) cannot be larger than -I (item_size_max 1025)\n"),
+    (["-o", "slab_chunk_max=3000"], 64, "-I (item_size_max: 1048576) must be evenly divisible by slab_chunk_max (bytes: 3000)\n"),
+    (["-B", "binary2"], 64, "Invalid value for binding protocol: binary2\n -- should be one of auto, binary, or ascii\n"),
+    (["-o", "foo=bar,x"], 1, "Illegal suboption \"foo=bar\"\n"),
+    (["-o", "a,,b"], 1, "Illegal suboption \"a\"\n"),
+    (["-o", ",x"], 1, "Illegal suboption \"\"\n"),
+    (["--ex=x"], 1, "Illegal suboption \"x\"\n"),
+    (["-o", "foo", "-q"], 1, "Illegal suboption \"foo\"\n"),
+    (["-o", "ssl_chain_cert"], 1, "Missing ssl_chain_cert argument\n"),
+    (["-o", "ssl_key"], 1, "Missing ssl_key argument\n"),
+    (["-o", "ssl_keyformat"], 1, "Missing ssl_keyformat argument\n"),
+    (["-o", "ssl_keyformat=ENGINE"], 1, "could not parse argument to ssl_keyformat\n"),
+    (["-o", "ssl_verify_mode"], 1, "Missing ssl_verify_mode argument\n"),
+    (["-o", "ssl_verify_mode="], 1, "could not parse argument to ssl_verify_mode\n"),
+    (["-o", "ssl_verify_mode=2x"], 1, "could not parse argument to ssl_verify_mode\n"),
+    (["-o", "ssl_verify_mode=4"], 1, "Invalid ssl_verify_mode. Use help to see valid options.\n"),
+    (["-o", "ssl_verify_mode=-1"], 1, "Invalid ssl_verify_mode. Use help to see valid options.\n"),
+    (["-o", "ssl_ciphers"], 1, "Missing ssl_ciphers argument\n"),
+    (["-o", "ssl_ca_cert"], 1, "Missing ssl_ca_cert argument\n"),
+    (["-o", "ssl_wbuf_size"], 1, "Missing ssl_wbuf_size argument\n"),
+    (["-o", "ssl_wbuf_size=16k"], 1, "could not parse argument to ssl_wbuf_size\n"),
+    (["-o", "ssl_wbuf_size=-1"], 1, "could not parse argument to ssl_wbuf_size\n"),
+    (["-o", "ssl_wbuf_size=abc"], 1, "could not parse argument to ssl_wbuf_size\n"),
+    (["-o", "ssl_min_version"], 1, "Missing ssl_min_version argument\n"),
+    (["-o", "ssl_min_version=abc"], 1, "could not parse argument to ssl_min_version\n"),
+    (["-o", "ssl_min_version=4"], 1, "Invalid ssl_min_version. Use help to see valid options.\n"),
+    (["-o", "hashpower=5"], 1, "Initial hashtable multiplier of 5 is too low\n"),
+    (["-o", "hashpower=abc"], 1, "Initial hashtable multiplier of 0 is too low\n"),
+    (["-o", "hashpower=33"], 1, "Initial hashtable multiplier of 33 is too high\nChoose a value based on \"STAT hash_power_level\" from a running instance\n"),
+    (["-o", "hashpower"], 1, "Missing numeric argument for hashpower\n"),
+    (["-o", "idle_timeout"], 1, "Missing numeric argument for idle_timeout\n"),
+    (["-o", "slab_automove=3"], 1, "slab_automove must be between 0 and 2\n"),
+    (["-o", "hash_algorithm=foo"], 1, "Unknown hash_algorithm option (jenkins, murmur3, xxh3)\n"),
+    (["-o", "hash_algorithm"], 1, "Missing hash_algorithm argument\n"),
+    (["-D"], 1, "cachet: option requires an argument -- 'D'\nIllegal argument \"?\"\n"),
+]
+
+/// (argv, exit code, stderr) where Cachet deliberately differs from memcached 1.6.18.
+let cachetOnlyFailures: [([String], Int32, String)] = [
+    (["-o", "ssl_wbuf_size=0"], 1, "ssl_wbuf_size must be at least 1 (kilobytes)\n"),
+    (["-o", "ssl_wbuf_size=5000000"], 1, "could not parse argument to ssl_wbuf_size\n"),
+    (["-o", "slab_chunk_max"], 1, "Missing slab_chunk_max argument\n"),
+    (["-o", "slab_chunk_max=abc"], 1, "could not parse argument to slab_chunk_max\n"),
+    (["-o", "slab_chunk_max=0"], 1, "could not parse argument to slab_chunk_max\n"),
+    (["-o", "ssl_ciphersuites"], 1, "Missing ssl_ciphersuites argument\n"),
+    (["-p", "-1"], 64, "ERROR: Invalid port number -1.\n"),
+    (["-R", "-1"], 1, "Number of requests per event must be greater than 0\n"),
+    (["-n", "-5"], 1, "Chunk size must be greater than 0\n"),
+    (["-B", "binary"], 64, "cachet: option -B binary is not supported (Cachet has no binary protocol)\n"),
+    (["-U", "11211"], 64, "cachet: option -U (--udp-port) is not supported (Cachet has no UDP listener)\n"),
+    (["-S"], 64, "cachet: option -S (--enable-sasl) is not supported\n"),
+    (["-Y", "/tmp/auth"], 64, "cachet: option -Y (--auth-file) is not supported\n"),
+    (["-e", "/tmp/mem"], 64, "cachet: option -e (--memory-file) is not supported\n"),
+    (["-L"], 64, "cachet: option -L (--enable-largepages) is not supported\n"),
+    (["-D", ":"], 64, "cachet: option -D is not supported\n"),
+    (["-N", "2"], 64, "cachet: option -N (--napi-ids) is not supported\n"),
+    (["-o", "ext_path=/tmp/x:64m"], 64, "cachet: option -o ext_path is not supported\n"),
+    (["-o", "no_modern"], 64, "cachet: option -o no_modern is not supported\n"),
+    (["-o", "hot_lru_pct=30"], 64, "cachet: option -o hot_lru_pct is not supported\n"),
+    (["-o", "track_sizes"], 64, "cachet: option -o track_sizes is not supported\n"),
+    (["-o", "hash_algorithm=jenkins"], 64, "cachet: option -o hash_algorithm=jenkins is not supported (Cachet hashes with murmur3)\n"),
+]
+
+@Suite struct SettingsParserTests {
+    @Test(arguments: sharedFailures + cachetOnlyFailures)
+    func failureTextAndExitCode(_ c: ([String], Int32, String)) {
+        let got = outcomeTriple(SettingsParser.parse(c.0))
+        #expect(got?.0 == c.1, "\(c.0)")
+        #expect(got?.1 == "", "\(c.0)")
+        #expect(got?.2 == c.2, "\(c.0)")
+    }
+
+    @Test func defaultsAreMemcached() throws {
+        let s = try #require(settings([]))
+        #expect(s.port == 11211 && s.udpPort == 0 && s.inter == nil && s.unixMask == 0o700)
+        #expect(s.maxBytes == 64 << 20 && s.maxConns == 1024 && s.numThreads == 4 && s.reqsPerEvent == 20)
+        #expect(s.backlog == 1024 && s.itemSizeMax == 1 << 20 && s.slabChunkMax == 1 << 19)
+        #expect(s.growthFactor == 1.25 && s.chunkSize == 48 && s.casEnabled && s.evictionsEnabled)
+        #expect(s.bindingProtocol == .negotiating && s.maxConnsFast && s.idleTimeout == 0)
+        #expect(!s.tls.enabled && s.tls.wbufSize == 16384 && s.tls.minVersion == 2)
+        #expect(s.storeConfig.hashPowerInitial == 16 && s.storeConfig.memoryLimit == 64 << 20)
+    }
+
+    @Test func getoptForms() throws {
+        let s = try #require(settings(["-p11300", "-vv", "--threads=2", "--conn-limit", "50", "stray",
+                                       "-v", "--verbose=3", "-ZA", "-o", "ssl_chain_cert=a"]))
+        #expect(s.port == 11300 && s.verbosity == 4 && s.numThreads == 2 && s.maxConns == 50)
+        #expect(s.tls.enabled && s.shutdownEnabled && s.tls.chainCert == "a")
+        // "--" ends the options; what follows is ignored, as getopt leaves it to the program.
+        #expect(settings(["--", "-q"]) != nil)
+        // An argument is taken even when it looks like an option.
+        #expect(settings(["-u", "-p"])?.user == "-p")
+    }
+
+    @Test func numericQuirksFollowC() throws {
+        #expect(settings(["-m", "64m"])?.maxBytes == 64 << 20)
+        #expect(settings(["-a", "abc"])?.unixMask == 0)
+        #expect(settings(["-a", "755"])?.unixMask == 0o755)
+        #expect(settings(["-b", "abc"])?.backlog == 0)
+        #expect(settings(["-I", "1.5m"])?.itemSizeMax == 1 << 20)
+        #expect(settings(["-I", "4m", "-m", "100"])?.itemSizeMax == 4 << 20)
+        #expect(settings(["-p", "4294978507"])?.port == 11211)
+        #expect(settings(["-o", "idle_timeout=abc"])?.idleTimeout == 0)
+        let t = try #require(settings(["-t", "100"]))
+        #expect(t.startupWarnings.count == 1)
+    }
+
+    @Test func listAccumulatesLikeMemcached() {
+        #expect(settings(["-l", "127.0.0.1", "-l", "127.0.0.1"])?.inter == "127.0.0.1")
+        #expect(settings(["-l", "127.0.0.1", "-l", "::1"])?.inter == "127.0.0.1,::1")
+    }
+
+    @Test func extendedOptionsRecorded() throws {
+        let s = try #require(settings(["-o", "no_lru_crawler,no_lru_maintainer,no_slab_reassign,slab_automove=2",
+                                       "-o", "modern,hash_algorithm=murmur3,no_maxconns_fast,hashpower=20,no_chunked_items",
+                                       "-o", "ssl_keyformat=DER,ssl_verify_mode=3,ssl_wbuf_size=64,ssl_session_cache=5",
+                                       "-o", "ssl_ciphersuites=TLS_AES_128_GCM_SHA256"]))
+        #expect(!s.lruCrawler && !s.lruMaintainerThread && !s.lruSegmented && !s.slabReassign)
+        #expect(s.slabAutomove == 2 && !s.maxConnsFast && s.hashPowerInit == 20 && s.slabChunkMax == 1 << 20)
+        #expect(s.tls.keyFormat == 2 && s.tls.verifyMode == 3 && s.tls.wbufSize == 65536 && s.tls.sessionCache)
+        #expect(s.tls.ciphersuites == "TLS_AES_128_GCM_SHA256")
+        #expect(settings(["-o", "ssl_keyformat=pem"])?.tls.keyFormat == 1)
+    }
+
+    @Test func helpVersionLicense() throws {
+        let v = try #require(outcomeTriple(SettingsParser.parse(["-V"])))
+        #expect(v.0 == 0 && v.1 == "cachet \(cachetVersion) (memcached \(memcachedCompatVersion) compatible)\n")
+        let h = try #require(outcomeTriple(SettingsParser.parse(["-p", "0", "-h", "-t", "0"])))
+        #expect(h.0 == 0 && h.1.hasPrefix(versionLine + "\n-p, --port=<num>          TCP port to listen on (default: 0)\n"))
+        #expect(h.1.contains("   - ssl_ciphersuites:"))
+        let i = try #require(outcomeTriple(SettingsParser.parse(["-i"])))
+        #expect(i.0 == 0 && i.1.contains("BSD 3-Clause License"))
+        // -h is acted on where it appears: an earlier error wins.
+        #expect(outcomeTriple(SettingsParser.parse(["-t", "0", "-h"]))?.0 == 1)
+    }
+
+    @Test func rootCheck() throws {
+        let s = try #require(settings([]))
+        let root = try #require(SettingsParser.checkRoot(settings: s, uid: 0))
+        let e = try #require(outcomeTriple(root))
+        #expect(e.0 == 64 && e.2 == "can't run as root without the -u switch\n")
+        #expect(SettingsParser.checkRoot(settings: s, uid: 1000) == nil)
+        #expect(SettingsParser.checkRoot(settings: s, uid: 1000, euid: 0) != nil)
+        let u = try #require(settings(["-u", "nobody"]))
+        #expect(SettingsParser.checkRoot(settings: u, uid: 0) == nil)
+        let empty = try #require(settings(["-u", ""]))
+        #expect(SettingsParser.checkRoot(settings: empty, uid: 0) != nil)
+    }
+}
+
+extension SettingsOutcome: Equatable {
+    public static func == (a: SettingsOutcome, b: SettingsOutcome) -> Bool {
+        switch (a, b) {
+        case (.exit(let c1, let o1, let e1), .exit(let c2, let o2, let e2)): return c1 == c2 && o1 == o2 && e1 == e2
+        case (.run, .run): return true
+        default: return false
+        }
+    }
+}
