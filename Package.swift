@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "CBenchEpoll"),
         .target(name: "CachetBenchCore",
                 dependencies: ["COpenSSL", "CBenchEpoll", .product(name: "Histogram", package: "hdrhistogram-swift")],
-                swiftSettings: releaseFlags),
+                exclude: ["README.md"], swiftSettings: releaseFlags),
         .executableTarget(name: "cachet-bench", dependencies: ["CachetBenchCore"], swiftSettings: releaseFlags),
         .testTarget(name: "CacheStoreTests", dependencies: ["CacheStore"]),
         .testTarget(name: "MemcacheProtocolTests", dependencies: ["MemcacheProtocol"]),

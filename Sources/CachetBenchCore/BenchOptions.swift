@@ -37,6 +37,7 @@ public struct BenchOptions: Sendable, Equatable {
     public var serverPid: Int32? = nil     // sample its /proc/<pid>/stat around the measured phase
     public var seed: UInt64 = 0x5eed_cafe
     public var quiet = false
+    public var stallTimeout = 10.0         // fail when a connection waits this long for a reply
     public var hold: Double? = nil         // connect everything, print "HOLDING <n>", stay idle S seconds
 
     public init() {}
@@ -81,6 +82,7 @@ usage: cachet-bench [options]
   --seed N                 RNG seed
   --json                   print the result as JSON instead of a table; --json-file F writes it too
   --quiet                  no progress lines on stderr
+  --stall-timeout S        fail when requests stay unanswered for S seconds (default 10)
   --hold S                 only connect (and handshake) all connections, print "HOLDING <n>" on stdout,
                            keep them open and idle for S seconds, then exit (memory per idle connection)
 """
@@ -171,6 +173,10 @@ public func parseBenchOptions(_ args: [String]) throws(OptionError) -> ParseOutc
             guard let s = UInt64(v) else { throw OptionError("option --seed: bad number '\(v)'") }
             o.seed = s
         case "--quiet", "-q": o.quiet = true
+        case "--stall-timeout":
+            let v = try value(a)
+            guard let t = Double(v), t > 0 else { throw OptionError("option --stall-timeout: bad duration '\(v)'") }
+            o.stallTimeout = t
         case "--hold":
             let v = try value(a)
             guard let t = Double(v), t > 0 else { throw OptionError("option --hold: bad duration '\(v)'") }

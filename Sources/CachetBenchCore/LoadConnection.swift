@@ -68,6 +68,8 @@ public final class LoadConnection {
     var versionRing: [UInt32]
     var pHead = 0, pCount = 0
     var getCursor = 0              // keys of the head GET already accounted for
+    /// Last time this connection saw its oldest outstanding request start or a reply complete.
+    var lastProgressNs: UInt64 = 0
 
     /// Requests this connection may still start (Int.max when time-limited).
     public var budget: Int
@@ -203,8 +205,9 @@ public final class LoadConnection {
     func readAndProcess(_ c: inout Counters, _ h: inout LatencyHistogram) -> Int {
         var completed = 0
         while true {
-            let want = max(16384, min(inq.capacity, 1 << 20))
-            let p = inq.reserve(want)
+            // read into all free space (at least 16 KB); the buffer only grows while a reply is bigger than it
+            let p = inq.reserve(16384)
+            let want = inq.capacity - inq.tail
             let r = ssl.map { tlsRead($0, p, want) } ?? plainRead(fd, p, want)
             switch r {
             case .bytes(let n):
@@ -238,6 +241,7 @@ public final class LoadConnection {
             opSeq += 1
             budget -= 1
             let now = monotonicNanos()
+            if pCount == 0 { lastProgressNs = now }
             if isSet {
                 let key = chooser.nextKey(&rng)
                 keyRing[keyBase] = key
@@ -350,6 +354,7 @@ public final class LoadConnection {
                 c.getKeys += head.keyCount
             }
             let now = monotonicNanos()
+            lastProgressNs = now
             _ = h.record(now &- head.startNs)
             c.requests += 1
             completed += 1

@@ -99,6 +99,8 @@ public final class Worker: @unchecked Sendable {
         // edge-triggered: connections already up from the previous phase get no new event, so kick them
         for c in conns where c.phase == .ready { c.drive(&counters, &hist) }
         var events = [UInt64](repeating: 0, count: 256)
+        let stallNs = UInt64(plan.options.stallTimeout * 1e9)
+        var nextStallCheck: UInt64 = 0
         while true {
             if phaseDone() { break }
             let n = cbench_epoll_wait(epfd, &events, Int32(events.count), 5)
@@ -116,6 +118,15 @@ public final class Worker: @unchecked Sendable {
                 }
             }
             if report.failure != nil { break }
+            let now = monotonicNanos()
+            if now >= nextStallCheck {
+                nextStallCheck = now + 100_000_000
+                if let stalled = conns.first(where: { $0.pCount > 0 && now - $0.lastProgressNs > stallNs }) {
+                    report.failure = "connection \(stalled.index): no reply for \(plan.options.stallTimeout) s with "
+                        + "\(stalled.pCount) request(s) outstanding — server stalled or hung"
+                    break
+                }
+            }
             if deadlineNs != .max && monotonicNanos() >= deadlineNs {
                 for c in conns where !c.stopIssuing {
                     c.stopIssuing = true

@@ -1,5 +1,6 @@
 // A tiny blocking memcached stand-in for tests: one thread, one client at a time, `set` and `get`
-// only. With `corruptGets` it flips one byte of every value it returns — what --verify must catch.
+// only. With `corruptGets` it flips one byte of every value it returns — what --verify must catch;
+// with `ignoreGets` it never answers a GET — what the stall timeout must catch.
 import Glibc
 import Synchronization
 
@@ -8,11 +9,13 @@ final class FakeServer: @unchecked Sendable {
     let listenFd: Int32
     let port: UInt16
     let corruptGets: Bool
+    let ignoreGets: Bool
     var store: [String: [UInt8]] = [:]
     var thread = pthread_t()
 
-    init(corruptGets: Bool) {
+    init(corruptGets: Bool = false, ignoreGets: Bool = false) {
         self.corruptGets = corruptGets
+        self.ignoreGets = ignoreGets
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(4))
@@ -81,6 +84,7 @@ final class FakeServer: @unchecked Sendable {
                     send(Array("STORED\r\n".utf8))
                 } else if cmd == "get" {
                     buf.removeFirst(nl + 1)
+                    if ignoreGets { continue }
                     var reply: [UInt8] = []
                     for key in parts.dropFirst() {
                         guard var v = store[key] else { continue }

@@ -42,4 +42,15 @@ struct VerifyTests {
         #expect(r.counters.verifyErrors == r.counters.hits)
         #expect(r.counters.verified == 0)
     }
+
+    @Test func silentServerFailsInsteadOfHanging() {
+        let server = FakeServer(ignoreGets: true)
+        server.start()
+        defer { server.stop() }
+        var o = options(port: server.port)
+        o.verify = false
+        o.stallTimeout = 0.3
+        let r = runBenchmark(o)
+        #expect(r.failure?.contains("no reply for") == true)
+    }
 }
