@@ -109,6 +109,8 @@ public final class LoadConnection {
     }
 
     var isIdle: Bool { pCount == 0 }
+    /// Waiting on the server: a reply, the TCP connect or the TLS handshake.
+    var isWaiting: Bool { pCount > 0 || phase == .connecting || phase == .handshaking }
     var isFinished: Bool { phase == .closed || (pCount == 0 && (stopIssuing || budget == 0)) }
 
     func fail(_ msg: String) {
@@ -127,6 +129,7 @@ public final class LoadConnection {
     /// Starts connecting; the worker registers `fd` with epoll afterwards.
     func start(now: UInt64) -> Bool {
         connectStartNs = now
+        lastProgressNs = now
         switch startConnect(plan.address) {
         case .failure(let e): fail(e.description); return false
         case .success(let f): fd = f; needsRegister = true

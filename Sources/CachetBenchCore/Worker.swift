@@ -121,9 +121,10 @@ public final class Worker: @unchecked Sendable {
             let now = monotonicNanos()
             if now >= nextStallCheck {
                 nextStallCheck = now + 100_000_000
-                if let stalled = conns.first(where: { $0.pCount > 0 && now - $0.lastProgressNs > stallNs }) {
-                    report.failure = "connection \(stalled.index): no reply for \(plan.options.stallTimeout) s with "
-                        + "\(stalled.pCount) request(s) outstanding — server stalled or hung"
+                if let stalled = conns.first(where: { $0.isWaiting && now - $0.lastProgressNs > stallNs }) {
+                    let what = stalled.pCount > 0 ? "\(stalled.pCount) request(s) outstanding" : "\(stalled.phase)"
+                    report.failure = "connection \(stalled.index): no progress for \(plan.options.stallTimeout) s"
+                        + " (\(what)) — server stalled or hung"
                     break
                 }
             }
