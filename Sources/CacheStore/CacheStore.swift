@@ -129,16 +129,26 @@ public final class CacheStore: @unchecked Sendable {
     public func store(_ mode: StoreMode, key: UnsafeRawBufferPointer, hash: UInt32, flags: UInt32,
                       exptime: Int64, value: UnsafeRawBufferPointer, casUnique: UInt64,
                       unlinkOnFailure: Bool) -> (result: StoreResult, classId: Int, cas: UInt64) {
+        let r = storeItem(mode, key: key, hash: hash, flags: flags, exptime: exptime, value: value,
+                          casUnique: casUnique, unlinkOnFailure: unlinkOnFailure, options: MetaStoreOptions())
+        return (r.result, r.classId, r.cas)
+    }
+
+    /// memcached do_store_item, plus the meta set options (stale CAS, binary key, explicit CAS, vivify).
+    public func storeItem(_ mode: StoreMode, key: UnsafeRawBufferPointer, hash: UInt32, flags: UInt32,
+                   exptime: Int64, value: UnsafeRawBufferPointer, casUnique: UInt64,
+                   unlinkOnFailure: Bool, options: MetaStoreOptions) -> MetaStoreOutcome {
         let ntotal = layout.totalSize(keyLength: key.count, valueLength: value.count, flags: flags)
         if ntotal > config.itemSizeMax || key.count > CacheStore.maxKeyLength {
             if unlinkOnFailure { dropKey(key, hash: hash) }
-            return (.tooLarge, 0, 0)
+            return MetaStoreOutcome(result: .tooLarge, classId: 0, cas: 0, valueLength: 0)
         }
         guard let it = allocItem(keyLength: key.count, valueLength: value.count, flags: flags) else {
             if unlinkOnFailure { dropKey(key, hash: hash) }
-            return (.outOfMemory, 0, 0)
+            return MetaStoreOutcome(result: .outOfMemory, classId: 0, cas: 0, valueLength: 0)
         }
         prepare(it, key: key, hash: hash, flags: flags, exptime: clock.realtime(exptime))
+        if options.keyBinary { it.itFlags |= ItemFlags.keyBinary }
         var writer = ValueWriter(item: it, layout: layout)
         writer.write(value)
         finishValue(it)
@@ -151,34 +161,50 @@ public final class CacheStore: @unchecked Sendable {
         var result = StoreResult.notStored
         var linked = false
         var newCas: UInt64 = 0
+        var length = 0
         if let old {
-            let casMatch = inCas != 0 && inCas == old.cas(layout)
+            let oldCas = old.cas(layout)
+            let casMatch = inCas != 0 && inCas == oldCas
             switch mode {
             case .add:
                 updateLocked(old)
             case .set, .replace:
-                replaceLocked(old, with: it, seg: seg); linked = true; result = .stored
+                replaceLocked(old, with: it, seg: seg, cas: options.newCas); linked = true; result = .stored
             case .cas:
-                if casMatch { replaceLocked(old, with: it, seg: seg); linked = true; result = .stored } else { result = .exists }
+                if casMatch {
+                    replaceLocked(old, with: it, seg: seg, cas: options.newCas); linked = true; result = .stored
+                } else if options.casStale && inCas != 0 && inCas < oldCas {
+                    // meta `ms I`: an older CAS may still replace the value, which then stays stale,
+                    // keeps the old TTL and any win token already handed out (memcached CAS_STALE).
+                    it.exptime = old.exptime
+                    it.itFlags |= ItemFlags.stale | (old.itFlags & ItemFlags.tokenSent)
+                    replaceLocked(old, with: it, seg: seg, cas: options.newCas); linked = true; result = .stored
+                } else {
+                    result = .exists
+                }
             case .append, .prepend:
                 if inCas != 0 && !casMatch { result = .exists; break }
                 if let combined = combine(old, it, append: mode == .append) {
-                    replaceLocked(old, with: combined, seg: seg)
+                    replaceLocked(old, with: combined, seg: seg, cas: options.newCas)
                     newCas = combined.cas(layout)
+                    length = combined.valueLength
                     result = .stored
                 }
             }
         } else {
             switch mode {
-            case .set, .add: linkLocked(it, seg: seg); linked = true; result = .stored
+            case .set, .add: linkLocked(it, seg: seg, cas: options.newCas); linked = true; result = .stored
             case .cas: result = .notFound
-            case .replace, .append, .prepend: break
+            case .append, .prepend:
+                // Superset (memcached 1.6.20+ `ms … MA N<ttl>`): a miss creates the item.
+                if options.vivify { linkLocked(it, seg: seg, cas: options.newCas); linked = true; result = .stored }
+            case .replace: break
             }
         }
-        if linked { newCas = it.cas(layout) }
+        if linked { newCas = it.cas(layout); length = it.valueLength }
         assoc.locks.unlock(seg)
         if !linked { freeUnlinked(it) }
-        return (result, classId, newCas)
+        return MetaStoreOutcome(result: result, classId: classId, cas: newCas, valueLength: length)
     }
 
     /// Append/prepend: a new item with old's flags and exptime and the two values joined; nil (→ NOT_STORED,

@@ -18,31 +18,39 @@ extension CacheStore {
         guard let it = findLocked(key, hash: hash, seg: seg).item else { return (.notFound, 0, false) }
         if it.nbytes <= 2 || it.isChunked { return (.nonNumeric, 0, false) }
         if casUnique != 0 && it.cas(layout) != casUnique { return (.notFound, 0, true) }
+        let r = deltaLocked(it, seg: seg, hash: hash, incr: incr, delta: delta, newCas: nil)
+        return (r.result, r.item?.cas(layout) ?? 0, false)
+    }
+
+    /// The arithmetic on a live, plain item whose segment lock the caller holds (CAS already checked).
+    /// Returns the item now holding the value (the same one when the digits fit, else its replacement).
+    func deltaLocked(_ it: ItemRef, seg: Int, hash: UInt32, incr: Bool, delta: UInt64,
+                     newCas: UInt64?) -> (result: DeltaResult, item: ItemRef?) {
         let data = it.plainValue(layout)
         guard let current = CacheStore.parseDeltaValue(UnsafeRawBufferPointer(start: data, count: it.valueLength)) else {
-            return (.nonNumeric, 0, false)
+            return (.nonNumeric, nil)
         }
         let value = incr ? current &+ delta : (delta > current ? 0 : current - delta)
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buf -> (result: DeltaResult, cas: UInt64, casMismatch: Bool) in
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buf -> (result: DeltaResult, item: ItemRef?) in
             var n = value, start = 20
             repeat { start -= 1; buf[start] = UInt8(48 + n % 10); n /= 10 } while n > 0
             let digits = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buf)[start..<20])
             if digits.count + 2 <= Int(it.nbytes) {
                 memcpy(data, digits.baseAddress!, digits.count)
                 memset(data + digits.count, 32, Int(it.nbytes) - digits.count - 2)
-                it.setCas(nextCas(), layout)
+                it.setCas(newCas ?? nextCas(), layout)
                 updateLocked(it)
-                return (.ok(value: value, classId: it.classId), it.cas(layout), false)
+                return (.ok(value: value, classId: it.classId), it)
             }
             guard let fresh = allocItem(keyLength: it.nkey, valueLength: digits.count, flags: it.clientFlags) else {
-                return (.outOfMemory, 0, false)
+                return (.outOfMemory, nil)
             }
             prepare(fresh, key: it.key(layout), hash: hash, flags: it.clientFlags, exptime: it.exptime)
             var writer = ValueWriter(item: fresh, layout: layout)
             writer.write(digits)
             finishValue(fresh)
-            replaceLocked(it, with: fresh, seg: seg)
-            return (.ok(value: value, classId: fresh.classId), fresh.cas(layout), false)
+            replaceLocked(it, with: fresh, seg: seg, cas: newCas)
+            return (.ok(value: value, classId: fresh.classId), fresh)
         }
     }
 
@@ -67,7 +75,8 @@ extension CacheStore {
             i += 1
         }
         if i == digitsStart || overflow { return nil }   // no conversion / ERANGE
-        if i < n && !isSpace(bytes[i]) { return nil }
+        // memcached's strtoull sees a C string: a NUL right after the digits ends it (accepted).
+        if i < n && !isSpace(bytes[i]) && bytes[i] != 0 { return nil }
         if negative { value = 0 &- value }
         if Int64(bitPattern: value) < 0 && negative { return nil }
         return value

@@ -11,7 +11,7 @@
 //  36  flags   u32   client flags
 //  40  hash    u32   murmur3 of the key (segment/bucket without rehashing the key)
 //  44  nkey    u8
-//  45  itFlags u8    linked | fetched | chunked
+//  45  itFlags u8    linked | fetched | chunked | stale | tokenSent | keyBinary
 //  46  clsid   u8    slab class of this chunk
 //  47  —
 //  48  cas     u64   only when CAS is enabled
@@ -30,6 +30,11 @@ struct ItemFlags {
     static let linked: UInt8 = 1
     static let fetched: UInt8 = 2
     static let chunked: UInt8 = 4
+    /// Meta protocol (memcached ITEM_STALE, ITEM_TOKEN_SENT, ITEM_KEY_BINARY): marked stale by `md I` or a
+    /// stale `ms I`; a recache win token (W) was handed out; the key was given base64-encoded (`b`).
+    static let stale: UInt8 = 8
+    static let tokenSent: UInt8 = 16
+    static let keyBinary: UInt8 = 32
 }
 
 /// Byte offsets that depend on whether CAS is enabled.

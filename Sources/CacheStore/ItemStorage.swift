@@ -150,9 +150,10 @@ extension CacheStore {
 
     // MARK: Link / unlink (caller holds the item's segment lock)
 
-    /// memcached do_item_link: new CAS, time = now, into the hash table and the LRU head.
-    func linkLocked(_ it: ItemRef, seg: Int) {
-        it.setCas(nextCas(), layout)
+    /// memcached do_item_link: new CAS (or `cas`, meta's `E` flag), time = now, into the hash table and
+    /// the LRU head.
+    func linkLocked(_ it: ItemRef, seg: Int, cas: UInt64? = nil) {
+        it.setCas(cas ?? nextCas(), layout)
         it.time = clock.currentTime
         it.itFlags |= ItemFlags.linked
         assoc.insert(it, seg: seg)
@@ -178,9 +179,9 @@ extension CacheStore {
     }
 
     /// memcached item_replace: unlink `old`, link `new` (same key, same segment).
-    func replaceLocked(_ old: ItemRef, with new: ItemRef, seg: Int) {
+    func replaceLocked(_ old: ItemRef, with new: ItemRef, seg: Int, cas: UInt64? = nil) {
         unlinkLocked(old, seg: seg)
-        linkLocked(new, seg: seg)
+        linkLocked(new, seg: seg, cas: cas)
     }
 
     /// memcached do_item_update: refresh `time` and move to the LRU head, at most once per update interval.

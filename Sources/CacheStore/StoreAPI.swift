@@ -54,3 +54,45 @@ public enum DeltaResult: Sendable, Equatable {
     case nonNumeric
     case outOfMemory
 }
+
+/// Meta set (`ms`) options beyond the classic store modes.
+public struct MetaStoreOptions: Sendable {
+    /// `I` with a CAS: an older CAS than the item's still stores, marking the value stale.
+    public var casStale = false
+    /// `b`: the key was given base64-encoded; `k` and `me` print it encoded.
+    public var keyBinary = false
+    /// Superset `E<cas>`: the stored item's CAS instead of a fresh unique.
+    public var newCas: UInt64? = nil
+    /// Superset `N<ttl>` with append/prepend: a miss stores the value as a new item.
+    public var vivify = false
+    public init() {}
+}
+
+public struct MetaStoreOutcome: Sendable, Equatable {
+    public var result: StoreResult
+    /// Class of the incoming item (0 when none could be made).
+    public var classId: Int
+    /// The stored item's CAS (0 unless `.stored`).
+    public var cas: UInt64
+    /// The stored value's length (after append/prepend: the combined value).
+    public var valueLength: Int
+}
+
+public enum MetaDeleteResult: Sendable, Equatable {
+    case deleted(classId: Int)
+    /// `I`: marked stale instead of deleted; `x`: value emptied.
+    case kept
+    case casMismatch
+    case notFound
+}
+
+public enum MetaDeltaResult: Sendable, Equatable {
+    case ok(classId: Int)
+    /// The key was missing and `N` created it with the initial value.
+    case created
+    case notFound
+    case casMismatch
+    case nonNumeric
+    case outOfMemory
+    case vivifyOutOfMemory
+}

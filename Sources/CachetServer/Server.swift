@@ -102,7 +102,8 @@ public enum CachetServerMain {
                 return 64
             }
         }
-        if let failure = Startup.setFileLimit(settings.maxConns) ?? Startup.checkUserAndRoot(settings) {
+        if let failure = Startup.applyProcessLimits(settings) ?? Startup.setFileLimit(settings.maxConns)
+            ?? Startup.checkUserAndRoot(settings) {
             writeStderr(failure.message)
             return failure.code
         }

@@ -53,6 +53,28 @@ enum Startup {
         return nil
     }
 
+    /// `-r`: raise the core-file limit to its maximum (memcached's maxcore); `-k`: mlockall, with
+    /// memcached's warning when the system refuses.
+    static func applyProcessLimits(_ s: Settings) -> Failure? {
+        if s.maxCore {
+            var rl = rlimit()
+            if getrlimit(Int32(RLIMIT_CORE.rawValue), &rl) == 0 {
+                var want = rlimit(rlim_cur: rlim_t.max, rlim_max: rlim_t.max)  // RLIM_INFINITY
+                if setrlimit(Int32(RLIMIT_CORE.rawValue), &want) != 0 {
+                    want = rlimit(rlim_cur: rl.rlim_max, rlim_max: rl.rlim_max)
+                    _ = setrlimit(Int32(RLIMIT_CORE.rawValue), &want)
+                }
+                if getrlimit(Int32(RLIMIT_CORE.rawValue), &rl) != 0 || rl.rlim_cur == 0 {
+                    return Failure(message: "failed to ensure corefile creation\n", code: 71)
+                }
+            }
+        }
+        if s.lockMemory && mlockall(MCL_CURRENT | MCL_FUTURE) != 0 {
+            writeStderr("warning: -k invalid, mlockall() failed: \(String(cString: strerror(errno)))\n")
+        }
+        return nil
+    }
+
     /// memcached sets RLIMIT_NOFILE to -c (which is why a tiny -c fails in libevent's setup).
     static func setFileLimit(_ maxConns: Int) -> Failure? {
         var rl = rlimit()

@@ -33,3 +33,45 @@ public enum Reply {
     public static let crlf: StaticString = "\r\n"
     public static let stat: StaticString = "STAT "
 }
+
+/// Meta protocol replies (spec B.10), exactly as memcached 1.6.18 sends them. Status codes are two bytes,
+/// followed by the return flags (each with its leading space) and CRLF.
+public enum MetaReply {
+    public static let hd: StaticString = "HD"
+    public static let va: StaticString = "VA "
+    public static let en: StaticString = "EN"
+    public static let nf: StaticString = "NF"
+    public static let ns: StaticString = "NS"
+    public static let ex: StaticString = "EX"
+    public static let me: StaticString = "ME "
+    public static let duplicateFlag: StaticString = "CLIENT_ERROR duplicate flag\r\n"
+    public static let invalidFlag: StaticString = "CLIENT_ERROR invalid flag\r\n"
+    public static let badToken: StaticString = "CLIENT_ERROR bad token in command line format\r\n"
+    public static let incorrectMLength: StaticString = "CLIENT_ERROR incorrect length for M token\r\n"
+    public static let invalidInitial: StaticString = "CLIENT_ERROR invalid numeric initial value\r\n"
+    public static let invalidDelta: StaticString = "CLIENT_ERROR invalid numeric delta value\r\n"
+    public static let decodingKey: StaticString = "CLIENT_ERROR error decoding key\r\n"
+    /// md and ma print this for every flag error (memcached ignores the preparse message there).
+    public static let invalidOrDuplicateFlag: StaticString = "CLIENT_ERROR invalid or duplicate flag\r\n"
+    public static let invalidSetMode: StaticString = "CLIENT_ERROR invalid mode for ms M token\r\n"
+    public static let invalidArithmeticMode: StaticString = "CLIENT_ERROR invalid mode for ma M token\r\n"
+    public static let opaqueTooLong: StaticString = "CLIENT_ERROR opaque token too long\r\n"
+    /// mg's wording; ms, md and ma say it without "are".
+    public static let getFlagsTooLong: StaticString = "CLIENT_ERROR options flags are too long\r\n"
+    public static let flagsTooLong: StaticString = "CLIENT_ERROR options flags too long\r\n"
+    public static let vivifyOutOfMemory: StaticString = "SERVER_ERROR Out of memory allocating new item\r\n"
+
+    /// The text memcached's mg/ms print for a preparse failure.
+    public static func message(for e: MetaParseError) -> StaticString {
+        switch e {
+        case .duplicateFlag: return duplicateFlag
+        case .invalidFlag: return invalidFlag
+        case .badFormat: return Reply.badFormat
+        case .badToken: return badToken
+        case .incorrectMLength: return incorrectMLength
+        case .invalidInitial: return invalidInitial
+        case .invalidDelta: return invalidDelta
+        case .decodingKey: return decodingKey
+        }
+    }
+}

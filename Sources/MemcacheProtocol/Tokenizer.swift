@@ -10,35 +10,36 @@ public struct Token: Sendable {
     public init(start: Int, length: Int) { self.start = start; self.length = length }
 }
 
-/// Up to 24 tokens (memcached's MAX_TOKENS), stored inline: no allocation per command.
-public struct TokenList {
+/// Up to 24 tokens (memcached's MAX_TOKENS). One list per worker thread is reused for every command,
+/// so it is a class over a fixed buffer. Invariant: `storage` holds `maxTokens` tokens for the
+/// object's lifetime; only the owning thread uses it.
+public final class TokenList {
     public static let maxTokens = 24
     /// Real tokens (memcached's ntokens counts one more: the terminal token).
     public private(set) var count = 0
     /// Where unprocessed text starts when the line had more tokens than fit, else nil.
     public private(set) var remainder: Int? = nil
-    private var storage: (Token, Token, Token, Token, Token, Token, Token, Token, Token, Token, Token, Token,
-                          Token, Token, Token, Token, Token, Token, Token, Token, Token, Token, Token, Token)
+    private let storage: UnsafeMutablePointer<Token>
 
     public init() {
-        let z = Token(start: 0, length: 0)
-        storage = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
+        storage = .allocate(capacity: TokenList.maxTokens)
+        storage.initialize(repeating: Token(start: 0, length: 0), count: TokenList.maxTokens)
     }
+
+    deinit { storage.deallocate() }
 
     /// memcached's `ntokens`: real tokens plus the terminal one.
     @inline(__always) public var ntokens: Int { count + 1 }
 
     @inline(__always) public subscript(i: Int) -> Token {
         precondition(i >= 0 && i < TokenList.maxTokens)
-        return withUnsafeBytes(of: storage) { $0.load(fromByteOffset: i &* MemoryLayout<Token>.stride, as: Token.self) }
+        return storage[i]
     }
 
-    @inline(__always) mutating func set(_ i: Int, _ t: Token) {
-        withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: t, toByteOffset: i &* MemoryLayout<Token>.stride, as: Token.self) }
-    }
+    @inline(__always) func set(_ i: Int, _ t: Token) { storage[i] = t }
 
     /// Tokenizes `line[from..<end]` (offsets into `line`).
-    public mutating func tokenize(_ line: UnsafeRawBufferPointer, from: Int = 0) {
+    public func tokenize(_ line: UnsafeRawBufferPointer, from: Int = 0) {
         count = 0
         remainder = nil
         var end = line.count

@@ -3,7 +3,7 @@ import Testing
 
 private func tokens(_ s: String) -> (TokenList, [String]) {
     let bytes = Array(s.utf8)
-    var t = TokenList()
+    let t = TokenList()
     return bytes.withUnsafeBytes { raw in
         t.tokenize(raw)
         var out: [String] = []
@@ -97,7 +97,7 @@ private func tokens(_ s: String) -> (TokenList, [String]) {
     private func identify(_ s: String) -> TextCommand {
         let bytes = Array(s.utf8)
         return bytes.withUnsafeBytes { raw in
-            var t = TokenList()
+            let t = TokenList()
             t.tokenize(raw)
             return TextCommandParser.identify(raw, t)
         }

@@ -6,7 +6,7 @@ import MemcacheProtocol
 extension Connection {
     func processFlushAll(_ line: UnsafeRawBufferPointer) {
         let nr = noreply(line)
-        worker.stats.bump(.flushCmds)
+        stats.bump(.flushCmds)
         if !server.settings.flushEnabled {
             reply(Reply.flushNotAllowed, noreply: nr)
             return

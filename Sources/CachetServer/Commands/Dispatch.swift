@@ -32,8 +32,14 @@ extension Connection {
         case .shutdown: processShutdown(line)
         case .cacheMemlimit: processMemlimit(line)
         case .refreshCerts: processRefreshCerts(line)
-        case .metaNoop: wbuf.append(Reply.metaNoop)
-        case .metaGet, .metaSet, .metaDelete, .metaArithmetic, .metaDebug: wbuf.append(Reply.error)
+        case .metaNoop:
+            wbuf.append(Reply.metaNoop)
+            getTransmitted = true   // memcached's mn goes to conn_mwrite: everything queued is sent
+        case .metaGet: processMetaGet(line)
+        case .metaSet: return processMetaSet(line, buf, next)
+        case .metaDelete: processMetaDelete(line)
+        case .metaArithmetic: processMetaArithmetic(line)
+        case .metaDebug: processMetaDebug(line)
         case .error: wbuf.append(Reply.error)
         case .httpClose: return .close
         }

@@ -23,10 +23,10 @@ extension Connection {
         }
         switch store.delete(key, hash: store.hash(key)) {
         case .deleted(let classId):
-            worker.stats.with { $0.addSlab(classId, .deleteHits) }
+            stats.addSlab(classId, .deleteHits)
             reply(Reply.deleted, noreply: nr)
         case .notFound:
-            worker.stats.bump(.deleteMisses)
+            stats.bump(.deleteMisses)
             reply(Reply.notFound, noreply: nr)
         }
     }
@@ -44,13 +44,13 @@ extension Connection {
         }
         switch store.delta(key, hash: store.hash(key), incr: incr, delta: delta) {
         case .ok(let value, let classId):
-            worker.stats.with { $0.addSlab(classId, incr ? .incrHits : .decrHits) }
+            stats.addSlab(classId, incr ? .incrHits : .decrHits)
             if !nr {
                 wbuf.appendDecimal(value)
                 wbuf.append(Reply.crlf)
             }
         case .notFound:
-            worker.stats.bump(incr ? .incrMisses : .decrMisses)
+            stats.bump(incr ? .incrMisses : .decrMisses)
             reply(Reply.notFound, noreply: nr)
         case .nonNumeric:
             reply(Reply.nonNumeric, noreply: nr)
@@ -71,14 +71,12 @@ extension Connection {
             return
         }
         let result = store.touch(key, hash: store.hash(key), exptime: Connection.positiveExptime(e))
-        worker.stats.lock()
-        worker.stats.add(.touchCmds)
+        stats.add(.touchCmds)
         if case .hit(let classId) = result {
-            worker.stats.addSlab(classId, .touchHits)
+            stats.addSlab(classId, .touchHits)
         } else {
-            worker.stats.add(.touchMisses)
+            stats.add(.touchMisses)
         }
-        worker.stats.unlock()
         if case .hit = result {
             reply(Reply.touched, noreply: nr)
         } else {

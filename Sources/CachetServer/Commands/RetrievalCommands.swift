@@ -17,7 +17,6 @@ extension Connection {
             first = 2
         }
         let mark = wbuf.tail
-        let stats = worker.stats
         let out = wbuf
         while true {
             var i = first
@@ -26,7 +25,7 @@ extension Connection {
                 if key.count > keyMaxLength {
                     // memcached culls every response not yet sent (conn_release_items), not only this
                     // command's: replies of earlier pipelined commands still queued vanish as well.
-                    wbuf.truncate(to: unsentReplyStart(commandStart: mark))
+                    wbuf.truncate(to: culledReplyStart(commandStart: mark))
                     wbuf.append(Reply.badFormat)
                     return
                 }
@@ -46,7 +45,6 @@ extension Connection {
                     item.forEachSegment { out.append($0) }
                     out.append(Reply.crlf)
                 }
-                stats.lock()
                 switch result {
                 case .hit(let classId):
                     if touch {
@@ -65,8 +63,7 @@ extension Connection {
                         stats.add(.getMisses)
                     }
                 }
-                stats.add(.getCmds)
-                stats.unlock()
+                if !touch { stats.add(.getCmds) }   // memcached counts gat/gats only as touches
                 i += 1
             }
             guard let rest = tokens.remainder else { break }
@@ -74,5 +71,7 @@ extension Connection {
             first = 0
         }
         wbuf.append(Reply.end)
+        // memcached transmits right after every get (conn_mwrite): nothing before this point can be culled.
+        getTransmitted = true
     }
 }

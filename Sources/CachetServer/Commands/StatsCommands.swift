@@ -77,7 +77,7 @@ extension Connection {
         stat("max_connections", server.settings.maxConns)
         stat("curr_connections", curr - 1)
         stat("total_connections", server.totalConns.load(ordering: .relaxed) + listeners)
-        stat("rejected_connections", server.rejectedConns.load(ordering: .relaxed))
+        if server.settings.maxConnsFast { stat("rejected_connections", server.rejectedConns.load(ordering: .relaxed)) }
         stat("connection_structures", server.peakConns.load(ordering: .relaxed) + listeners)
         stat("response_obj_oom", 0)
         stat("response_obj_count", 1)
@@ -123,12 +123,13 @@ extension Connection {
         stat("hash_power_level", s.hashPowerLevel)
         stat("hash_bytes", s.hashBytes)
         stat("hash_is_expanding", s.hashIsExpanding ? 1 : 0)
-        for name in ["slab_reassign_rescues", "slab_reassign_chunk_rescues", "slab_reassign_evictions_nomem",
-                     "slab_reassign_inline_reclaim", "slab_reassign_busy_items", "slab_reassign_busy_deletes",
-                     "slab_reassign_running", "slabs_moved", "lru_crawler_running", "lru_crawler_starts",
-                     "lru_maintainer_juggles"] {
-            stat(name, "0")
-        }
+        // memcached prints the crawler/maintainer lines only when those threads are enabled.
+        var background = ["slab_reassign_rescues", "slab_reassign_chunk_rescues", "slab_reassign_evictions_nomem",
+                          "slab_reassign_inline_reclaim", "slab_reassign_busy_items", "slab_reassign_busy_deletes",
+                          "slab_reassign_running", "slabs_moved"]
+        if server.settings.lruCrawler { background += ["lru_crawler_running", "lru_crawler_starts"] }
+        if server.settings.lruMaintainerThread { background.append("lru_maintainer_juggles") }
+        for name in background { stat(name, "0") }
         stat("malloc_fails", s.mallocFails)
         for name in ["log_worker_dropped", "log_worker_written", "log_watcher_skipped", "log_watcher_sent",
                      "log_watchers"] {
@@ -148,12 +149,17 @@ extension Connection {
         stat("slab_global_page_pool", 0)
         stat("expired_unfetched", s.expiredUnfetched)
         stat("evicted_unfetched", s.evictedUnfetched)
-        stat("evicted_active", 0)
+        let maintainer = server.settings.lruMaintainerThread
+        if maintainer { stat("evicted_active", 0) }
         stat("evictions", s.evictions)
         stat("reclaimed", s.reclaimed)
-        for name in ["crawler_reclaimed", "crawler_items_checked", "lrutail_reflocked", "moves_to_cold",
-                     "moves_to_warm", "moves_within_lru", "direct_reclaims", "lru_bumps_dropped"] {
-            stat(name, "0")
+        stat("crawler_reclaimed", 0)
+        stat("crawler_items_checked", 0)
+        stat("lrutail_reflocked", 0)
+        if maintainer {
+            for name in ["moves_to_cold", "moves_to_warm", "moves_within_lru"] { stat(name, "0") }
+            stat("direct_reclaims", s.evictions + s.reclaimed)
+            stat("lru_bumps_dropped", 0)
         }
         if let tls = server.tls {
             stat("ssl_cert_reload_failures", tls.reloadFailures)
@@ -197,7 +203,9 @@ extension Connection {
             put("moves_to_cold", 0)
             put("moves_to_warm", 0)
             put("moves_within_lru", 0)
-            put("direct_reclaims", 0)
+            // Every eviction/reclaim here happens on the allocating request (no LRU maintainer thread),
+            // which memcached counts as a direct reclaim.
+            put("direct_reclaims", c.evicted + c.reclaimed)
             put("hits_to_hot", 0)
             put("hits_to_warm", 0)
             put("hits_to_cold", Int(totals.slab(c.id, .getHits)))

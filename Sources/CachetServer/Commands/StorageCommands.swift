@@ -40,7 +40,7 @@ extension Connection {
                                               casEnabled: store.config.casEnabled)
         if ntotal > store.config.itemSizeMax {
             reply(Reply.tooLarge, noreply: nr)
-            worker.stats.bump(.storeTooLarge)
+            stats.bump(.storeTooLarge)
             if mode == .set {
                 // A failed set must not leave the old value behind (memcached unlinks it).
                 _ = store.delete(key, hash: store.hash(key))
@@ -56,7 +56,7 @@ extension Connection {
         }
         pendingNeed = 0
         let classId = store.classId(forTotalSize: ntotal)
-        worker.stats.with { $0.addSlab(classId, .setCmds) }
+        stats.addSlab(classId, .setCmds)
         let value = UnsafeRawBufferPointer(rebasing: buf[next..<(next + vlen)])
         if buf[next + vlen] != 0x0d || buf[next + vlen + 1] != 0x0a {
             reply(Reply.badDataChunk, noreply: nr)
@@ -70,20 +70,20 @@ extension Connection {
         let usedClass = storedClass == 0 ? classId : storedClass
         switch result {
         case .stored:
-            if mode == .cas { worker.stats.with { $0.addSlab(usedClass, .casHits) } }
+            if mode == .cas { stats.addSlab(usedClass, .casHits) }
             reply(Reply.stored, noreply: nr)
         case .notStored: reply(Reply.notStored, noreply: nr)
         case .exists:
-            worker.stats.with { $0.addSlab(usedClass, .casBadval) }
+            stats.addSlab(usedClass, .casBadval)
             reply(Reply.exists, noreply: nr)
         case .notFound:
-            worker.stats.bump(.casMisses)
+            stats.bump(.casMisses)
             reply(Reply.notFound, noreply: nr)
         case .tooLarge:
-            worker.stats.bump(.storeTooLarge)
+            stats.bump(.storeTooLarge)
             reply(Reply.tooLarge, noreply: nr)
         case .outOfMemory:
-            worker.stats.bump(.storeNoMemory)
+            stats.bump(.storeNoMemory)
             reply(Reply.outOfMemoryStoring, noreply: nr)
         }
         rbuf.consume(need)

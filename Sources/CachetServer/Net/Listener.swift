@@ -33,8 +33,11 @@ final class Listener {
     func accepted(_ cfd: Int32) {
         let s = server
         let listeners = s.listenerCount.load(ordering: .relaxed)
+        // memcached's limit is effectively by fd number (RLIMIT_NOFILE is -c): the last usable fd is
+        // used to tell the client why it is being turned away.
         if s.settings.maxConnsFast &&
-            s.currConns.load(ordering: .relaxed) + listeners + s.reservedFds >= s.settings.maxConns - 1 {
+            (cfd >= Int32(s.settings.maxConns - 1) ||
+             s.currConns.load(ordering: .relaxed) + listeners + s.reservedFds >= s.settings.maxConns - 1) {
             let msg: StaticString = "ERROR Too many open connections\r\n"
             _ = write(cfd, msg.utf8Start, msg.utf8CodeUnitCount)
             close(cfd)

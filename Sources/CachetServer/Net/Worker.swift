@@ -4,6 +4,7 @@
 import CLibevent
 import CachetTLS
 import Glibc
+import MemcacheProtocol
 import Synchronization
 
 /// An accepted socket on its way from the listener thread to a worker.
@@ -45,14 +46,23 @@ final class Worker: @unchecked Sendable {
     private var idleEvent: OpaquePointer?
     /// Connections by fd.
     var connections: [Int32: Connection] = [:]
+    /// Scratch tokens for the command a connection of this worker is running (see Connection.tokens).
+    let tokens = TokenList()
     /// Per-worker TLS write buffer (memcached's ssl_wbuf, ssl_wbuf_size bytes).
     let tlsWriteBuffer: UnsafeMutableRawBufferPointer?
+    /// Where a meta command's base64 key (`b`) is decoded; used only within one command on this thread.
+    let metaKeyScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
     private var thread = pthread_t()
 
     init(id: Int, server: ServerContext) {
         self.id = id
         self.server = server
-        base = event_base_new()
+        // Only this worker's thread ever touches its base (hand-offs go through the eventfd), so
+        // libevent's internal base lock is pure overhead here.
+        let cfg = event_config_new()
+        event_config_set_flag(cfg, Int32(EVENT_BASE_FLAG_NOLOCK.rawValue))
+        base = event_base_new_with_config(cfg)
+        event_config_free(cfg)
         notifyFd = eventfd(0, Int32(EFD_NONBLOCK))
         if server.tls != nil {
             tlsWriteBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: server.settings.tls.wbufSize, alignment: 16)
@@ -65,11 +75,9 @@ final class Worker: @unchecked Sendable {
         let me = Unmanaged.passUnretained(self).toOpaque()
         notifyEvent = event_new(base, notifyFd, Int16(EV_READ | EV_PERSIST), notifyCallback, me)
         event_add(notifyEvent, nil)
-        if server.settings.idleTimeout > 0 {
-            idleEvent = event_new(base, -1, Int16(EV_PERSIST), idleTimerCallback, me)
-            var tv = timeval(tv_sec: 1, tv_usec: 0)
-            event_add(idleEvent, &tv)
-        }
+        idleEvent = event_new(base, -1, Int16(EV_PERSIST), idleTimerCallback, me)
+        var tv = timeval(tv_sec: 1, tv_usec: 0)
+        event_add(idleEvent, &tv)
         pthread_create(&thread, nil, workerMain, Unmanaged.passRetained(self).toOpaque())
     }
 
@@ -103,10 +111,13 @@ final class Worker: @unchecked Sendable {
         connections[conn.fd] = nil
     }
 
-    /// memcached's conn_timeout thread: close connections idle longer than idle_timeout.
+    /// Once a second: quiet connections release their buffers; with idle_timeout, memcached's
+    /// conn_timeout thread closes connections idle longer than the timeout.
     func checkIdle() {
-        let timeout = UInt32(server.settings.idleTimeout)
         let now = server.clock.currentTime
+        for (_, c) in connections { c.releaseBuffersIfQuiet(now: now) }
+        let timeout = UInt32(server.settings.idleTimeout)
+        guard timeout > 0 else { return }
         var victims: [Connection] = []
         for (_, c) in connections where c.isIdle && now &- c.lastCmdTime > timeout {
             victims.append(c)

@@ -1,0 +1,245 @@
+"""Differential machinery: a (memcached, cachet) server pair and a TestCase base that sends the
+same request steps to both on fresh connections and asserts byte-equal replies.
+
+Owns: pair lifecycle (class-level, or per case with `fresh=True`), crash detection/restart,
+the case counter and the mismatch log printed at the end of the run.
+"""
+
+import os
+import sys
+import unittest
+
+from harness import (Server, stop_later, reap_stopped, HarnessError, cachet_bin, memcached_bin, normalise_version,
+                     normalise_stats, normalise_settings, parse_stats)
+
+COUNTS = {"cases": 0, "steps": 0}
+MISMATCHES = []  # (test id, case label, step index, request, oracle bytes, cachet bytes)
+
+
+def short(b, limit=400):
+    if isinstance(b, (bytes, bytearray)) and len(b) > limit:
+        return repr(b[:limit // 2]) + f"...<{len(b)} bytes>..." + repr(b[-limit // 4:])
+    return repr(b)
+
+
+def pairs_diff(a, b):
+    """Describe the difference of two normalised stats dumps ((kind, [(name, value)]))."""
+    la, lb = a[1], b[1]
+    na, nb = [n for n, _ in la], [n for n, _ in lb]
+    out = []
+    missing = [n for n in na if n not in nb]
+    extra = [n for n in nb if n not in na]
+    if missing:
+        out.append(f"names missing in cachet: {missing}")
+    if extra:
+        out.append(f"names only in cachet: {extra}")
+    common_a = [n for n in na if n in nb]
+    common_b = [n for n in nb if n in na]
+    if common_a != common_b:
+        for i, (x, y) in enumerate(zip(common_a, common_b)):
+            if x != y:
+                out.append(f"order differs from position {i}: memcached {common_a[i:i + 5]} vs cachet {common_b[i:i + 5]}")
+                break
+    da, db = dict(la), dict(lb)
+    vals = [f"{n}: memcached {da[n]!r} cachet {db[n]!r}" for n in na if n in db and da[n] != db[n]]
+    if vals:
+        out.append("values differ: " + "; ".join(vals))
+    return " " + " | ".join(out)
+
+
+def first_diff(a, b):
+    if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == 2 and len(b) == 2 and a[0] == b[0]:
+        return pairs_diff(a, b)
+    if not isinstance(a, (bytes, bytearray)) or not isinstance(b, (bytes, bytearray)):
+        return ""
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return f" first difference at byte {i}: oracle {a[i:i + 60]!r} vs cachet {b[i:i + 60]!r}"
+    return f" lengths differ: oracle {len(a)} vs cachet {len(b)} (common prefix {n} bytes)"
+
+
+class Pair:
+    def __init__(self, extra=()):
+        self.extra = list(extra)
+        self.oracle = Server(memcached_bin(), self.extra, name="memcached")
+        self.cachet = Server(cachet_bin(), self.extra, name="cachet")
+
+    def start(self):
+        self.oracle.start()
+        try:
+            self.cachet.start()
+        except Exception:
+            self.oracle.stop()
+            raise
+        return self
+
+    def stop(self):
+        self.oracle.terminate()
+        self.cachet.terminate()
+        self.oracle.wait_stopped()
+        self.cachet.wait_stopped()
+
+    def stop_later(self):
+        stop_later(self.oracle, self.cachet)
+
+
+def auto_norm(reply):
+    """Default normalisation: `VERSION <x>`; a `stats` dump → names + deterministic values;
+    a `stats settings` dump → values except tcpport/inter. Other replies byte-exact."""
+    reply = normalise_version(reply)
+    if reply.startswith(b"STAT ") and reply.endswith(b"END\r\n") and reply.count(b"END\r\n") == 1:
+        if reply.startswith(b"STAT pid "):
+            return ("stats", normalise_stats(parse_stats(reply)))
+        if reply.startswith(b"STAT maxbytes "):
+            return ("stats settings", normalise_settings(parse_stats(reply)))
+    return reply
+
+
+def print_summary(module_name):
+    reap_stopped()
+    out = sys.stderr
+    print(f"\n[{module_name}] differential cases compared: {COUNTS['cases']} "
+          f"(request steps: {COUNTS['steps']}), mismatching steps: {len(MISMATCHES)}", file=out)
+    for tid, label, idx, req, a, b in MISMATCHES:
+        if isinstance(a, tuple) and isinstance(b, tuple):
+            print(f"  MISMATCH {tid} [{label}] step {idx} request={short(req, 200)}\n"
+                  f"   {first_diff(a, b)}", file=out)
+        else:
+            print(f"  MISMATCH {tid} [{label}] step {idx} request={short(req, 200)}\n"
+                  f"    memcached: {short(a)}\n    cachet:    {short(b)}\n   {first_diff(a, b)}", file=out)
+    path = os.environ.get("CACHET_DIFF_REPORT")
+    if path:
+        with open(path, "w") as f:
+            f.write(f"cases {COUNTS['cases']} steps {COUNTS['steps']} mismatches {len(MISMATCHES)}\n")
+            for tid, label, idx, req, a, b in MISMATCHES:
+                if isinstance(a, tuple) and isinstance(b, tuple):
+                    f.write(f"{tid} [{label}] step {idx}\n  request:   {short(req, 300)}\n"
+                            f" {first_diff(a, b)}\n")
+                else:
+                    f.write(f"{tid} [{label}] step {idx}\n  request:   {short(req, 300)}\n"
+                            f"  memcached: {short(a, 1200)}\n  cachet:    {short(b, 1200)}\n"
+                            f" {first_diff(a, b)}\n")
+
+
+class DiffCase(unittest.TestCase):
+    """Subclasses set EXTRA (server flags). One pair per class, started in setUpClass."""
+
+    EXTRA = []
+    PRELUDE = b"flush_all\r\n"  # run before each shared-pair case (isolates key state)
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pair = Pair(cls.EXTRA).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pair.stop()
+
+    def _ensure_alive(self):
+        p = self.pair
+        if not p.cachet.alive():
+            rc = p.cachet.proc.returncode
+            err = p.cachet.stderr()[-500:]
+            p.stop()
+            type(self).pair = Pair(self.EXTRA).start()
+            raise AssertionError(f"cachet had died (exit {rc}) before this case; "
+                                 f"stderr tail {err!r}; pair restarted")
+
+    @staticmethod
+    def _run_steps(server, steps, prelude, mode, oracle_replies=None):
+        """Send steps on one fresh connection; returns list of replies (bytes or error text)."""
+        replies = []
+        conn = server.connect()
+        try:
+            if prelude:
+                r = conn.roundtrip(prelude)
+                if r != b"OK\r\n":
+                    return [f"<prelude {prelude!r} answered {r!r}>"]
+            for i, step in enumerate(steps):
+                # a callable step sees the oracle's replies to the earlier steps (same for both)
+                req = step(oracle_replies[:i] if oracle_replies is not None else list(replies)) \
+                    if callable(step) else step
+                try:
+                    if mode == "eof":
+                        if isinstance(req, list):  # several writes
+                            for part in req:
+                                conn.send(part)
+                        else:
+                            conn.send(req)
+                        replies.append(conn.read_until_eof())
+                        break
+                    elif mode == "bytewise":
+                        conn.send_bytewise(req + conn.MARK)
+                        replies.append(conn.read_until(conn.MARK_REPLY)[:-4])
+                    elif isinstance(req, list):  # several writes, marker after the last
+                        for part in req[:-1]:
+                            conn.send(part)
+                        replies.append(conn.roundtrip(req[-1]))
+                    else:
+                        replies.append(conn.roundtrip(req))
+                except (HarnessError, OSError) as e:
+                    replies.append(f"<{type(e).__name__}: {e}>")
+                    break
+        finally:
+            conn.close()
+        return replies
+
+    def compare(self, label, request, a, b):
+        """Record and assert equality of two already-collected observations."""
+        COUNTS["cases"] += 1
+        COUNTS["steps"] += 1
+        with self.subTest(label):
+            if a != b:
+                MISMATCHES.append((self.id(), label, 0, request, a, b))
+                self.fail(f"[{label}] differs\n  memcached: {short(a)}\n  cachet:    {short(b)}\n"
+                          f" {first_diff(a, b)}")
+
+    def diff(self, label, steps, norm=None, fresh=False, mode="roundtrip",
+             extra=None, prelude=None):
+        """Compare replies of `steps` (bytes, or callables of the oracle's earlier replies)
+        between memcached and cachet. Returns the oracle's replies."""
+        if isinstance(steps, (bytes, bytearray)) or callable(steps):
+            steps = [steps]
+        COUNTS["cases"] += 1
+        COUNTS["steps"] += len(steps)
+        norm = norm or auto_norm
+        if prelude is None:
+            prelude = None if fresh else self.PRELUDE
+        with self.subTest(label):
+            if fresh:
+                pair = Pair(self.EXTRA if extra is None else extra).start()
+            else:
+                self._ensure_alive()
+                pair = self.pair
+            try:
+                a = self._run_steps(pair.oracle, steps, prelude, mode)
+                for r in a:
+                    if isinstance(r, str):
+                        raise HarnessError(f"oracle (memcached) failed on {label}: {r}")
+                b = self._run_steps(pair.cachet, steps, prelude, mode, oracle_replies=a)
+                if not fresh and not pair.cachet.alive():
+                    b.append(f"<cachet died: exit {pair.cachet.proc.returncode}, "
+                             f"stderr {pair.cachet.stderr()[-300:]!r}>")
+            finally:
+                if fresh:
+                    pair.stop_later()
+            na = [norm(x) if norm and isinstance(x, bytes) else x for x in a]
+            nb = [norm(x) if norm and isinstance(x, bytes) else x for x in b]
+            if na != nb:
+                msgs = []
+                for i in range(max(len(na), len(nb))):
+                    x = na[i] if i < len(na) else "<missing>"
+                    y = nb[i] if i < len(nb) else "<missing>"
+                    if x != y:
+                        st = steps[i] if i < len(steps) else b""
+                        req = st(a[:i]) if callable(st) else st
+                        MISMATCHES.append((self.id(), label, i, req, x, y))
+                        if isinstance(x, tuple) and isinstance(y, tuple):
+                            msgs.append(f"step {i} request {short(req, 160)}:\n {first_diff(x, y)}")
+                        else:
+                            msgs.append(f"step {i} request {short(req, 160)}:\n  memcached: {short(x)}\n"
+                                        f"  cachet:    {short(y)}\n {first_diff(x, y)}")
+                        break  # later steps usually cascade
+                self.fail(f"[{label}] replies differ\n" + "\n".join(msgs))
+            return a
