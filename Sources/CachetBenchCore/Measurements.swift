@@ -24,7 +24,6 @@ public struct Counters: Sendable, Equatable {
     public var valueBytesIn = 0    // bytes of GET hit values
     public var handshakes = 0      // connections set up in --new-conn-per-request mode
     public var resumed = 0         // of those, TLS sessions resumed
-    public var connectFailures = 0
 
     public init() {}
 
@@ -33,7 +32,7 @@ public struct Counters: Sendable, Equatable {
         hits += o.hits; misses += o.misses; setFailures += o.setFailures; protocolErrors += o.protocolErrors
         verifyErrors += o.verifyErrors; verified += o.verified; unverifiable += o.unverifiable
         bytesOut += o.bytesOut; bytesIn += o.bytesIn; valueBytesIn += o.valueBytesIn
-        handshakes += o.handshakes; resumed += o.resumed; connectFailures += o.connectFailures
+        handshakes += o.handshakes; resumed += o.resumed
     }
 }
 

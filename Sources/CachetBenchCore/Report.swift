@@ -51,7 +51,6 @@ public func renderJSON(_ r: BenchResult) -> String {
     int("bytes_out", c.bytesOut); int("bytes_in", c.bytesIn); int("value_bytes_in", c.valueBytesIn)
     num("ops_per_sec", r.opsPerSecond); num("mb_per_sec", r.mbPerSecond); num("mb_in_per_sec", r.mbInPerSecond)
     int("handshakes", c.handshakes); int("resumed", c.resumed); num("handshakes_per_sec", r.handshakesPerSecond)
-    int("connect_failures", c.connectFailures)
     num("latency_mean_us", l.meanUs); num("latency_p50_us", l.p50Us); num("latency_p90_us", l.p90Us)
     num("latency_p99_us", l.p99Us); num("latency_p999_us", l.p999Us); num("latency_max_us", l.maxUs)
     num("client_cpu_s", r.clientCPUSeconds)
