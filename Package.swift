@@ -10,6 +10,11 @@ let package = Package(
     name: "Cachet",
     products: [
         .executable(name: "cachet", targets: ["cachet"]),
+        .executable(name: "cachet-bench", targets: ["cachet-bench"]),
+    ],
+    dependencies: [
+        // cachet-bench only: HDR latency histogram (offline mirror, pinned to 0.2.0 in practice).
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .systemLibrary(name: "CLibevent", pkgConfig: "libevent", providers: [.apt(["libevent-dev"])]),
@@ -22,10 +27,16 @@ let package = Package(
                 dependencies: ["CLibevent", "COpenSSL", "CacheStore", "MemcacheProtocol", "CachetTLS"],
                 swiftSettings: releaseFlags),
         .executableTarget(name: "cachet", dependencies: ["CachetServer"], swiftSettings: releaseFlags),
+        .target(name: "CBenchEpoll"),
+        .target(name: "CachetBenchCore",
+                dependencies: ["COpenSSL", "CBenchEpoll", .product(name: "Histogram", package: "hdrhistogram-swift")],
+                exclude: ["README.md"], swiftSettings: releaseFlags),
+        .executableTarget(name: "cachet-bench", dependencies: ["CachetBenchCore"], swiftSettings: releaseFlags),
         .testTarget(name: "CacheStoreTests", dependencies: ["CacheStore"]),
         .testTarget(name: "MemcacheProtocolTests", dependencies: ["MemcacheProtocol"]),
         .testTarget(name: "CachetServerTests", dependencies: ["CachetServer"]),
         .testTarget(name: "CachetTLSTests", dependencies: ["CachetTLS", "COpenSSL"]),
+        .testTarget(name: "CachetBenchTests", dependencies: ["CachetBenchCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,388 @@
+// One client connection and its request pipeline: connect → (TLS handshake) → keep up to `pipeline`
+// requests outstanding, match replies in order, time each request, verify GET hits.
+// In handshake mode (--new-conn-per-request) it sends one request per connection, then closes and
+// reconnects, resuming the previous TLS session when asked.
+// Invariant: owned and driven by exactly one worker thread (its epoll loop).
+
+import COpenSSL
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Shared, read-only per run: what every connection needs to build requests.
+public final class RequestPlan: @unchecked Sendable {
+    // Invariant: immutable after init; `valuePool` bytes are never written after init.
+    public let options: BenchOptions
+    public let codec: ValueCodec
+    public let keyPrefix: [UInt8]
+    public let valuePool: UnsafeMutableRawPointer   // maxSize bytes of filler for non-verify SETs
+    public let address: sockaddr_in
+    public let tls: TLSClientContext?
+
+    public init(options: BenchOptions, address: sockaddr_in, tls: TLSClientContext?) {
+        self.options = options
+        codec = ValueCodec(minSize: options.dataSizeMin, maxSize: options.dataSizeMax)
+        keyPrefix = Array(options.keyPrefix.utf8)
+        valuePool = UnsafeMutableRawPointer.allocate(byteCount: options.dataSizeMax, alignment: 16)
+        var rng = BenchRNG(seed: options.seed ^ 0xA5A5)
+        var i = 0
+        while i < options.dataSizeMax {
+            valuePool.storeBytes(of: UInt8(97 + rng.below(26)), toByteOffset: i, as: UInt8.self)
+            i += 1
+        }
+        self.address = address
+        self.tls = tls
+    }
+    deinit { valuePool.deallocate() }
+}
+
+enum ConnPhase { case idle, connecting, handshaking, ready, closed }
+
+struct Pending {
+    var isSet: Bool
+    var startNs: UInt64
+    var keyBase: Int      // index into keyRing of its first key
+    var keyCount: Int
+}
+
+public final class LoadConnection {
+    let plan: RequestPlan
+    let index: Int                 // global connection number
+    var fd: Int32 = -1
+    var ssl: OpaquePointer? = nil
+    var savedSession: OpaquePointer? = nil
+    var phase: ConnPhase = .idle
+    /// A new socket exists that the worker has not added to epoll yet (fd numbers get reused, so
+    /// comparing numbers is not enough).
+    var needsRegister = false
+    var connectStartNs: UInt64 = 0
+    let out = ByteQueue()
+    let inq = ByteQueue(capacity: 65536)
+    var chooser: KeyChooser
+    var rng: BenchRNG
+    var opSeq = 0
+
+    // pipeline ring
+    var pending: [Pending]
+    var keyRing: [Int]
+    var versionRing: [UInt32]
+    var pHead = 0, pCount = 0
+    var getCursor = 0              // keys of the head GET already accounted for
+    /// Last time this connection saw its oldest outstanding request start or a reply complete.
+    var lastProgressNs: UInt64 = 0
+
+    /// Requests this connection may still start (Int.max when time-limited).
+    public var budget: Int
+    /// Set by the worker when time is up.
+    var stopIssuing = false
+    /// When true (prefill), SETs walk the owned keys in order and nothing else is sent.
+    var setOnly = false
+    public private(set) var failure: String? = nil
+
+    let versions: UnsafeMutablePointer<UInt32>?    // expected version per key (verify), shared per worker
+    let scratch: UnsafeMutableRawPointer?          // value build/compare buffer (verify)
+
+    init(plan: RequestPlan, index: Int, versions: UnsafeMutablePointer<UInt32>?, scratch: UnsafeMutableRawPointer?) {
+        self.plan = plan
+        self.index = index
+        let o = plan.options
+        chooser = o.verify
+            ? KeyChooser(keys: o.keys, pattern: o.keyPattern, partitionStride: o.totalConns, partition: index)
+            : KeyChooser(keys: o.keys, pattern: o.keyPattern)
+        if o.keyPattern == .sequential && !o.verify {
+            // spread sequential walkers over the key space
+            chooser.cursor = (o.keys / max(o.totalConns, 1)) * index % o.keys
+        }
+        rng = BenchRNG(seed: o.seed &+ UInt64(index) &* 0x9E37_79B9)
+        let depth = o.newConnPerRequest ? 1 : o.pipeline
+        pending = Array(repeating: Pending(isSet: false, startNs: 0, keyBase: 0, keyCount: 0), count: depth)
+        keyRing = Array(repeating: 0, count: depth * o.multiget)
+        versionRing = Array(repeating: 0, count: depth * o.multiget)
+        budget = Int.max
+        self.versions = versions
+        self.scratch = scratch
+    }
+
+    deinit {
+        teardown()
+        if let s = savedSession { SSL_SESSION_free(s) }
+    }
+
+    var isIdle: Bool { pCount == 0 }
+    /// Waiting on the server: a reply, the TCP connect or the TLS handshake.
+    var isWaiting: Bool { pCount > 0 || phase == .connecting || phase == .handshaking }
+    var isFinished: Bool { phase == .closed || (pCount == 0 && (stopIssuing || budget == 0)) }
+
+    func fail(_ msg: String) {
+        if failure == nil { failure = "connection \(index): \(msg)" }
+        teardown()
+        phase = .closed
+    }
+
+    func teardown() {
+        if let s = ssl { SSL_free(s); ssl = nil }
+        if fd >= 0 { close(fd); fd = -1 }
+    }
+
+    // MARK: connection setup
+
+    /// Starts connecting; the worker registers `fd` with epoll afterwards.
+    func start(now: UInt64) -> Bool {
+        connectStartNs = now
+        lastProgressNs = now
+        switch startConnect(plan.address) {
+        case .failure(let e): fail(e.description); return false
+        case .success(let f): fd = f; needsRegister = true
+        }
+        phase = .connecting
+        if let t = plan.tls {
+            guard let s = SSL_new(t.ctx) else { fail("SSL_new: \(opensslErrors())"); return false }
+            ssl = s
+            SSL_set_fd(s, fd)
+            SSL_set_connect_state(s)
+            if plan.options.resume, let sess = savedSession { SSL_set_session(s, sess) }
+        }
+        return true
+    }
+
+    /// Handshake mode: one request done — remember the session, close politely, count, reconnect.
+    func recycle(_ c: inout Counters, now: UInt64) -> Bool {
+        if let s = ssl {
+            if SSL_session_reused(s) == 1 { c.resumed += 1 }
+            if plan.options.resume, let sess = SSL_get1_session(s) {
+                if let old = savedSession { SSL_SESSION_free(old) }
+                savedSession = sess
+            }
+            SSL_shutdown(s)   // close_notify keeps the session resumable
+        }
+        c.handshakes += 1
+        teardown()
+        inq.clear(); out.clear()
+        phase = .idle
+        if stopIssuing || budget == 0 { phase = .closed; return false }
+        return start(now: now)
+    }
+
+    // MARK: driving
+
+    /// Called on every epoll event for this connection (and once after start). Returns false when
+    /// the connection is done (closed or failed).
+    func drive(_ c: inout Counters, _ h: inout LatencyHistogram) {
+        if phase == .connecting {
+            let err = connectError(fd)
+            if err != 0 { fail("connect: \(String(cString: strerror(err)))"); return }
+            phase = ssl == nil ? .ready : .handshaking
+        }
+        if phase == .handshaking {
+            switch tlsHandshake(ssl!) {
+            case .done: phase = .ready
+            case .wouldBlock: return
+            case .failed(let m): fail(m); return
+            }
+        }
+        guard phase == .ready else { return }
+        while true {
+            issue(&c)
+            if !flush(&c) { return }
+            let completed = readAndProcess(&c, &h)
+            if completed < 0 || phase != .ready { return }
+            if completed == 0 { return }
+        }
+    }
+
+    func flush(_ c: inout Counters) -> Bool {
+        while !out.isEmpty {
+            let r = ssl.map { tlsWrite($0, out.readable.baseAddress!, out.count) }
+                ?? plainWrite(fd, out.readable.baseAddress!, out.count)
+            switch r {
+            case .bytes(let n): out.consume(n); c.bytesOut += n
+            case .wouldBlock: return true
+            case .closed: fail("server closed the connection"); return false
+            case .failed(let m): fail(m); return false
+            }
+        }
+        return true
+    }
+
+    /// Reads until the socket is drained; returns replies completed, or -1 after a failure.
+    func readAndProcess(_ c: inout Counters, _ h: inout LatencyHistogram) -> Int {
+        var completed = 0
+        while true {
+            // read into all free space (at least 16 KB); the buffer only grows while a reply is bigger than it
+            let p = inq.reserve(16384)
+            let want = inq.capacity - inq.tail
+            let r = ssl.map { tlsRead($0, p, want) } ?? plainRead(fd, p, want)
+            switch r {
+            case .bytes(let n):
+                inq.commit(n); c.bytesIn += n
+                let k = processReplies(&c, &h)
+                if k < 0 { return -1 }
+                completed += k
+                if phase != .ready { return completed }   // recycled in handshake mode
+            case .wouldBlock: return completed
+            case .closed:
+                fail(pCount > 0 ? "server closed the connection with \(pCount) requests outstanding"
+                                : "server closed the connection")
+                return -1
+            case .failed(let m): fail(m); return -1
+            }
+        }
+    }
+
+    // MARK: requests
+
+    @inline(__always)
+    func canIssue() -> Bool { pCount < pending.count && budget > 0 && !stopIssuing }
+
+    func issue(_ c: inout Counters) {
+        let o = plan.options
+        while canIssue() {
+            let slot = (pHead + pCount) % pending.count
+            let keyBase = slot * o.multiget
+            let cycle = o.setRatio + o.getRatio
+            let isSet = setOnly || (opSeq % cycle) < o.setRatio
+            opSeq += 1
+            budget -= 1
+            let now = monotonicNanos()
+            if pCount == 0 { lastProgressNs = now }
+            if isSet {
+                let key = chooser.nextKey(&rng)
+                keyRing[keyBase] = key
+                appendSet(key: key)
+                pending[slot] = Pending(isSet: true, startNs: o.newConnPerRequest ? connectStartNs : now,
+                                        keyBase: keyBase, keyCount: 1)
+            } else {
+                out.append("get")
+                for j in 0..<o.multiget {
+                    let key = chooser.nextKey(&rng)
+                    keyRing[keyBase + j] = key
+                    versionRing[keyBase + j] = versions?[key] ?? 0
+                    out.append(" ")
+                    appendKey(key)
+                }
+                out.append("\r\n")
+                pending[slot] = Pending(isSet: false, startNs: o.newConnPerRequest ? connectStartNs : now,
+                                        keyBase: keyBase, keyCount: o.multiget)
+            }
+            pCount += 1
+        }
+    }
+
+    @inline(__always)
+    func appendKey(_ key: Int) {
+        let p = out.reserve(plan.keyPrefix.count + 24)
+        out.commit(formatKey(prefix: plan.keyPrefix, width: plan.options.keyWidth, number: key, into: p))
+    }
+
+    func appendSet(key: Int) {
+        out.append("set ")
+        appendKey(key)
+        out.append(" 0 0 ")
+        if let versions, let scratch {
+            var v = versions[key] &+ 1
+            if v == 0 { v = 1 }
+            versions[key] = v
+            let n = plan.codec.write(key: key, version: v, into: scratch)
+            out.appendDecimal(n)
+            out.append("\r\n")
+            out.append(scratch, n)
+        } else {
+            let n = plan.codec.minSize == plan.codec.maxSize ? plan.codec.minSize
+                : plan.codec.minSize + rng.below(plan.codec.maxSize - plan.codec.minSize + 1)
+            out.appendDecimal(n)
+            out.append("\r\n")
+            out.append(plan.valuePool, n)
+        }
+        out.append("\r\n")
+    }
+
+    // MARK: replies
+
+    /// Consumes complete replies from the read buffer; returns how many requests completed, -1 on failure.
+    func processReplies(_ c: inout Counters, _ h: inout LatencyHistogram) -> Int {
+        var completed = 0
+        while pCount > 0 {
+            let head = pending[pHead]
+            let buf = inq.readable
+            if head.isSet {
+                guard let (reply, used) = parseStoreReply(buf) else { break }
+                inq.consume(used)
+                c.sets += 1
+                if reply != .stored {
+                    c.setFailures += 1
+                    // the server may not hold what we think: stop expecting a version for this key
+                    if let versions { versions[keyRing[head.keyBase]] = 0 }
+                    if reply == .error || reply == .clientError || reply == .other { c.protocolErrors += 1 }
+                }
+            } else {
+                var done = false
+                while !done {
+                    switch parseGetStep(inq.readable) {
+                    case .incomplete:
+                        return completed
+                    case .unexpected(let used):
+                        inq.consume(used)
+                        c.protocolErrors += 1
+                        getCursor = head.keyCount
+                        done = true
+                    case .end(let used):
+                        inq.consume(used)
+                        c.misses += head.keyCount - getCursor
+                        done = true
+                    case .value(let keyR, let dataR, let used):
+                        let b = inq.readable
+                        let keyBytes = UnsafeRawBufferPointer(rebasing: b[keyR])
+                        let data = UnsafeRawBufferPointer(rebasing: b[dataR])
+                        guard let keyNum = parseKeyNumber(prefix: plan.keyPrefix, key: keyBytes) else {
+                            c.protocolErrors += 1; c.verifyErrors += plan.options.verify ? 1 : 0
+                            inq.consume(used); continue
+                        }
+                        // replies come in request order, misses are skipped
+                        var j = getCursor
+                        while j < head.keyCount && keyRing[head.keyBase + j] != keyNum { j += 1 }
+                        if j == head.keyCount {
+                            c.protocolErrors += 1; c.verifyErrors += plan.options.verify ? 1 : 0
+                            inq.consume(used); continue
+                        }
+                        c.misses += j - getCursor
+                        c.hits += 1
+                        c.valueBytesIn += data.count
+                        if let scratch { verifyHit(keyNum, expected: versionRing[head.keyBase + j], data, scratch, &c) }
+                        getCursor = j + 1
+                        inq.consume(used)
+                    }
+                }
+                getCursor = 0
+                c.gets += 1
+                c.getKeys += head.keyCount
+            }
+            let now = monotonicNanos()
+            lastProgressNs = now
+            _ = h.record(now &- head.startNs)
+            c.requests += 1
+            completed += 1
+            pHead = (pHead + 1) % pending.count
+            pCount -= 1
+            if plan.options.newConnPerRequest {
+                _ = recycle(&c, now: now)
+                return completed
+            }
+        }
+        return completed
+    }
+
+    func verifyHit(_ key: Int, expected: UInt32, _ data: UnsafeRawBufferPointer,
+                   _ scratch: UnsafeMutableRawPointer, _ c: inout Counters) {
+        let codec = plan.codec
+        if expected != 0 {
+            if codec.matches(key: key, version: expected, value: data, scratch: scratch) { c.verified += 1 }
+            else { c.verifyErrors += 1 }
+        } else if let v = codec.headerVersion(key: key, value: data) {
+            // a key this run has not written (or whose SET failed): it must still be a whole value of ours
+            if codec.matches(key: key, version: v, value: data, scratch: scratch) { c.unverifiable += 1 }
+            else { c.verifyErrors += 1 }
+        } else {
+            c.unverifiable += 1
+        }
+    }
+}
