@@ -43,9 +43,11 @@ integration: release
 
 test: bootstrap
 	$(SWIFT) build -c release --product cachet
+	$(SWIFT) build -c release --product cachet-bench
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	CACHET_BIN=$(RELEASE_BIN) $(PY) -m unittest discover -s Tests/integration -p 'test_*.py' -v
+	CACHET_BIN=$(RELEASE_BIN) ./Scripts/bench-smoke
 
 # Acceptance tests for features not built yet (issue 5): expected to fail, never part of `make test`.
 pending: release
