@@ -11,7 +11,7 @@
 //  36  flags   u32   client flags
 //  40  hash    u32   murmur3 of the key (segment/bucket without rehashing the key)
 //  44  nkey    u8
-//  45  itFlags u8    linked | fetched | chunked
+//  45  itFlags u8    linked | fetched | chunked | crawler (sentinel)
 //  46  clsid   u8    slab class of this chunk
 //  47  —
 //  48  cas     u64   only when CAS is enabled
@@ -30,6 +30,8 @@ struct ItemFlags {
     static let linked: UInt8 = 1
     static let fetched: UInt8 = 2
     static let chunked: UInt8 = 4
+    /// An LRU crawler's sentinel (LRUCrawler.swift), not an item: never in the hash table.
+    static let crawler: UInt8 = 8
 }
 
 /// Byte offsets that depend on whether CAS is enabled.

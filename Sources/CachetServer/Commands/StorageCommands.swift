@@ -38,7 +38,9 @@ extension Connection {
         let exptime = Connection.positiveExptime(exptime32)
         let ntotal = CacheStore.itemTotalSize(keyLength: key.count, valueLength: vlen, flags: flags,
                                               casEnabled: store.config.casEnabled)
+        if server.prefixStats.isOn { server.prefixStats.record(key, .set) }
         if ntotal > store.config.itemSizeMax {
+            if watchLog.wants(.mutations) { logStore(key, status: .tooLarge, mode: mode, ttl: 0, classId: 0, size: 0) }
             reply(Reply.tooLarge, noreply: nr)
             worker.stats.bump(.storeTooLarge)
             if mode == .set {
@@ -63,11 +65,16 @@ extension Connection {
             rbuf.consume(need)
             return .done
         }
+        let watched = watchLog.wants(.fetchers) || watchLog.wants(.mutations)
+        let old = watched ? (watchLog.wants(.fetchers) ? logPeek(key) : store.peek(key, hash: store.hash(key))) : nil
         // Only `set` drops the old value when the new one cannot be stored (memcached's text protocol).
         let (result, storedClass, _) = store.store(mode, key: key, hash: store.hash(key), flags: flags,
                                                    exptime: exptime, value: value, casUnique: casUnique,
                                                    unlinkOnFailure: mode == .set)
         let usedClass = storedClass == 0 ? classId : storedClass
+        if let old, watchLog.wants(.mutations) {
+            logStoreResult(key, result, mode, old: old, exptime: exptime, flags: flags, vlen: vlen, classId: usedClass)
+        }
         switch result {
         case .stored:
             if mode == .cas { worker.stats.with { $0.addSlab(usedClass, .casHits) } }
