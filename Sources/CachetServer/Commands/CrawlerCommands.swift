@@ -27,7 +27,7 @@ extension Connection {
         } else if n == 4 && sub("metadump") {
             if !crawler.enabled.load(ordering: .relaxed) { wbuf.append(Reply.crawlerDisabled); return }
             if !server.settings.dumpEnabled { wbuf.append(Reply.metadumpNotAllowed); return }
-            if !wbuf.isEmpty { wbuf.append(Reply.metadumpPipelined); return }
+            if repliesSinceTransmit > 0 { wbuf.append(Reply.metadumpPipelined); return }
             let arg = token(line, 2)
             let byHash = arg.elementsEqual("hash".utf8)
             var ids: [Int] = []
@@ -114,6 +114,9 @@ extension Connection {
                 crawl.finish()
                 ops.metadump = nil
                 ops.takenOver = false
+                // 1.6.18 hands the connection to its crawler thread and back: commands pipelined behind
+                // the metadump are lost (observed), so they are dropped here too.
+                rbuf.reset()
                 wbuf.append(Reply.end)
                 return false
             }

@@ -41,6 +41,8 @@ extension Connection {
         if server.prefixStats.isOn { server.prefixStats.record(key, .set) }
         if ntotal > store.config.itemSizeMax {
             if watchLog.wants(.mutations) { logStore(key, status: .tooLarge, mode: mode, ttl: 0, classId: 0, size: 0) }
+            // memcached's set looks the old item up to unlink it (a fetchers line).
+            if mode == .set && watchLog.wants(.fetchers) { _ = logPeek(key) }
             reply(Reply.tooLarge, noreply: nr)
             worker.stats.bump(.storeTooLarge)
             if mode == .set {

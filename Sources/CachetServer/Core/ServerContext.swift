@@ -28,6 +28,8 @@ final class ServerContext: Sendable {
     let prefixStats: PrefixStats
     let watchLog: WatchLog
     let connRegistry = ConnRegistry()
+    /// `shutdown [graceful]` stops the server itself (memcached sets its stop flag; no signal notice).
+    let shutdownByCommand = Atomic<Bool>(false)
     let crawler: CrawlerState
 
     /// Written once by the main thread before any worker or listener starts; read-only afterwards.

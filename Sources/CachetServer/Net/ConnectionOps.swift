@@ -105,7 +105,8 @@ extension Connection {
             reply(Reply.watchNotAllowed, noreply: nr)
             return
         }
-        if !wbuf.isEmpty {
+        // memcached's resp_has_stack: replies of earlier commands not yet transmitted (a get transmits).
+        if repliesSinceTransmit > 0 {
             reply(Reply.watchPipelined, noreply: nr)
             return
         }
