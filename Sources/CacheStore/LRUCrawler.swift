@@ -26,9 +26,9 @@ public struct ItemMeta {
 
 extension CacheStore {
     /// memcached item_cachedump: items of `classId` from the most recently used, while `body` (key, value
-    /// length, relative exptime) returns true. Reads under the class lock only, as memcached does: key and
+    /// length, relative exptime, relative last access) returns true. Reads under the class lock only, as memcached does: key and
     /// length never change while linked, and exptime is one aligned word (a concurrent touch shows old or new).
-    public func cachedump(classId: Int, _ body: (UnsafeRawBufferPointer, Int, UInt32) -> Bool) {
+    public func cachedump(classId: Int, _ body: (UnsafeRawBufferPointer, Int, UInt32, UInt32) -> Bool) {
         guard classId >= 1 && classId <= largestClassId else { return }
         classLocks.lock(classId)
         defer { classLocks.unlock(classId) }
@@ -37,7 +37,7 @@ extension CacheStore {
             let it = ItemRef(raw)
             p = it.next
             if it.itFlags & ItemFlags.crawler != 0 { continue }
-            if !body(it.key(layout), it.valueLength, it.exptime) { return }
+            if !body(it.key(layout), it.valueLength, it.exptime, it.time) { return }
         }
     }
 

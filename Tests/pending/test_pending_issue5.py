@@ -1,4 +1,5 @@
-"""Differential cases for features tracked in issue 5 (meta protocol, stats detail/cachedump, watch).
+"""Differential cases for features tracked in issue 5 (meta protocol; stats detail/cachedump/watch moved
+to Tests/integration/test_differential.py once they passed).
 
 These are the acceptance tests for work not done yet: they are NOT part of `make test` (which must
 pass) and nothing here is counted as passing. Run them with `make pending`.
@@ -7,20 +8,6 @@ import unittest
 
 from difftools import DiffCase, COUNTS, print_summary
 from test_differential import st
-
-
-class StatsDetailAndCachedump(DiffCase):
-    def test_stats_detail_cachedump(self):
-        for label, req in [
-            ("stats detail on/dump/off", b"stats detail on\r\n" + st(b"p:a") + b"get p:a q:b\r\n"
-                                         b"delete p:a\r\nstats detail dump\r\nstats detail off\r\n"
-                                         b"stats detail dump\r\n"),
-            ("stats cachedump no args", b"stats cachedump\r\n"),
-            ("stats cachedump", st() + b"stats cachedump 1 0\r\n"),
-            ("stats cachedump bad class", b"stats cachedump 99 0\r\n"),
-            ("stats cachedump non-numeric", b"stats cachedump a b\r\n"),
-        ]:
-            self.diff(label, req, fresh=True)
 
 
 class MetaBasics(DiffCase):
@@ -45,24 +32,3 @@ class MetaBasics(DiffCase):
             ("ms cas", b"ms c1 1 c\r\nx\r\nms c1 1 C1\r\ny\r\nms c1 1 C2 c\r\nz\r\nmg c1 v c\r\n"),
         ]:
             self.diff(label, req, fresh=True)
-
-
-
-
-class WatchDisabled(DiffCase):
-    EXTRA = ["-W"]
-
-    def test_watch_disabled(self):
-        self.diff("-W watch", b"watch\r\nwatch fetchers\r\n")
-
-
-
-
-class DumpDisabled(DiffCase):
-    EXTRA = ["-X"]
-
-    def test_dump_disabled(self):
-        self.diff("-X stats detail", b"stats detail on\r\nstats detail dump\r\n")
-        self.diff("-X cachedump", b"stats cachedump 1 0\r\n")
-
-
