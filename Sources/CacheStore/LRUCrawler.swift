@@ -66,7 +66,7 @@ extension CacheStore {
 
 /// One crawl in progress. Invariant: used by one thread at a time (the connection or job that started it);
 /// sentinels are linked only while their class is active and are unlinked and freed by `finish()`, which
-/// also releases the store's crawler slot. Call `finish()` exactly once (steps return true when done).
+/// also releases the store's crawler slot (deinit does it for a crawl dropped unfinished).
 public final class LRUCrawl: @unchecked Sendable {
     private let store: CacheStore
     private var active: [Int]
@@ -100,7 +100,8 @@ public final class LRUCrawl: @unchecked Sendable {
         }
     }
 
-    deinit { precondition(finished, "LRUCrawl dropped without finish()") }
+    /// A crawl dropped unfinished (its connection went away) still gives its sentinels and the slot back.
+    deinit { finish() }
 
     public var isDone: Bool { byHash ? nextSegment >= store.assoc.segmentCount : active.isEmpty }
 

@@ -61,6 +61,7 @@ extension Connection {
 
     /// memcached 1.6.30+ logs failed TLS handshakes to `watch connevents` as `conntlserr`.
     func opsTLSFailed(_ reason: String) {
+        ops.everRead = true   // the peer sent bytes OpenSSL rejected: memcached's close reason is "error"
         if watchLog.wants(.connevents) {
             watchLog.emit(.connevents, "type=conntlserr fd=\(fd) msg=\(reason)")
         }
