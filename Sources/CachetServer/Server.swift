@@ -142,6 +142,9 @@ public enum CachetServerMain {
         server.workers = workers
         let base = event_base_new()!
         let main = MainLoop(server: server, base: base)
+        // Signals first: a listening socket already queues connections, and a SIGUSR1/SIGINT sent by
+        // someone who saw it accept must find memcached's handlers, not the default action.
+        main.start()
         switch Startup.openListeners(server: server) {
         case .failure(let e):
             writeStderr(e.message)
@@ -151,7 +154,6 @@ public enum CachetServerMain {
         }
         for w in workers { w.start() }
         for l in main.listeners { l.start(base: base) }
-        main.start()
         event_base_dispatch(base)
         return 0
     }

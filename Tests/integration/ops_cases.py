@@ -135,8 +135,8 @@ class LRUCrawlerCommands(DiffCase):
                    pause(b"lru_crawler metadump all\r\n"), b"lru_crawler crawl all\r\n",
                    b"lru_crawler enable\r\n"], fresh=True)
         self.diff("sleep/tocrawl/disable shown by stats settings",
-                  [b"lru_crawler sleep 0\r\nlru_crawler tocrawl 7\r\nlru_crawler disable\r\n", b"stats settings\r\n"],
-                  fresh=True)
+                  [b"lru_crawler sleep 0\r\nlru_crawler tocrawl 7\r\nlru_crawler disable\r\n",
+                   pause(b"stats settings\r\n")], fresh=True)
         self.diff("crawl single classes", b"lru_crawler crawl 1\r\n", fresh=True)
         self.diff("crawl class list with empty item", b"lru_crawler crawl 1,\r\n", fresh=True)
 
