@@ -3,6 +3,10 @@ watcher (bounded buffer, memcached's `skipped=<n>` line), evictions and TLS conn
 `lru_crawler crawl` reclaiming, `lru_crawler metadump` of a 1M-item cache while another connection
 keeps working (its worst round trip must stay far below a human-noticeable stall), `stats conns`
 TLS lines (Cachet-only) and `shutdown graceful` compared with memcached 1.6.18.
+
+With CACHET_BIN=/usr/bin/memcached (harness check) the Cachet-only tests are skipped: 1.6.18 has no TLS
+lines in `stats conns` nor `conntlserr`, accounts a slow watcher's losses partly as
+log_worker_dropped, and its metadump skips items whose lock is busy (Cachet retries them).
 """
 
 import os
@@ -18,6 +22,9 @@ import time
 import unittest
 
 from harness import Server, cachet_bin, memcached_bin, free_port, parse_stats, vmrss_kb, wait_for
+
+ORACLE = os.path.basename(os.environ.get("CACHET_BIN", "")) == "memcached"
+cachet_only = unittest.skipIf(ORACLE, "Cachet-only behaviour")
 
 LINE = re.compile(rb"^ts=\d+\.\d+ gid=\d+ type=item_get key=k\d+ status=not_found clsid=0 cfd=\d+ size=0$")
 
@@ -43,6 +50,7 @@ def stats(server, sub=""):
 
 
 class WatchSlowReader(unittest.TestCase):
+    @cachet_only
     def test_slow_watcher_is_bounded_and_told_what_it_missed(self):
         with Server(cachet_bin()) as srv:
             w = srv.raw_connect()
@@ -175,7 +183,10 @@ class MetadumpUnderLoad(unittest.TestCase):
             self.assertTrue(data.endswith(b"END\r\n"), f"dump ended with {bytes(data[-80:])!r}")
             lines = bytes(data[:-5]).split(b"\n")[:-1]
             keys = sum(1 for ln in lines if ln.startswith(b"key=key"))
-            self.assertEqual(keys, self.N)
+            if ORACLE:   # memcached's crawler skips items whose lock is busy
+                self.assertGreater(keys, self.N * 0.99)
+            else:
+                self.assertEqual(keys, self.N)
             self.assertRegex(lines[0].decode(), r"^key=\S+ exp=-1 la=\d+ cas=\d+ fetch=(yes|no) cls=1 size=\d+$")
             self.assertGreater(rounds[0], 10, "the other connection kept working")
             self.assertLess(worst[0], 0.2, f"worst get/set round trip during metadump: {worst[0] * 1000:.1f} ms")
@@ -185,6 +196,7 @@ class MetadumpUnderLoad(unittest.TestCase):
                 self.assertEqual(c.roundtrip(b"lru_crawler crawl all\r\n"), b"OK\r\n")
 
 
+@cachet_only
 class TLSOperations(unittest.TestCase):
     """Cachet-only: `stats conns` TLS lines; `watch connevents` conntlserr (memcached 1.6.30+)."""
 
