@@ -6,7 +6,7 @@ PY := /usr/bin/python3
 RUN_USER := $(shell id -un)
 DEV := .dev
 
-.PHONY: all build release run test unit integration pending bench stress clean bootstrap devcert
+.PHONY: all build release run test unit integration bench stress clean bootstrap devcert
 
 all: build
 
@@ -48,10 +48,6 @@ test: bootstrap
 	$(SWIFT) test --skip-build
 	CACHET_BIN=$(RELEASE_BIN) $(PY) -m unittest discover -s Tests/integration -p 'test_*.py' -v
 	CACHET_BIN=$(RELEASE_BIN) ./Scripts/bench-smoke
-
-# Acceptance tests for features not built yet (issue 5): expected to fail, never part of `make test`.
-pending: release
-	CACHET_BIN=$(RELEASE_BIN) PYTHONPATH=Tests/integration $(PY) -m unittest discover -s Tests/pending -p 'test_*.py' -v
 
 bench: release
 	./Scripts/bench

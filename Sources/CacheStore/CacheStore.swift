@@ -24,6 +24,10 @@ public final class CacheStore: @unchecked Sendable {
     let flushOldestLive = Atomic<UInt32>(0)
     let flushOldestCas = Atomic<UInt64>(0)
     let casCounter = Atomic<UInt64>(0)
+    /// Set while an LRU crawl (metadump or crawl) runs: memcached runs one crawler request at a time.
+    let crawlerBusy = Atomic<Bool>(false)
+    /// Eviction reports for `watch evictions` (StoreEvents.swift).
+    public let events = StoreEvents()
 
     public init(config: StoreConfig, clock: StoreClock) {
         self.config = config

@@ -100,6 +100,20 @@ struct AssocTable: @unchecked Sendable {
         preconditionFailure("AssocTable.remove: item not in its segment")
     }
 
+    /// Calls `body` with every item of segment `seg`, bucket by bucket. Caller holds lock `seg`; `body`
+    /// must not change the segment.
+    func forEachItem(seg: Int, _ body: (ItemRef) -> Void) {
+        let s = segments + seg
+        for b in 0...s.pointee.mask {
+            var p = s.pointee.buckets[b]
+            while let raw = p {
+                let it = ItemRef(raw)
+                p = it.hNext
+                body(it)
+            }
+        }
+    }
+
     /// Doubles one segment's buckets. Caller holds its lock.
     private func grow(_ s: UnsafeMutablePointer<HashSegment>) {
         let oldSize = s.pointee.mask + 1

@@ -11,7 +11,7 @@
 //  36  flags   u32   client flags
 //  40  hash    u32   murmur3 of the key (segment/bucket without rehashing the key)
 //  44  nkey    u8
-//  45  itFlags u8    linked | fetched | chunked | stale | tokenSent | keyBinary
+//  45  itFlags u8    linked | fetched | chunked | stale | tokenSent | keyBinary | crawler (sentinel)
 //  46  clsid   u8    slab class whose LRU and `stats items` counters hold the item (memcached slabs_clsid)
 //  47  memClsid u8   slab class the header's memory came from (= clsid for plain items; memcached's
 //                    item_chunk.orig_clsid for chunked ones)
@@ -41,6 +41,8 @@ struct ItemFlags {
     static let stale: UInt8 = 8
     static let tokenSent: UInt8 = 16
     static let keyBinary: UInt8 = 32
+    /// An LRU crawler's sentinel (LRUCrawler.swift), not an item: never in the hash table.
+    static let crawler: UInt8 = 64
 }
 
 /// Byte offsets that depend on whether CAS is enabled.

@@ -31,6 +31,7 @@ extension CacheStore {
             tries -= 1
             let it = ItemRef(raw)
             search = it.prev
+            if it.itFlags & ItemFlags.crawler != 0 { continue }   // a crawl's sentinel, not an item
             let seg = assoc.segment(for: it.hash)
             guard assoc.locks.tryLock(seg) else { continue }
             let fetched = it.itFlags & ItemFlags.fetched != 0
@@ -47,6 +48,7 @@ extension CacheStore {
             c.pointee.evictedTime = now &- it.time
             if it.exptime != 0 { c.pointee.evictedNonzero += 1 }
             if !fetched { c.pointee.evictedUnfetched += 1 }
+            if events.evictionsWatched.load(ordering: .relaxed) { events.reportEviction(it, layout: layout, now: now) }
             assoc.remove(it, seg: seg)
             releaseLocked(it, in: c, deferred: &deferred)
             assoc.locks.unlock(seg)

@@ -35,7 +35,9 @@ extension CacheStore {
             cs.usedChunks = c.totalPages * c.perSlab - c.freeCount
             cs.freeChunks = c.freeCount
             cs.number = c.number; cs.memRequested = c.memRequested
-            if let t = c.lruTail { cs.age = now &- ItemRef(t).time }
+            var tail = c.lruTail
+            while let t = tail, ItemRef(t).itFlags & ItemFlags.crawler != 0 { tail = ItemRef(t).prev }
+            if let t = tail { cs.age = now &- ItemRef(t).time }
             cs.evicted = c.evicted; cs.evictedNonzero = c.evictedNonzero; cs.evictedTime = c.evictedTime
             cs.outOfMemory = c.outOfMemory; cs.reclaimed = c.reclaimed
             cs.expiredUnfetched = c.expiredUnfetched; cs.evictedUnfetched = c.evictedUnfetched

@@ -60,10 +60,18 @@ final class MainLoop {
             // Like memcached 1.6.40+: reload on the next clock tick, off the signal path.
             reloadRequested = true
         case SIGUSR1:
-            writeStderr("Graceful shutdown signal handled: \(String(cString: strsignal(sig))).\n")
+            // memcached 1.6.18 printf()s the notice to stdout (seen on a terminal, lost when stdout is a
+            // pipe) unless `shutdown graceful` set the stop flag directly, then says "Gracefully stopping"
+            // on stderr and exits 0.
+            if !server.shutdownByCommand.load(ordering: .relaxed) {
+                writeStdoutIfTerminal("Graceful shutdown signal handled: \(String(cString: strsignal(sig))).\n")
+            }
+            writeStderr("Gracefully stopping\n")
             exit(0)
         default:
-            writeStderr("Signal handled: \(String(cString: strsignal(sig))).\n")
+            if !server.shutdownByCommand.load(ordering: .relaxed) {
+                writeStdoutIfTerminal("Signal handled: \(String(cString: strsignal(sig))).\n")
+            }
             exit(0)
         }
     }
@@ -72,6 +80,11 @@ final class MainLoop {
 func writeStderr(_ s: String) {
     var s = s
     s.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}
+
+/// memcached's printf on stdout: line-buffered on a terminal, never flushed before exit into a pipe.
+func writeStdoutIfTerminal(_ s: String) {
+    if isatty(1) != 0 { writeStdout(s) }
 }
 
 func writeStdout(_ s: String) {
@@ -130,6 +143,9 @@ public enum CachetServerMain {
         server.workers = workers
         let base = event_base_new()!
         let main = MainLoop(server: server, base: base)
+        // Signals first: a listening socket already queues connections, and a SIGUSR1/SIGINT sent by
+        // someone who saw it accept must find memcached's handlers, not the default action.
+        main.start()
         switch Startup.openListeners(server: server) {
         case .failure(let e):
             writeStderr(e.message)
@@ -139,7 +155,6 @@ public enum CachetServerMain {
         }
         for w in workers { w.start() }
         for l in main.listeners { l.start(base: base) }
-        main.start()
         event_base_dispatch(base)
         return 0
     }

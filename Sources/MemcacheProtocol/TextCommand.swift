@@ -7,6 +7,8 @@ public enum TextCommand: Equatable, Sendable {
     case set, add, replace, append, prepend, cas
     case delete, incr, decr, touch
     case stats, flushAll, version, quit, verbosity, shutdown, cacheMemlimit, refreshCerts
+    /// Operational commands; their handlers check the token count themselves (as memcached does).
+    case watch, lruCrawler
     case metaNoop, metaGet, metaSet, metaDelete, metaArithmetic, metaDebug
     /// Known name but wrong number of tokens, unknown name, or a too-short line: reply `ERROR`.
     case error
@@ -86,6 +88,8 @@ public enum TextCommandParser {
         if equals(line, c, "quit") { return .quit }
         if equals(line, c, "verbosity") { return wantOr(3, 4, .verbosity) }
         if equals(line, c, "refresh_certs") { return .refreshCerts }
+        if equals(line, c, "watch") { return .watch }
+        if equals(line, c, "lru_crawler") { return .lruCrawler }
         // Unknown: a trailing HTTP/ token means a web client; memcached just closes.
         let last = tokens[tokens.count - 1]
         if last.length >= 5, line[last.start] == UInt8(ascii: "H"), line[last.start + 1] == UInt8(ascii: "T"),

@@ -40,9 +40,11 @@ extension Connection {
         }
         if tokens.ntokens == 2 {
             closeAfterWrite = true
+            server.shutdownByCommand.store(true, ordering: .relaxed)
             raise(SIGINT)
         } else if tokens.ntokens == 3 && token(line, 1).elementsEqual("graceful".utf8) {
             closeAfterWrite = true
+            server.shutdownByCommand.store(true, ordering: .relaxed)
             raise(SIGUSR1)
         } else {
             wbuf.append(Reply.invalidShutdownMode)

@@ -27,11 +27,14 @@ extension Connection {
         case .quit:
             rbuf.consume(next)
             closeAfterWrite = true
+            ops.closeReason = .normal
             return .done
         case .verbosity: processVerbosity(line)
         case .shutdown: processShutdown(line)
         case .cacheMemlimit: processMemlimit(line)
         case .refreshCerts: processRefreshCerts(line)
+        case .watch: processWatch(line)
+        case .lruCrawler: processLRUCrawler(line)
         case .metaNoop:
             wbuf.append(Reply.metaNoop)
             getTransmitted = true   // memcached's mn goes to conn_mwrite: everything queued is sent

@@ -21,6 +21,8 @@ extension Connection {
             reply(Reply.badFormat, noreply: nr)
             return
         }
+        if server.prefixStats.isOn { server.prefixStats.record(key, .delete) }
+        if watchLog.wants(.fetchers) { _ = logPeek(key) }
         switch store.delete(key, hash: store.hash(key)) {
         case .deleted(let classId):
             stats.addSlab(classId, .deleteHits)
@@ -42,6 +44,7 @@ extension Connection {
             reply(Reply.invalidDelta, noreply: nr)
             return
         }
+        if watchLog.wants(.fetchers) { _ = logPeek(key) }
         switch store.delta(key, hash: store.hash(key), incr: incr, delta: delta) {
         case .ok(let value, let classId):
             stats.addSlab(classId, incr ? .incrHits : .decrHits)
@@ -70,6 +73,7 @@ extension Connection {
             reply(Reply.invalidExptime, noreply: nr)
             return
         }
+        if watchLog.wants(.fetchers) { _ = logPeek(key) }
         let result = store.touch(key, hash: store.hash(key), exptime: Connection.positiveExptime(e))
         stats.add(.touchCmds)
         if case .hit(let classId) = result {

@@ -64,6 +64,10 @@ extension Connection {
                     }
                 }
                 if !touch { stats.add(.getCmds) }   // memcached counts gat/gats only as touches
+                if server.prefixStats.isOn { server.prefixStats.record(key, .get(hit: result.isHit)) }
+                if watchLog.wants(.fetchers) {
+                    logFetch(key, result, valueLength: result.isHit ? store.peek(key, hash: store.hash(key)).valueLength : 0)
+                }
                 i += 1
             }
             guard let rest = tokens.remainder else { break }

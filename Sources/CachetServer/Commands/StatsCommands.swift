@@ -35,12 +35,16 @@ extension Connection {
             server.resetStats()
             wbuf.append(Reply.reset)
         } else if isSub("detail") {
-            wbuf.append(Reply.statsDetailUsage)
+            processStatsDetail(line)
+        } else if isSub("cachedump") {
+            processCachedump(line)
+        } else if isSub("conns") {
+            processStatsConns()
         } else if isSub("settings") {
             for (k, v) in statsSettingsLines(server.settings, verbosity: server.verbosity.load(ordering: .relaxed),
                                              oldestLive: store.oldestLive,
                                              maxBytes: server.maxBytes.load(ordering: .relaxed)) {
-                stat(k, v)
+                stat(k, crawlerSetting(k) ?? v)
             }
             wbuf.append(Reply.end)
         } else if isSub("items") {
@@ -54,6 +58,16 @@ extension Connection {
             wbuf.append(Reply.end)
         } else {
             wbuf.append(Reply.error)
+        }
+    }
+
+    /// `lru_crawler enable|disable|sleep|tocrawl` change what `stats settings` shows.
+    private func crawlerSetting(_ name: String) -> String? {
+        switch name {
+        case "lru_crawler": return server.crawler.enabled.load(ordering: .relaxed) ? "yes" : "no"
+        case "lru_crawler_sleep": return String(server.crawler.sleepMicros.load(ordering: .relaxed))
+        case "lru_crawler_tocrawl": return String(server.crawler.toCrawl.load(ordering: .relaxed))
+        default: return nil
         }
     }
 
@@ -131,10 +145,12 @@ extension Connection {
         if server.settings.lruMaintainerThread { background.append("lru_maintainer_juggles") }
         for name in background { stat(name, "0") }
         stat("malloc_fails", s.mallocFails)
-        for name in ["log_worker_dropped", "log_worker_written", "log_watcher_skipped", "log_watcher_sent",
-                     "log_watchers"] {
-            stat(name, "0")
-        }
+        let log = server.watchLog
+        stat("log_worker_dropped", 0)
+        stat("log_worker_written", log.sent.load(ordering: .relaxed))
+        stat("log_watcher_skipped", log.skippedTotal.load(ordering: .relaxed))
+        stat("log_watcher_sent", log.sent.load(ordering: .relaxed))
+        stat("log_watchers", log.count.load(ordering: .relaxed))
         if let tls = server.tls {
             if server.settings.tls.sessionCache { stat("ssl_new_sessions", tls.newSessions) }
             stat("ssl_handshake_errors", tls.handshakeErrors)

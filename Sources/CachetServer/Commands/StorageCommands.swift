@@ -38,7 +38,11 @@ extension Connection {
         let exptime = Connection.positiveExptime(exptime32)
         let ntotal = CacheStore.itemTotalSize(keyLength: key.count, valueLength: vlen, flags: flags,
                                               casEnabled: store.config.casEnabled)
+        if server.prefixStats.isOn { server.prefixStats.record(key, .set) }
         if ntotal > store.config.itemSizeMax {
+            if watchLog.wants(.mutations) { logStore(key, status: .tooLarge, mode: mode, ttl: 0, classId: 0, size: 0) }
+            // memcached's set looks the old item up to unlink it (a fetchers line).
+            if mode == .set && watchLog.wants(.fetchers) { _ = logPeek(key) }
             reply(Reply.tooLarge, noreply: nr)
             stats.bump(.storeTooLarge)
             if mode == .set {
@@ -63,6 +67,8 @@ extension Connection {
             rbuf.consume(need)
             return .done
         }
+        let watched = watchLog.wants(.fetchers) || watchLog.wants(.mutations)
+        let old = watched ? (watchLog.wants(.fetchers) ? logPeek(key) : store.peek(key, hash: store.hash(key))) : nil
         // Only `set` drops the old value when the new one cannot be stored (memcached's text protocol).
         let (result, storedClass, _) = store.store(mode, key: key, hash: store.hash(key), flags: flags,
                                                    exptime: exptime, value: value, casUnique: casUnique,
@@ -71,6 +77,9 @@ extension Connection {
         // memcached counts set_cmds in complete_nread, i.e. only once the incoming item was allocated:
         // with -M, 80000 small sets into a full class 2 show 2:cmd_set 69904 (the number stored).
         if result != .outOfMemory { stats.addSlab(classId, .setCmds) }
+        if let old, watchLog.wants(.mutations) {
+            logStoreResult(key, result, mode, old: old, exptime: exptime, flags: flags, vlen: vlen, classId: usedClass)
+        }
         switch result {
         case .stored:
             if mode == .cas { stats.addSlab(usedClass, .casHits) }

@@ -2,6 +2,7 @@
 // connection accounting and the runtime knobs that commands can change (verbosity, memory limit).
 import CacheStore
 import CachetTLS
+import MemcacheProtocol
 import Synchronization
 
 final class ServerContext: Sendable {
@@ -23,6 +24,14 @@ final class ServerContext: Sendable {
     /// Cert refresh bookkeeping in memcached's relative clock (time_since_server_cert_refresh).
     let certRefreshRel = Atomic<UInt32>(0)
 
+    /// `stats detail`, `watch`, `stats conns`, `lru_crawler` (PrefixStats, WatchLog, ConnRegistry, CrawlerState).
+    let prefixStats: PrefixStats
+    let watchLog: WatchLog
+    let connRegistry = ConnRegistry()
+    /// `shutdown [graceful]` stops the server itself (memcached sets its stop flag; no signal notice).
+    let shutdownByCommand = Atomic<Bool>(false)
+    let crawler: CrawlerState
+
     /// Written once by the main thread before any worker or listener starts; read-only afterwards.
     nonisolated(unsafe) var workers: [Worker] = []
 
@@ -36,6 +45,7 @@ final class ServerContext: Sendable {
     func resetStats() {
         for w in workers { w.stats.reset() }
         store.resetStats()
+        prefixStats.clear()
         totalConns.store(0, ordering: .relaxed)
         rejectedConns.store(0, ordering: .relaxed)
         listenDisabledNum.store(0, ordering: .relaxed)
@@ -49,6 +59,13 @@ final class ServerContext: Sendable {
         self.startedAt = now
         self.verbosity = Atomic(settings.verbosity)
         self.maxBytes = Atomic(Int(clamping: settings.maxBytes))
+        self.prefixStats = PrefixStats(store: store)
+        self.watchLog = WatchLog(storeEvents: store.events)
+        self.crawler = CrawlerState(settings: settings)
+        let log = watchLog
+        store.events.onEviction = { r in
+            log.emit(.evictions, "type=eviction key=\(URIEncode.string(r.key)) fetch=\(r.fetched ? "yes" : "no") ttl=\(r.ttl) la=\(r.lastAccessAge) clsid=\(r.classId) size=\(r.valueLength)")
+        }
     }
 
     /// memcached's stats_state.reserved_fds as 1.6.18 reports it (20 with -t 4, 10 with -t 2).

@@ -48,6 +48,8 @@ final class Connection {
     var getTransmitted = false
     /// Stop reading while this much output is waiting for a slow reader.
     static let outputHighWater = 4 << 20
+    /// Operational state: stats conns record, watch, metadump, close reason (ConnectionOps.swift).
+    var ops = ConnOps()
 
     init(fd: Int32, worker: Worker, listener: ListenerInfo) {
         self.fd = fd
@@ -82,6 +84,7 @@ final class Connection {
         readEvent = event_new(worker.base, fd, Int16(EV_READ | EV_PERSIST), connCallback, me)
         writeEvent = event_new(worker.base, fd, Int16(EV_WRITE), connCallback, me)
         event_add(readEvent, nil)
+        opsStarted()
         if listener.tls != nil && tls == nil { close(); return }
     }
 
@@ -95,16 +98,18 @@ final class Connection {
     private func drive() {
         if let t = tls, !handshakeDone {
             switch t.handshake() {
-            case .done: handshakeDone = true
+            case .done: handshakeDone = true; opsHandshakeDone(t)
             case .wantRead: return
             case .wantWrite: armWrite(); return
-            case .failed: close(); return
+            case .failed(let reason): opsTLSFailed(reason); close(); return
             }
         }
+        if ops.watcher != nil { driveWatcher(); return }
         if !wbuf.isEmpty {
             if !flush() { return }
         }
         if closeAfterWrite { close(); return }
+        if ops.metadump != nil && continueMetadump() { return }
         if readPaused { resumeReading() }
         let eof = readAvailable()
         if closed { return }
@@ -114,12 +119,13 @@ final class Connection {
         if closed { return }
         if closeAfterWrite && wbuf.isEmpty { close(); return }
         if eof { close(); return }
+        opsPublishState()
     }
 
     // MARK: reading
 
     /// Reads what the socket has (bounded per event). Returns true at end of stream.
-    private func readAvailable() -> Bool {
+    func readAvailable() -> Bool {
         var budget = 1 << 20
         while budget > 0 {
             let want = max(16384, pendingNeed - rbuf.count)
@@ -144,6 +150,7 @@ final class Connection {
                 }
             }
             rbuf.commit(n)
+            ops.everRead = true
             stats.bump(.bytesRead, UInt64(n))
             budget -= n
             if n < space && (tls?.pending ?? 0) == 0 { return false }
@@ -160,7 +167,7 @@ final class Connection {
     private func process() {
         var nreqs = server.settings.reqsPerEvent
         if resumeInNewCmd { nreqs -= 1; resumeInNewCmd = false }
-        while !closed && !closeAfterWrite {
+        while !closed && !closeAfterWrite && !ops.takenOver {
             if wbuf.count > Connection.outputHighWater { pauseReading(); return }
             var step: Step
             if swallow > 0 {
@@ -271,7 +278,12 @@ final class Connection {
         max(wbuf.head, commandStart - repliesSinceTransmit)
     }
 
-    private func armWrite() {
+    /// Runs `drive()` again soon, after the worker's other ready connections (metadump batches).
+    func scheduleResume() {
+        if !closed { event_active(writeEvent, EV_WRITE, 0) }
+    }
+
+    func armWrite() {
         if writeArmed || closed { return }
         writeArmed = true
         event_add(writeEvent, nil)
@@ -300,6 +312,7 @@ final class Connection {
         }
         if let e = readEvent { event_free(e); readEvent = nil }
         if let e = writeEvent { event_free(e); writeEvent = nil }
+        opsClosed()
         Glibc.close(fd)
         server.connectionClosed()
         worker.remove(self)

@@ -28,6 +28,8 @@ final class Listener {
         evl = evconnlistener_new(base, acceptCallback, Unmanaged.passUnretained(self).toOpaque(),
                                  UInt32(LEV_OPT_CLOSE_ON_FREE), -1, fd)
         server.listenerCount.add(1, ordering: .relaxed)
+        server.connRegistry.add(ConnStatus(fd: fd, addr: info.address, listenAddr: nil, state: .listening,
+                                           now: server.clock.currentTime))
     }
 
     func accepted(_ cfd: Int32) {

@@ -117,6 +117,7 @@ final class Worker: @unchecked Sendable {
         }
         for c in victims {
             stats.bump(.idleKicks)
+            c.ops.closeReason = .idleTimeout
             c.close()
         }
     }

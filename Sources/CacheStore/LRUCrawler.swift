@@ -1,0 +1,238 @@
+// Owns walking the LRUs and the hash table for inspection without stopping the world:
+// - `cachedump` (memcached item_cachedump): one short walk from a class's LRU head under its class lock,
+//   bounded by the caller (memcached caps the reply at 2 MB);
+// - `LRUCrawl` (memcached crawler.c), behind `lru_crawler metadump|crawl`: a sentinel is linked at the tail
+//   of each crawled class's LRU and swapped one step towards the head per visit, so the crawl holds a class
+//   lock for one item at a time and can pause between batches while other threads store, bump and evict
+//   around the sentinel (eviction skips sentinels). Classes advance round-robin, one item each per round,
+//   which is the order memcached's crawler thread visits its LRUs in. `metadump hash` walks hash segments
+//   instead, one segment per step under that segment's lock.
+// Lock order is the store's: an item's segment lock is only *tried* while a class lock is held; a busy
+// segment makes the crawler step back and retry that item on a later round.
+import Glibc
+
+/// What `lru_crawler metadump` prints for one item; `key` is valid only during the visit.
+public struct ItemMeta {
+    public let key: UnsafeRawBufferPointer
+    /// Relative times (see StoreClock); `exptime` 0 = never.
+    public let exptime: UInt32
+    public let lastAccess: UInt32
+    public let cas: UInt64
+    public let fetched: Bool
+    public let classId: Int
+    /// memcached's ITEM_ntotal.
+    public let totalSize: Int
+}
+
+extension CacheStore {
+    /// memcached item_cachedump: items of `classId` from the most recently used, while `body` (key, value
+    /// length, relative exptime, relative last access) returns true. Reads under the class lock only, as memcached does: key and
+    /// length never change while linked, and exptime is one aligned word (a concurrent touch shows old or new).
+    public func cachedump(classId: Int, _ body: (UnsafeRawBufferPointer, Int, UInt32, UInt32) -> Bool) {
+        guard classId >= 1 && classId <= largestClassId else { return }
+        classLocks.lock(classId)
+        defer { classLocks.unlock(classId) }
+        var p = classes[classId].lruHead
+        while let raw = p {
+            let it = ItemRef(raw)
+            p = it.next
+            if it.itFlags & ItemFlags.crawler != 0 { continue }
+            if !body(it.key(layout), it.valueLength, it.exptime, it.time) { return }
+        }
+    }
+
+    /// Valid class ids for the crawler (memcached: POWER_SMALLEST ..< MAX_NUMBER_OF_SLAB_CLASSES).
+    public var crawlableClassIds: ClosedRange<Int> { 1...largestClassId }
+
+    /// Starts a crawl over `classIds` (LRU order) or, with `byHash`, over the hash table; nil while another
+    /// crawl runs (memcached's `BUSY currently processing crawler request`).
+    public func startCrawl(classIds: [Int], byHash: Bool = false) -> LRUCrawl? {
+        guard crawlerBusy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            return nil
+        }
+        return LRUCrawl(store: self, classIds: classIds.filter { $0 >= 1 && $0 <= largestClassId }, byHash: byHash)
+    }
+
+    @inline(__always) func meta(_ it: ItemRef) -> ItemMeta {
+        ItemMeta(key: it.key(layout), exptime: it.exptime, lastAccess: it.time, cas: it.cas(layout),
+                 fetched: it.itFlags & ItemFlags.fetched != 0, classId: it.classId, totalSize: it.totalSize(layout))
+    }
+
+    /// Expired or flushed (memcached's crawler skips these in metadump and reclaims them in crawl).
+    @inline(__always) func isDead(_ it: ItemRef, now: UInt32) -> Bool {
+        (it.exptime != 0 && it.exptime < now) || isFlushed(it, now: now)
+    }
+}
+
+/// One crawl in progress. Invariant: used by one thread at a time (the connection or job that started it);
+/// sentinels are linked only while their class is active and are unlinked and freed by `finish()`, which
+/// also releases the store's crawler slot (deinit does it for a crawl dropped unfinished).
+public final class LRUCrawl: @unchecked Sendable {
+    private let store: CacheStore
+    private var active: [Int]
+    private var sentinels: [Int: UnsafeMutableRawPointer] = [:]
+    private let byHash: Bool
+    private var nextSegment = 0
+    private var finished = false
+
+    init(store: CacheStore, classIds: [Int], byHash: Bool) {
+        self.store = store
+        self.byHash = byHash
+        active = byHash ? [] : Array(Set(classIds)).sorted()
+        for cid in active {
+            let s = UnsafeMutableRawPointer.allocate(byteCount: store.layout.keyOffset + 8, alignment: 16)
+            memset(s, 0, store.layout.keyOffset + 8)
+            let ref = ItemRef(s)
+            ref.itFlags = ItemFlags.crawler
+            ref.classId = cid
+            sentinels[cid] = s
+            store.classLocks.lock(cid)
+            let c = store.classes + cid
+            // Link at the tail (memcached do_item_linktail_q).
+            ref.next = nil
+            ref.prev = c.pointee.lruTail
+            if let t = c.pointee.lruTail { ItemRef(t).next = s } else { c.pointee.lruHead = s }
+            c.pointee.lruTail = s
+            store.classLocks.unlock(cid)
+        }
+    }
+
+    /// A crawl dropped unfinished (its connection went away) still gives its sentinels and the slot back.
+    deinit { finish() }
+
+    public var isDone: Bool { byHash ? nextSegment >= store.assoc.segmentCount : active.isEmpty }
+
+    /// Visits up to `rounds` items per active class (or one hash segment per 256 rounds), calling `visit`
+    /// for live items with the item's locks held (`visit` must not call into the store). True when done.
+    public func step(rounds: Int, _ visit: (ItemMeta) -> Void) -> Bool {
+        let now = store.clock.currentTime
+        return advance(rounds: rounds) { it in
+            if !store.isDead(it, now: now) { visit(store.meta(it)) }
+            return false
+        }
+    }
+
+    /// memcached's autoexpire crawler: unlinks expired and flushed items. True when done.
+    public func reclaimStep(rounds: Int) -> Bool {
+        let now = store.clock.currentTime
+        return advance(rounds: rounds) { it in store.isDead(it, now: now) }
+    }
+
+    /// Unlinks the remaining sentinels and frees the crawler slot.
+    public func finish() {
+        if finished { return }
+        for cid in active { unlinkSentinel(cid) }
+        active.removeAll()
+        finished = true
+        store.crawlerBusy.store(false, ordering: .releasing)
+    }
+
+    // MARK: walking
+
+    /// `handle` runs with the class lock (LRU mode) and the segment lock held; it returns true when the
+    /// item is to be unlinked and freed.
+    private func advance(rounds: Int, _ handle: (ItemRef) -> Bool) -> Bool {
+        if byHash { return advanceHash(rounds: rounds, handle) }
+        var round = 0
+        while round < rounds && !active.isEmpty {
+            round += 1
+            var i = 0
+            while i < active.count {
+                if stepClass(active[i], handle) { i += 1 } else {
+                    unlinkSentinel(active[i])
+                    active.remove(at: i)
+                }
+            }
+        }
+        return active.isEmpty
+    }
+
+    /// One item of class `cid`; false when the sentinel reached the head.
+    private func stepClass(_ cid: Int, _ handle: (ItemRef) -> Bool) -> Bool {
+        let s = ItemRef(sentinels[cid]!)
+        let c = store.classes + cid
+        store.classLocks.lock(cid)
+        defer { store.classLocks.unlock(cid) }
+        guard let p = s.prev else { return false }
+        let it = ItemRef(p)
+        swapTowardsHead(s, it, c)
+        if it.itFlags & ItemFlags.crawler != 0 { return true }
+        let seg = store.assoc.segment(for: it.hash)
+        if !store.assoc.locks.tryLock(seg) {
+            // The lock order is segment, then class: let go of the class lock, wait for the segment,
+            // take the class lock again and check the item is still the one right behind the
+            // sentinel. (memcached's crawler skips such an item; a dump should not lose keys.)
+            store.classLocks.unlock(cid)
+            store.assoc.locks.lock(seg)
+            store.classLocks.lock(cid)
+            guard s.next == it.raw, it.itFlags & ItemFlags.crawler == 0,
+                  store.assoc.segment(for: it.hash) == seg else {
+                store.assoc.locks.unlock(seg)
+                if s.next == it.raw { swapTowardsHead(it, s, c) }   // retry this position next round
+                return true
+            }
+        }
+        if handle(it) {
+            var deferred: UnsafeMutableRawPointer? = nil
+            store.assoc.remove(it, seg: seg)
+            c.pointee.reclaimed += 1
+            store.releaseLocked(it, in: c, deferred: &deferred)
+            store.assoc.locks.unlock(seg)
+            if deferred != nil {
+                store.classLocks.unlock(cid)
+                store.freeDeferred(deferred)
+                store.classLocks.lock(cid)
+            }
+            return true
+        }
+        store.assoc.locks.unlock(seg)
+        return true
+    }
+
+    /// `a` directly follows `b` (b is nearer the head): swap them. Caller holds the class lock.
+    private func swapTowardsHead(_ a: ItemRef, _ b: ItemRef, _ c: SlabClassRef) {
+        let before = b.prev, after = a.next
+        if let x = before { ItemRef(x).next = a.raw } else { c.pointee.lruHead = a.raw }
+        a.prev = before; a.next = b.raw
+        b.prev = a.raw; b.next = after
+        if let y = after { ItemRef(y).prev = b.raw } else { c.pointee.lruTail = b.raw }
+    }
+
+    private func unlinkSentinel(_ cid: Int) {
+        guard let raw = sentinels.removeValue(forKey: cid) else { return }
+        store.classLocks.lock(cid)
+        (store.classes + cid).lruUnlink(ItemRef(raw))
+        store.classLocks.unlock(cid)
+        raw.deallocate()
+    }
+
+    private func advanceHash(rounds: Int, _ handle: (ItemRef) -> Bool) -> Bool {
+        var budget = max(1, rounds / 256)
+        while budget > 0 && nextSegment < store.assoc.segmentCount {
+            budget -= 1
+            let seg = nextSegment
+            nextSegment += 1
+            store.assoc.locks.lock(seg)
+            var dead: [ItemRef] = []
+            store.assoc.forEachItem(seg: seg) { if handle($0) { dead.append($0) } }
+            for it in dead { store.unlinkLocked(it, seg: seg) }
+            store.assoc.locks.unlock(seg)
+        }
+        return nextSegment >= store.assoc.segmentCount
+    }
+}
+
+extension CacheStore {
+    /// Looks `key` up without side effects (no bump, no fetched flag, no unlink of a dead item): for
+    /// `watch fetchers` lines describing what a command found. Status, value length, relative exptime.
+    public func peek(_ key: UnsafeRawBufferPointer, hash: UInt32) -> (result: LookupResult, valueLength: Int, exptime: UInt32) {
+        let seg = assoc.segment(for: hash)
+        assoc.locks.lock(seg)
+        defer { assoc.locks.unlock(seg) }
+        guard let it = assoc.find(key, hash: hash, seg: seg) else { return (.miss, 0, 0) }
+        let now = clock.currentTime
+        if isFlushed(it, now: now) { return (.flushed, 0, 0) }
+        if it.exptime != 0 && it.exptime <= now { return (.expired, 0, 0) }
+        return (.hit(classId: it.classId), it.valueLength, it.exptime)
+    }
+}

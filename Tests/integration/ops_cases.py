@@ -1,0 +1,237 @@
+"""Differential cases for the operational commands (spec B.7-B.8): `stats detail|cachedump|conns`,
+`lru_crawler`, `watch`. Imported by test_differential (so they run and count with it); kept in their
+own module because their replies need their own normalisation:
+
+- metadump lines carry absolute times (`exp=`, `la=`) → `T`; their order depends on memcached's
+  HOT/WARM/COLD juggling (racy in the oracle itself) → lines sorted;
+- watch lines carry `ts=`, `gid=` (gids are shared with other watchers/connections and racy),
+  `rport=`, `cfd=` → placeholders; 1.6.18's too_large/no_memory lines print the fd as clsid and
+  stack garbage as cfd → both placeholders;
+- `stats conns` fds, ports and seconds → ordinal/placeholder.
+"""
+
+import re
+import socket
+import time
+
+from harness import normalise_version
+from difftools import DiffCase, COUNTS, MISMATCHES, Pair, short
+
+CRLF = b"\r\n"
+
+
+def st(key=b"k", val=b"x", flags=0, exp=0):
+    return b"set " + key + b" %d %d %d" % (flags, exp, len(val)) + CRLF + val + CRLF
+
+
+def norm_dump(reply):
+    reply = re.sub(rb"(exp|la)=(?!-1 )\d+", rb"\1=T", reply)
+    if reply.endswith(b"END\r\n") and b"\n" in reply[:-5]:
+        lines = reply[:-5].split(b"\n")
+        return b"\n".join(sorted(l for l in lines if l)) + b"\n<sorted>END\r\n"
+    return reply
+
+
+def norm_log(reply):
+    reply = re.sub(rb"ts=\d+\.\d+ gid=\d+", b"ts=T gid=G", reply)
+    reply = re.sub(rb"rport=\d+", b"rport=P", reply)
+    reply = re.sub(rb"clsid=-?\d+ cfd=-?\d+ size=0\n", b"clsid=C cfd=F size=0\n", reply) \
+        if b"too_large" in reply or b"no_memory" in reply else reply
+    reply = re.sub(rb"cfd=\d+", b"cfd=F", reply)
+    return reply
+
+
+def norm_conns(reply):
+    fds = {}
+
+    def fd(m):
+        return b"STAT %d:" % fds.setdefault(m.group(1), len(fds))
+    reply = re.sub(rb"STAT (\d+):", fd, reply)
+    reply = re.sub(rb"tcp:127\.0\.0\.1:\d+", b"tcp:127.0.0.1:P", reply)
+    return re.sub(rb"secs_since_last_cmd \d+", b"secs_since_last_cmd S", reply)
+
+
+def read_until_any(sock, ends, timeout=5.0):
+    """Reads until one of `ends` has arrived and the data ends a line (or EOF/timeout: returns what arrived)."""
+    sock.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while not (any(e in data for e in ends) and data.endswith(b"\n")) and time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(1 << 20)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+class OpsDiff(DiffCase):
+    """Each case runs `scenario(server)` on a fresh pair and compares the (normalised) results."""
+
+    @classmethod
+    def setUpClass(cls):
+        pass
+
+    @classmethod
+    def tearDownClass(cls):
+        pass
+
+    def compare(self, label, scenario, extra=None):
+        COUNTS["cases"] += 1
+        COUNTS["steps"] += 1
+        with self.subTest(label):
+            pair = Pair(self.EXTRA if extra is None else extra).start()
+            try:
+                a = scenario(pair.oracle)
+                b = scenario(pair.cachet)
+            finally:
+                pair.stop_later()
+            if a != b:
+                MISMATCHES.append((self.id(), label, 0, b"<scenario>", a, b))
+                self.fail(f"[{label}] differs\n  memcached: {short(a, 1500)}\n  cachet:    {short(b, 1500)}")
+
+
+class LRUCrawlerCommands(DiffCase):
+    def test_arguments(self):
+        for label, req in [
+            ("lru_crawler alone", b"lru_crawler\r\n"),
+            ("metadump no arg", b"lru_crawler metadump\r\n"),
+            ("metadump class 99", b"lru_crawler metadump 99\r\n"),
+            ("metadump class 0", b"lru_crawler metadump 0\r\n"),
+            ("metadump class 64", b"lru_crawler metadump 64\r\n"),
+            ("metadump non-numeric", b"lru_crawler metadump abc\r\n"),
+            ("metadump bad in list", b"lru_crawler metadump 1,x\r\n"),
+            ("metadump extra token", b"lru_crawler metadump all extra\r\n"),
+            ("metadump noreply", b"lru_crawler metadump all noreply\r\n"),
+            ("metadump after pipelined reply", b"version\r\nlru_crawler metadump all\r\n"),
+            ("crawl no arg", b"lru_crawler crawl\r\n"),
+            ("crawl class 99", b"lru_crawler crawl 99\r\n"),
+            ("crawl class 0", b"lru_crawler crawl 0\r\n"),
+            ("crawl non-numeric", b"lru_crawler crawl abc\r\n"),
+            ("crawl hash", b"lru_crawler crawl hash\r\n"),
+            ("crawl extra token", b"lru_crawler crawl all x\r\n"),
+            ("tocrawl", b"lru_crawler tocrawl 10\r\n"),
+            ("tocrawl bad", b"lru_crawler tocrawl x\r\n"),
+            ("tocrawl negative", b"lru_crawler tocrawl -1\r\n"),
+            ("tocrawl no arg", b"lru_crawler tocrawl\r\n"),
+            ("sleep", b"lru_crawler sleep 100\r\n"),
+            ("sleep bad", b"lru_crawler sleep x\r\n"),
+            ("sleep too long", b"lru_crawler sleep 2000000\r\n"),
+            ("enable when running", b"lru_crawler enable\r\n"),
+            ("enable extra", b"lru_crawler enable x\r\n"),
+            ("unknown subcommand", b"lru_crawler bogus\r\n"),
+            ("mgdump (later versions)", b"lru_crawler mgdump all\r\n"),
+            ("five tokens", b"lru_crawler a b c d e\r\n"),
+        ]:
+            self.diff(label, req)
+
+    def test_enable_disable(self):
+        # 1.6.18 stops its crawler thread asynchronously: give it a moment before the next step.
+        pause = lambda req: lambda r: (time.sleep(0.3), req)[1]  # noqa: E731
+        self.diff("disable twice, then disabled replies, enable",
+                  [b"lru_crawler disable\r\n", pause(b"lru_crawler disable\r\n"),
+                   pause(b"lru_crawler metadump all\r\n"), b"lru_crawler crawl all\r\n",
+                   b"lru_crawler enable\r\n"], fresh=True)
+        self.diff("sleep/tocrawl/disable shown by stats settings",
+                  [b"lru_crawler sleep 0\r\nlru_crawler tocrawl 7\r\nlru_crawler disable\r\n",
+                   pause(b"stats settings\r\n")], fresh=True)
+        self.diff("crawl single classes", b"lru_crawler crawl 1\r\n", fresh=True)
+        self.diff("crawl class list with empty item", b"lru_crawler crawl 1,\r\n", fresh=True)
+
+
+SETUP = (st(b"foo") + st(b"b%20ar", b"abc", flags=5, exp=100) + st(b"k\xff\x01") +
+         st(b"big", b"x" * 5000, exp=1000) + st(b"gone", b"x", exp=-1) + b"get foo gone\r\n")
+
+
+class Metadump(OpsDiff):
+    def dump(self, label, setup, command, extra=None):
+        def scenario(server):
+            with server.connect() as c:
+                first = c.roundtrip(setup) if setup else b""
+                c.send(command)
+                return [first, norm_dump(read_until_any(c.sock, [b"END\r\n", b"ERROR\r\n"]))]
+        self.compare(label, scenario, extra)
+
+    def test_metadump(self):
+        for label, cmd in [
+            ("metadump all", b"lru_crawler metadump all\r\n"),
+            ("metadump class 1", b"lru_crawler metadump 1\r\n"),
+            ("metadump class list", b"lru_crawler metadump 1,2,13,40\r\n"),
+            ("metadump ,1 (empty list items)", b"lru_crawler metadump ,1\r\n"),
+            ("metadump hash", b"lru_crawler metadump hash\r\n"),
+            ("metadump empty class", b"lru_crawler metadump 5\r\n"),
+            ("metadump class 63", b"lru_crawler metadump 63\r\n"),
+        ]:
+            self.dump(label, SETUP, cmd)
+        self.dump("metadump empty cache", None, b"lru_crawler metadump all\r\n")
+        self.dump("metadump after flush_all", SETUP + b"flush_all\r\n", b"lru_crawler metadump all\r\n")
+        self.dump("metadump no CAS", SETUP, b"lru_crawler metadump all\r\n", extra=["-C"])
+
+    def test_metadump_disabled(self):
+        self.dump("-X metadump", SETUP, b"lru_crawler metadump all\r\n", extra=["-X"])
+
+
+class Watch(OpsDiff):
+    TRAFFIC = (b"set foo 0 0 1\r\nx\r\nget foo\r\nget nope\r\ndelete foo\r\ndelete foo\r\nincr x 1\r\n"
+               b"touch foo 1\r\ngets foo\r\ngat 10 foo\r\n" + st(b"b%20ar", b"abc", flags=5, exp=100) +
+               b"add b%20ar 0 0 1\r\nx\r\nappend b%20ar 0 0 1\r\ny\r\nprepend nope 0 0 1\r\ny\r\n"
+               b"replace nope 0 0 1\r\nz\r\ncas b%20ar 0 0 1 1\r\nz\r\ncas nope 0 0 1 1\r\nz\r\n"
+               b"set big 0 0 2000000\r\n" + b"x" * 2000000 + b"\r\n" + b"set n 0 0 1\r\n1\r\nincr n 5\r\n"
+               b"decr n 1\r\nget n\r\n" + st(b"e", exp=-1) + b"get e\r\n")
+
+    def watch(self, label, types, traffic, end_marker):
+        def scenario(server):
+            with server.connect() as w:
+                w.send(b"watch" + types + CRLF)
+                ok = read_until_any(w.sock, [b"OK\r\n"])
+                with server.connect() as c:
+                    c.roundtrip(traffic)
+                    c.send(b"quit\r\n")
+                lines = read_until_any(w.sock, [end_marker], timeout=3)
+                return [ok, norm_log(lines)]
+        self.compare(label, scenario)
+
+    def test_watch_streams(self):
+        self.watch("watch all four", b" fetchers mutations evictions connevents", self.TRAFFIC,
+                   b"reason=normal")
+        self.watch("watch default (fetchers)", b"", self.TRAFFIC + b"get zz_end\r\n", b"key=zz_end status=not_found clsid=0 cfd=")
+        self.watch("watch mutations", b" mutations", self.TRAFFIC + b"set zz_end 0 0 1\r\n1\r\n",
+                   b"key=zz_end status=stored cmd=set ttl=0 clsid=1 cfd=")
+
+    def test_watch_replies(self):
+        for label, req in [
+            ("watch bad type", b"watch bogus\r\n"),
+            ("watch good then bad type", b"watch fetchers bogus\r\n"),
+            ("watch uppercase type", b"watch FETCHERS\r\n"),
+            ("watch after pipelined reply", b"version\r\nwatch\r\n"),
+        ]:
+            self.compare(label, lambda s, r=req: self._once(s, r))
+
+    @staticmethod
+    def _once(server, req):
+        with server.connect() as c:
+            c.send(req)
+            return normalise_version(read_until_any(c.sock, [b"ERROR\r\n", b"OK\r\n", b"watch\r\n"], timeout=1))
+
+
+class StatsConns(OpsDiff):
+    def test_stats_conns(self):
+        def scenario(server):
+            socks = []
+            try:
+                idle = server.raw_connect(); idle.sendall(b"version\r\n"); read_until_any(idle, [b"\r\n"])
+                fresh = server.raw_connect()
+                watcher = server.raw_connect(); watcher.sendall(b"watch\r\n"); read_until_any(watcher, [b"OK\r\n"])
+                nread = server.raw_connect(); nread.sendall(b"set k 0 0 10\r\nab")
+                partial = server.raw_connect(); partial.sendall(b"get k")
+                socks += [idle, fresh, watcher, nread, partial]
+                time.sleep(0.3)
+                with server.connect() as c:
+                    return [norm_conns(c.roundtrip(b"stats conns\r\n")),
+                            norm_conns(c.roundtrip(b"stats conns extra\r\n"))]
+            finally:
+                for s in socks:
+                    s.close()
+        self.compare("stats conns (states, addresses)", scenario)
