@@ -76,7 +76,7 @@ final class SlabAllocator: @unchecked Sendable {
     }
 
     deinit {
-        for p in pages { free(p) }
+        for p in pages { munmap(p, pageSize) }
         classes.deinitialize(count: classCount)
         classes.deallocate()
         classLocks.destroy()
@@ -91,8 +91,10 @@ final class SlabAllocator: @unchecked Sendable {
             memLock.unlock(0)
             return false
         }
-        var raw: UnsafeMutableRawPointer? = nil
-        guard posix_memalign(&raw, 64, pageSize) == 0, let page = raw else {
+        // Pages are mapped directly (page-aligned, never moved, given back only at deinit): they stay
+        // out of malloc's arenas, whose heaps otherwise kept tens of MB of RSS around a large fill.
+        guard let page = mmap(nil, pageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+              page != MAP_FAILED else {
             mallocFails += 1
             memLock.unlock(0)
             return false

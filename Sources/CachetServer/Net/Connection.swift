@@ -125,8 +125,24 @@ final class Connection {
     // MARK: reading
 
     /// Reads what the socket has (bounded per event). Returns true at end of stream.
+    /// The buffered bytes end in a request that is not complete yet: reading must go on.
+    private var starved = true
+
+    /// Requests already buffered beyond this are not joined by more reads: a client that pipelines
+    /// faster than its -R budget lets it be served must not make the server buffer its whole stream
+    /// (memcached likewise reads only when it has run out of complete requests).
+    static let readAhead = 64 << 10
+
     func readAvailable() -> Bool {
-        var budget = 1 << 20
+        // Read until the buffer holds `readAhead` bytes, or the whole value a request is waiting for,
+        // or — when the buffered bytes end in an unfinished request — `readAhead` more.
+        let target = starved ? rbuf.count + Connection.readAhead : max(Connection.readAhead, pendingNeed)
+        var budget = target - rbuf.count
+        if budget <= 0 {
+            // Enough is buffered; TLS may still hold decrypted bytes the socket will not signal again,
+            // which the yield that left this data unprocessed comes back for (event_active).
+            return false
+        }
         while budget > 0 {
             let want = max(16384, pendingNeed - rbuf.count)
             rbuf.reserve(min(want, 1 << 20))
@@ -181,12 +197,14 @@ final class Connection {
             } else {
                 step = processCommand()
             }
+            if step == .done { starved = false }
             switch step {
             case .close:
                 // memcached still sends the replies queued before the offending line.
                 _ = flush()
                 close(); return
             case .needMore:
+                starved = true
                 if repliesSinceTransmit > 0 {
                     _ = flush()
                     nreqs -= 1
