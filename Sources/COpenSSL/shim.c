@@ -44,3 +44,6 @@ const int cachet_built_with_sanitizer = 1;
 #else
 const int cachet_built_with_sanitizer = 0;
 #endif
+
+long cachet_SSL_set_mode(SSL *ssl, long mode) { return SSL_set_mode(ssl, mode); }
+long cachet_SSL_clear_mode(SSL *ssl, long mode) { return SSL_clear_mode(ssl, mode); }

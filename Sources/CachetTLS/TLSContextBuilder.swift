@@ -145,8 +145,11 @@ public enum TLSContextBuilder {
             _ = cachet_SSL_CTX_set_options(ctx, cachet_SSL_OP_ENABLE_KTLS)
         }
         _ = cachet_SSL_CTX_set_options(ctx, cachet_SSL_OP_NO_RENEGOTIATION)
-        _ = cachet_SSL_CTX_set_mode(ctx, Int(SSL_MODE_RELEASE_BUFFERS) | Int(SSL_MODE_ENABLE_PARTIAL_WRITE)
-                                    | Int(SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER))
+        // SSL_MODE_RELEASE_BUFFERS (memcached sets it on the context) is set per connection instead:
+        // it frees and re-allocates OpenSSL's ~17 KB record buffers around every record (~1,300
+        // instructions of malloc/free per request), so the server turns it off while a connection is
+        // busy and back on when it goes quiet (TLSConnection.setReleaseBuffersAfterEachRecord).
+        _ = cachet_SSL_CTX_set_mode(ctx, Int(SSL_MODE_ENABLE_PARTIAL_WRITE) | Int(SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER))
 
         if let previous { copyTicketKeys(from: previous.sslContext, to: ctx) }
         _ = SSL_CTX_set_ex_data(ctx, 0, Unmanaged.passUnretained(stats).toOpaque())

@@ -39,4 +39,6 @@ extern const int cachet_ERR_LIB_SSL;
 /* 1 when this C target was compiled with Address- or ThreadSanitizer: their fopen interceptors
    crash on the NULL path memcached hands to OpenSSL (glibc itself returns EFAULT). */
 extern const int cachet_built_with_sanitizer;
+long cachet_SSL_set_mode(SSL *ssl, long mode);
+long cachet_SSL_clear_mode(SSL *ssl, long mode);
 #endif

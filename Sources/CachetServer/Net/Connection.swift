@@ -72,12 +72,32 @@ final class Connection {
 
     /// Called by the worker's 1-second sweep: a connection quiet for a while gives its buffers back,
     /// so idle connections cost almost nothing while busy ones never pay malloc/free per request.
-    func releaseBuffersIfQuiet(now: UInt32) {
-        if now &- lastCmdTime >= 2 && pendingNeed == 0 {
-            rbuf.releaseIfEmpty()
-            wbuf.releaseIfEmpty()
+    /// Returns true when it let buffers go (the worker then hands freed memory back to the kernel).
+    @discardableResult
+    func releaseBuffersIfQuiet(now: UInt32) -> Bool {
+        guard now &- lastActive >= 1 && pendingNeed == 0 && !buffersReleased else { return false }
+        releaseBuffers()
+        return true
+    }
+
+    /// Set once the buffers were given back; cleared by the next event.
+    private var buffersReleased = false
+
+    private func releaseBuffers() {
+        buffersReleased = true
+        rbuf.releaseIfEmpty()
+        wbuf.releaseIfEmpty()
+        if handshakeDone, let t = tls {
+            t.releaseBuffers()
+            if busy { t.setReleaseBuffersAfterEachRecord(true); busy = false }
         }
     }
+
+    /// Events seen in the current clock second, and whether the connection counts as busy: a busy TLS
+    /// connection keeps OpenSSL's record buffers between records until it goes quiet again.
+    private var eventsThisSecond = 0
+    private var busy = false
+    static let busyEventsPerSecond = 16
 
     func start() {
         let me = Unmanaged.passUnretained(self).toOpaque()
@@ -95,7 +115,22 @@ final class Connection {
         withExtendedLifetime(self) { drive() }
     }
 
+    /// Clock second of this connection's previous event (handshake, request or reply progress).
+    private var lastActive: UInt32 = 0
+
     private func drive() {
+        let now = server.clock.currentTime
+        // A connection whose previous event was a while ago is not busy: give its buffers back as soon
+        // as this event is done, like memcached does after every record. Busy ones keep them.
+        let wasQuiet = now &- lastActive >= 1
+        eventsThisSecond = now == lastActive ? eventsThisSecond + 1 : 1
+        if !busy && eventsThisSecond >= Connection.busyEventsPerSecond, handshakeDone, let t = tls {
+            busy = true
+            t.setReleaseBuffersAfterEachRecord(false)
+        }
+        lastActive = now
+        buffersReleased = false
+        defer { if wasQuiet && !closed && rbuf.isEmpty && wbuf.isEmpty { releaseBuffers() } }
         if let t = tls, !handshakeDone {
             switch t.handshake() {
             case .done: handshakeDone = true; opsHandshakeDone(t)

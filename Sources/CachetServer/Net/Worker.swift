@@ -108,7 +108,11 @@ final class Worker: @unchecked Sendable {
     /// conn_timeout thread closes connections idle longer than the timeout.
     func checkIdle() {
         let now = server.clock.currentTime
-        for (_, c) in connections { c.releaseBuffersIfQuiet(now: now) }
+        var released = 0
+        for (_, c) in connections where c.releaseBuffersIfQuiet(now: now) { released += 1 }
+        // Freed record and request buffers go back to malloc, which keeps them (RSS stays up) unless
+        // asked to return whole free pages to the kernel. Worth a trim once a burst went quiet.
+        if released >= 32 { _ = glibcMallocTrim(0) }
         let timeout = UInt32(server.settings.idleTimeout)
         guard timeout > 0 else { return }
         var victims: [Connection] = []
@@ -122,3 +126,8 @@ final class Worker: @unchecked Sendable {
         }
     }
 }
+
+/// glibc's malloc_trim (malloc.h is not part of Swift's Glibc module): returns whole free pages of every
+/// arena to the kernel.
+@_silgen_name("malloc_trim")
+private func glibcMallocTrim(_ pad: Int) -> Int32
