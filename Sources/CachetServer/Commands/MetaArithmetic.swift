@@ -92,20 +92,7 @@ extension Connection {
         case .outOfMemory: wbuf.append(Reply.outOfMemory); return
         case .vivifyOutOfMemory: wbuf.append(MetaReply.vivifyOutOfMemory); return
         }
-        for i in 2..<toks.count {
-            let t = toks[i]
-            switch line[t.start] {
-            case UInt8(ascii: "O"):
-                if !appendOpaque(line, t) {
-                    truncateReply(to: mark)
-                    wbuf.append(MetaReply.opaqueTooLong)
-                    return
-                }
-            case UInt8(ascii: "k"): appendMetaKey(key, binary: f.keyBinary)
-            default: break
-            }
-        }
-        wbuf.append(Reply.crlf)
+        if !echoOpaqueAndKey(line, toks, from: 2, key: key, binary: f.keyBinary, mark: mark) { return }
     }
 
     @inline(__always) static func decimalLength(_ v: UInt64) -> Int {

@@ -30,6 +30,28 @@ extension Connection {
         }
     }
 
+    /// Echoes the `O` and `k` flags of tokens `from...` (memcached's return-flag loop shared by the
+    /// miss and status replies) and ends the line. False, with the reply replaced by the opaque error,
+    /// when an `O` token is too long.
+    func echoOpaqueAndKey(_ line: UnsafeRawBufferPointer, _ toks: TokenList, from: Int,
+                          key: UnsafeRawBufferPointer, binary: Bool, mark: Int) -> Bool {
+        for i in from..<toks.count {
+            let t = toks[i]
+            switch line[t.start] {
+            case UInt8(ascii: "O"):
+                if !appendOpaque(line, t) {
+                    truncateReply(to: mark)
+                    wbuf.append(MetaReply.opaqueTooLong)
+                    return false
+                }
+            case UInt8(ascii: "k"): appendMetaKey(key, binary: binary)
+            default: break
+            }
+        }
+        wbuf.append(Reply.crlf)
+        return true
+    }
+
     /// Echoes an `O` token (` O<opaque>`); false when it is longer than memcached's 32 bytes.
     @inline(__always) func appendOpaque(_ line: UnsafeRawBufferPointer, _ t: Token) -> Bool {
         if t.length > metaMaxOpaqueLength { return false }

@@ -16,20 +16,7 @@ extension Connection {
         // The flags are echoed before the lookup (as memcached does), behind a status placeholder.
         let mark = replyMark
         wbuf.append(MetaReply.hd)
-        for i in 2..<tokens.count {
-            let t = tokens[i]
-            switch line[t.start] {
-            case UInt8(ascii: "O"):
-                if !appendOpaque(line, t) {
-                    truncateReply(to: mark)
-                    wbuf.append(MetaReply.opaqueTooLong)
-                    return
-                }
-            case UInt8(ascii: "k"): appendMetaKey(key, binary: f.keyBinary)
-            default: break
-            }
-        }
-        wbuf.append(Reply.crlf)
+        if !echoOpaqueAndKey(line, tokens, from: 2, key: key, binary: f.keyBinary, mark: mark) { return }
         let r = store.metaDelete(key, hash: store.hash(key), casIn: f.hasCas ? f.casIn : nil, stale: f.setStale,
                                  newExptime: f.newTTL ? f.exptime : nil, removeValue: f.removeValue,
                                  newCas: f.hasNewCas ? f.newCas : nil)

@@ -119,22 +119,7 @@ extension Connection {
         }
         if ran { return }
         wbuf.append(MetaReply.en)
-        for i in 2..<toks.count {
-            let t = toks[i]
-            switch line[t.start] {
-            case UInt8(ascii: "O"):
-                if !appendOpaque(line, t) {
-                    truncateReply(to: mark)
-                    wbuf.append(MetaReply.opaqueTooLong)
-                    return
-                }
-            case UInt8(ascii: "k"):
-                appendMetaKey(key, binary: f.keyBinary)
-            default:
-                break
-            }
-        }
-        wbuf.append(Reply.crlf)
+        if !echoOpaqueAndKey(line, toks, from: 2, key: key, binary: f.keyBinary, mark: mark) { return }
         if f.noReply { truncateReply(to: mark) }
     }
 }
