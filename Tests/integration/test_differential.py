@@ -1100,7 +1100,6 @@ class StatsDetailAndCachedump(DiffCase):
                                          b"delete p:a\r\nstats detail dump\r\nstats detail off\r\n"
                                          b"stats detail dump\r\n"),
             ("stats cachedump no args", b"stats cachedump\r\n"),
-            ("stats cachedump", st() + b"stats cachedump 1 0\r\n"),
             ("stats cachedump bad class", b"stats cachedump 99 0\r\n"),
             ("stats cachedump non-numeric", b"stats cachedump a b\r\n"),
         ]:
@@ -1120,8 +1119,9 @@ class StatsDetailAndCachedump(DiffCase):
                                         st(b"p:b") + b"stats detail dump\r\n"),
             ("detail extra tokens", b"stats detail on extra\r\nstats detail dump x\r\nstats detail bogus\r\n"),
             ("detail empty dump", b"stats detail dump\r\n"),
-            ("cachedump limit", st(b"a") + st(b"b") + st(b"c") + b"stats cachedump 1 2\r\n"),
-            ("cachedump exptime and sizes", st(b"a", b"xyz", exp=1000, flags=3) + b"stats cachedump 1 0\r\n"),
+            # Not compared: a dump right after the sets ("cachedump limit", "exptime and sizes"). memcached
+            # lists only its COLD LRU, and whether fresh items are there yet depends on its LRU maintainer
+            # thread's timing (seen both ways in CI); Cachet leaves out items touched this second.
             ("cachedump class 0/63/64", b"stats cachedump 0 0\r\nstats cachedump 63 0\r\nstats cachedump 64 0\r\n"),
             ("cachedump negative", b"stats cachedump -1 0\r\nstats cachedump 1 -1\r\nstats cachedump 1\r\n"),
             ("cachedump empty class", b"stats cachedump 2 0\r\n"),
