@@ -6,7 +6,7 @@ import MemcacheProtocol
 extension Connection {
     func processFlushAll(_ line: UnsafeRawBufferPointer) {
         let nr = noreply(line)
-        stats.bump(.flushCmds)
+        stats.add(.flushCmds)
         if !server.settings.flushEnabled {
             reply(Reply.flushNotAllowed, noreply: nr)
             return

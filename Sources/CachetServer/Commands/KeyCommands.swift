@@ -28,7 +28,7 @@ extension Connection {
             stats.addSlab(classId, .deleteHits)
             reply(Reply.deleted, noreply: nr)
         case .notFound:
-            stats.bump(.deleteMisses)
+            stats.add(.deleteMisses)
             reply(Reply.notFound, noreply: nr)
         }
     }
@@ -53,7 +53,7 @@ extension Connection {
                 wbuf.append(Reply.crlf)
             }
         case .notFound:
-            stats.bump(incr ? .incrMisses : .decrMisses)
+            stats.add(incr ? .incrMisses : .decrMisses)
             reply(Reply.notFound, noreply: nr)
         case .nonNumeric:
             reply(Reply.nonNumeric, noreply: nr)

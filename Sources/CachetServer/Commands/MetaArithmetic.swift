@@ -71,7 +71,7 @@ extension Connection {
         case .ok(let classId):
             stats.addSlab(classId, incr ? .incrHits : .decrHits)
         case .notFound:
-            stats.bump(incr ? .incrMisses : .decrMisses)
+            stats.add(incr ? .incrMisses : .decrMisses)
         default:
             break
         }

@@ -31,10 +31,10 @@ extension Connection {
             status = MetaReply.hd
             nominal = true
         case .casMismatch:
-            stats.bump(.deleteMisses)
+            stats.add(.deleteMisses)
             status = MetaReply.ex
         case .notFound:
-            stats.bump(.deleteMisses)
+            stats.add(.deleteMisses)
             status = MetaReply.nf
         }
         if f.noReply && nominal {

@@ -58,7 +58,7 @@ extension Connection {
         if ntotal > store.config.itemSizeMax {
             // memcached fails the allocation before reading the data, and drops the key's old value.
             wbuf.append(Reply.tooLarge)
-            stats.bump(.storeTooLarge)
+            stats.add(.storeTooLarge)
             _ = store.delete(key, hash: store.hash(key))
             rbuf.consume(next)
             swallow = vlen + 2

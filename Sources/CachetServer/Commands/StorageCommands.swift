@@ -44,7 +44,7 @@ extension Connection {
             // memcached's set looks the old item up to unlink it (a fetchers line).
             if mode == .set && watchLog.wants(.fetchers) { _ = logPeek(key) }
             reply(Reply.tooLarge, noreply: nr)
-            stats.bump(.storeTooLarge)
+            stats.add(.storeTooLarge)
             if mode == .set {
                 // A failed set must not leave the old value behind (memcached unlinks it).
                 _ = store.delete(key, hash: store.hash(key))
@@ -89,13 +89,13 @@ extension Connection {
             stats.addSlab(usedClass, .casBadval)
             reply(Reply.exists, noreply: nr)
         case .notFound:
-            stats.bump(.casMisses)
+            stats.add(.casMisses)
             reply(Reply.notFound, noreply: nr)
         case .tooLarge:
-            stats.bump(.storeTooLarge)
+            stats.add(.storeTooLarge)
             reply(Reply.tooLarge, noreply: nr)
         case .outOfMemory:
-            stats.bump(.storeNoMemory)
+            stats.add(.storeNoMemory)
             reply(Reply.outOfMemoryStoring, noreply: nr)
         }
         rbuf.consume(need)

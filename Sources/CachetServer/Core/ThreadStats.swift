@@ -38,7 +38,6 @@ final class ThreadStats: @unchecked Sendable {
     }
 
     @inline(__always) func add(_ c: ThreadCounter, _ n: UInt64 = 1) { bumpIndex(c.rawValue, n) }
-    @inline(__always) func bump(_ c: ThreadCounter, _ n: UInt64 = 1) { bumpIndex(c.rawValue, n) }
     @inline(__always) func addSlab(_ classId: Int, _ c: SlabCounter, _ n: UInt64 = 1) {
         guard classId > 0 && classId < ThreadStats.maxClasses else { return }
         bumpIndex(ThreadStats.globalCount + classId * ThreadStats.slabCount + c.rawValue, n)

@@ -202,7 +202,7 @@ final class Connection {
             }
             rbuf.commit(n)
             ops.everRead = true
-            stats.bump(.bytesRead, UInt64(n))
+            stats.add(.bytesRead, UInt64(n))
             budget -= n
             if n < space && (tls?.pending ?? 0) == 0 { return false }
         }
@@ -266,7 +266,7 @@ final class Connection {
 
     private func yieldNow() {
         if closed { return }
-        stats.bump(.connYields)
+        stats.add(.connYields)
         resumeInNewCmd = true
         if !rbuf.isEmpty && rbuf.count >= pendingNeed { event_active(writeEvent, EV_WRITE, 0) }
     }
@@ -305,7 +305,7 @@ final class Connection {
                 switch t.write(UnsafeRawBufferPointer(start: wbuf.readPointer, count: n)) {
                 case .bytes(let k):
                     wbuf.consume(k)
-                    stats.bump(.bytesWritten, UInt64(k))
+                    stats.add(.bytesWritten, UInt64(k))
                 case .wantWrite, .wantRead:
                     armWrite(); return false
                 case .closed, .error:
@@ -319,7 +319,7 @@ final class Connection {
                     close(); return false
                 }
                 wbuf.consume(n)
-                stats.bump(.bytesWritten, UInt64(n))
+                stats.add(.bytesWritten, UInt64(n))
             }
         }
         return true

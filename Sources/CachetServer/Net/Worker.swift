@@ -120,7 +120,7 @@ final class Worker: @unchecked Sendable {
             victims.append(c)
         }
         for c in victims {
-            stats.bump(.idleKicks)
+            stats.add(.idleKicks)
             c.ops.closeReason = .idleTimeout
             c.close()
         }
