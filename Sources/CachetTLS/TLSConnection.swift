@@ -70,6 +70,8 @@ public final class TLSConnection {
     public let fd: Int32
     /// `SSL *`, owned: freed in deinit. Never shared with another thread.
     private let ssl: OpaquePointer
+    /// The write BIO (gather_bio.c), owned by `ssl`.
+    private let wbio: OpaquePointer
     public private(set) var handshakeComplete = false
     /// The handshake failed because the client's first bytes were not a TLS record (it spoke
     /// plaintext, e.g. `version\r\n`, or HTTP). The server may answer in plaintext before closing.
@@ -94,11 +96,21 @@ public final class TLSConnection {
             OpenSSLErrorQueue.clear()
             return nil
         }
-        guard SSL_set_fd(ssl, fd) == 1 else {
+        // Reads through OpenSSL's socket BIO; writes through the gathering BIO (gather_bio.c), which
+        // passes each record straight to the socket until `setWriteGather` asks it to gather.
+        guard let rbio = BIO_new_socket(fd, BIO_NOCLOSE) else {
             SSL_free(ssl)
             OpenSSLErrorQueue.clear()
             return nil
         }
+        guard let wbio = cachet_gather_bio_new(fd) else {
+            BIO_free(rbio)
+            SSL_free(ssl)
+            OpenSSLErrorQueue.clear()
+            return nil
+        }
+        SSL_set_bio(ssl, rbio, wbio)   // the SSL owns both from here
+        self.wbio = wbio
         // Start like memcached: record buffers freed whenever a connection has nothing buffered.
         _ = cachet_SSL_set_mode(ssl, Int(SSL_MODE_RELEASE_BUFFERS))
         switch listenerVerify {
@@ -162,7 +174,29 @@ public final class TLSConnection {
     /// Frees OpenSSL's read and write record buffers if nothing is buffered in them (SSL_free_buffers);
     /// OpenSSL allocates them again on the next record. For connections that went quiet.
     @discardableResult
-    public func releaseBuffers() -> Bool { SSL_free_buffers(ssl) == 1 }
+    public func releaseBuffers() -> Bool {
+        cachet_gather_bio_release(wbio)
+        return SSL_free_buffers(ssl) == 1
+    }
+
+    /// Lets the write BIO gather records into writes of up to `bytes` (0: each record is written as
+    /// soon as OpenSSL makes it). Gathered bytes leave only through `flushGathered()` or a later write.
+    public func setWriteGather(_ bytes: Int) { cachet_gather_bio_set_cap(wbio, bytes) }
+
+    /// Encrypted bytes accepted from OpenSSL and not yet written to the socket.
+    public var gatheredBytes: Int { cachet_gather_bio_pending(wbio) }
+
+    /// Writes what the write BIO gathered: `.bytes(0)` when all is out, `.wantWrite` when the socket is
+    /// full (call again once writable), `.error` on a socket error.
+    public func flushGathered() -> TLSIO {
+        switch cachet_gather_bio_flush(wbio) {
+        case 1: return .bytes(0)
+        case 0: return .wantWrite
+        default:
+            let reason = String(cString: strerror(errno))
+            return fatal(reason, isProtocol: false)
+        }
+    }
 
     /// SSL_MODE_RELEASE_BUFFERS for this connection: on (the default) keeps an idle connection small;
     /// off spares a busy one a malloc/free of ~17 KB around every record.
@@ -193,7 +227,9 @@ public final class TLSConnection {
     public func shutdown() {
         guard !shutdownSent, failure == nil, handshakeComplete else { return }
         shutdownSent = true
+        cachet_gather_bio_set_cap(wbio, 0)       // close_notify goes out now, after anything gathered
         _ = SSL_shutdown(ssl)
+        _ = cachet_gather_bio_flush(wbio)
         OpenSSLErrorQueue.clear()
     }
 

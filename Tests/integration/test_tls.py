@@ -831,6 +831,40 @@ class CachetTLSBetter(unittest.TestCase):
                         + b"VALUE p7 0 1\r\n7\r\nVALUE p19 0 1\r\n9\r\nEND\r\n")
                 self.assertEqual(c.roundtrip(req, timeout=10), want)
 
+    def test_large_replies_to_a_slow_reader(self):
+        # Several MB of replies to a client with a 4 KB receive buffer: the server's socket fills while
+        # records are gathered for one write(2), so every write path that waits for EV_WRITE runs. Every
+        # byte must arrive in order, pipelined small replies after them, and with `quit` last the data must
+        # all arrive before close_notify.
+        s = self.start(extra=["-I", "2m"])
+        values = [BIG, BIG[::-1], BIG[1:] + b"x", b"y" * 70000]
+        for version in ("1.2", "1.3"):
+            with self.subTest(version):
+                with s.tls(client_ctx(version)) as c:
+                    for i, v in enumerate(values):
+                        self.assertEqual(c.cmd(b"set v%d 0 0 %d\r\n" % (i, len(v)) + v), b"STORED\r\n")
+                raw = socket.socket()
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                raw.settimeout(DEFAULT_TIMEOUT)
+                raw.connect(("127.0.0.1", s.tls_port))
+                conn = client_ctx(version).wrap_socket(raw)
+                req = b"".join(b"get v%d\r\n" % i for i in range(len(values))) * 2 + b"get v3 v0\r\nversion\r\nquit\r\n"
+                want = b"".join(b"VALUE v%d 0 %d\r\n" % (i, len(v)) + v + b"\r\nEND\r\n" for i, v in enumerate(values)) * 2
+                want += (b"VALUE v3 0 %d\r\n" % len(values[3]) + values[3] + b"\r\nVALUE v0 0 %d\r\n" % len(BIG)
+                         + BIG + b"\r\nEND\r\n")
+                conn.sendall(req)
+                got = bytearray()
+                while True:
+                    chunk = conn.recv(65536)   # b"" only after the server's close_notify
+                    if not chunk:
+                        break
+                    got += chunk
+                conn.close()
+                self.assertEqual(bytes(got[:len(want)]), want)
+                self.assertTrue(bytes(got[len(want):]).startswith(b"VERSION ") and got.endswith(b"\r\n"),
+                                bytes(got[len(want):]))
+        self.assertTrue(s.srv.alive())
+
     def test_wbuf_size_1_works(self):
         s = self.start(["ssl_wbuf_size=1"])
         with s.tls() as c:

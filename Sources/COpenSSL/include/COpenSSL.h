@@ -41,4 +41,14 @@ extern const int cachet_ERR_LIB_SSL;
 extern const int cachet_built_with_sanitizer;
 long cachet_SSL_set_mode(SSL *ssl, long mode);
 long cachet_SSL_clear_mode(SSL *ssl, long mode);
+
+/* gather_bio.c: a write BIO that can gather several TLS records into one write(2). */
+BIO *cachet_gather_bio_new(int fd);
+/* Gather up to cap bytes before writing (0 = every record straight to the socket). */
+void cachet_gather_bio_set_cap(BIO *b, size_t cap);
+/* Writes gathered bytes: 1 = all out, 0 = socket full (wait for writable), -1 = error (errno). */
+int cachet_gather_bio_flush(BIO *b);
+size_t cachet_gather_bio_pending(BIO *b);
+/* Frees the gather buffer if it is empty. */
+void cachet_gather_bio_release(BIO *b);
 #endif

@@ -84,7 +84,7 @@ extension Connection {
         let out = wbuf
         var batches = 0
         while true {
-            if !wbuf.isEmpty && !flush() { return true }
+            if outputPending && !flush() { return true }
             if closed { return true }
             if batches == Connection.metadumpBatchesPerEvent {
                 scheduleResume()

@@ -145,7 +145,7 @@ extension Connection {
     func driveWatcher() {
         guard let w = ops.watcher else { return }
         while true {
-            if !wbuf.isEmpty && !flush() { break }
+            if outputPending && !flush() { break }
             if closed { return }
             var got = false
             watchLog.take(w) { bytes in wbuf.append(bytes); got = true }
