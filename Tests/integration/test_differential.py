@@ -1119,6 +1119,12 @@ class StatsDetailAndCachedump(DiffCase):
                                         st(b"p:b") + b"stats detail dump\r\n"),
             ("detail extra tokens", b"stats detail on extra\r\nstats detail dump x\r\nstats detail bogus\r\n"),
             ("detail empty dump", b"stats detail dump\r\n"),
+            # 1.6.18 records prefixes for get/gets/gat/set-family/delete only: meta commands never count.
+            ("detail ignores meta commands", b"stats detail on\r\nms m:a 1\r\nx\r\nms m:b 1 MA\r\ny\r\n"
+                                             b"mg m:a v\r\nmg m:z v\r\nmg m:v N30\r\nmd m:a\r\nmd m:z\r\n"
+                                             b"ma m:n N0 J1\r\nma m:n\r\nma m:z\r\nme m:n\r\nms bf6Y 1 b\r\n"
+                                             b"x\r\nmg bf6Y b\r\n" + st(b"c:a") + b"get c:a m:n\r\n"
+                                             b"stats detail dump\r\n"),
             # Not compared: a dump right after the sets ("cachedump limit", "exptime and sizes"). memcached
             # lists only its COLD LRU, and whether fresh items are there yet depends on its LRU maintainer
             # thread's timing (seen both ways in CI); Cachet leaves out items touched this second.

@@ -87,7 +87,9 @@ extension Connection {
         }
         let now = store.clock.currentTime
         let out = wbuf
+        var length = 0
         let result = store.metaPeek(key, hash: store.hash(key)) { it in
+            length = it.valueLength
             out.append(MetaReply.me)
             if it.keyBinary { Base64.encode(it.key, to: out) } else { out.append(it.key) }
             out.append(" exp=" as StaticString)
@@ -102,6 +104,7 @@ extension Connection {
             out.appendDecimal(UInt64(it.totalSize))
             out.append(Reply.crlf)
         }
+        if watchLog.wants(.fetchers) { logFetch(key, result, valueLength: length) }
         switch result {
         case .hit: break
         case .expired: stats.add(.getExpired)
