@@ -1140,6 +1140,36 @@ class StatsDetailAndCachedump(DiffCase):
                   fresh=True, norm=lambda r: re.sub(rb"; [1-9]\d* s]", b"; T s]", r))
 
 
+class PrefixDelimiter(DiffCase):
+    """`-D <char>`: the prefix delimiter of `stats detail` (first byte of the argument); it also turns
+    detail on from the start. `stats settings` shows it as stat_key_prefix and detail_enabled."""
+
+    KEYS = (st(b"a:b") + st(b"a/b") + st(b"a/b/c") + st(b"/lead") + st(b"trail/") + st(b"x\xc3\xa9y") +
+            b"get a/b a:b zz/q nodelim\r\ndelete a/b/c\r\ndelete q/r\r\n")
+
+    @staticmethod
+    def raw_settings(reply):
+        # byte-exact, but for the port (and inter) the pair differs in and Cachet's own last line
+        return re.sub(rb"STAT (tcpport|inter|ssl_ciphersuites) [^\r]*\r\n", b"", reply)
+
+    def test_delimiter(self):
+        for extra in (["-D", "/"], ["-D", ":"], ["-D/"], ["-D", "/x"], ["-D", "-", "-D", "/"], ["-D", "\u00e9"]):
+            self.diff(f"{' '.join(extra)}: detail on from the start", self.KEYS + b"stats detail dump\r\n",
+                      fresh=True, extra=extra)
+            self.diff(f"{' '.join(extra)}: stats settings", b"stats settings\r\n", fresh=True, extra=extra,
+                      norm=self.raw_settings)
+        self.diff("-D /: detail off/on, settings follow", [b"stats detail off\r\n" + self.KEYS +
+                                                           b"stats detail dump\r\n", b"stats settings\r\n",
+                                                           b"stats detail on\r\n" + self.KEYS + b"stats detail dump\r\n",
+                                                           b"stats settings\r\n"],
+                  fresh=True, extra=["-D", "/"], norm=self.raw_settings)
+
+    def test_default_delimiter_settings_follow_detail(self):
+        self.diff("no -D: detail_enabled follows stats detail on/off",
+                  [b"stats settings\r\n", b"stats detail on\r\nstats settings\r\n",
+                   b"stats detail off\r\nstats settings\r\n"], fresh=True, extra=[], norm=self.raw_settings)
+
+
 class WatchDisabled(DiffCase):
     EXTRA = ["-W"]
 

@@ -44,7 +44,13 @@ extension Connection {
             for (k, v) in statsSettingsLines(server.settings, verbosity: server.verbosity.load(ordering: .relaxed),
                                              oldestLive: store.oldestLive,
                                              maxBytes: server.maxBytes.load(ordering: .relaxed)) {
-                stat(k, crawlerSetting(k) ?? v)
+                if k == "stat_key_prefix" {
+                    // memcached's "%c": the delimiter byte itself, whatever it is.
+                    wbuf.append(Reply.stat); wbuf.append(k); wbuf.append(UInt8(ascii: " "))
+                    wbuf.append(server.prefixStats.delimiter); wbuf.append(Reply.crlf)
+                } else {
+                    stat(k, runtimeSetting(k) ?? v)
+                }
             }
             wbuf.append(Reply.end)
         } else if isSub("items") {
@@ -61,9 +67,10 @@ extension Connection {
         }
     }
 
-    /// `lru_crawler enable|disable|sleep|tocrawl` change what `stats settings` shows.
-    private func crawlerSetting(_ name: String) -> String? {
+    /// `lru_crawler enable|disable|sleep|tocrawl` and `stats detail on|off` change what `stats settings` shows.
+    private func runtimeSetting(_ name: String) -> String? {
         switch name {
+        case "detail_enabled": return server.prefixStats.isOn ? "yes" : "no"
         case "lru_crawler": return server.crawler.enabled.load(ordering: .relaxed) ? "yes" : "no"
         case "lru_crawler_sleep": return String(server.crawler.sleepMicros.load(ordering: .relaxed))
         case "lru_crawler_tocrawl": return String(server.crawler.toCrawl.load(ordering: .relaxed))

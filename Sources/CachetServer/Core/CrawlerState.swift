@@ -13,8 +13,8 @@ final class CrawlerState: Sendable {
 
     init(settings: Settings) {
         enabled = Atomic(settings.lruCrawler)
-        sleepMicros = Atomic(100)
-        toCrawl = Atomic(0)
+        sleepMicros = Atomic(settings.lruCrawlerSleep)
+        toCrawl = Atomic(Int(settings.lruCrawlerToCrawl))
     }
 
     /// Items visited per class between sleeps.

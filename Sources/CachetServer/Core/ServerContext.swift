@@ -59,7 +59,7 @@ final class ServerContext: Sendable {
         self.startedAt = now
         self.verbosity = Atomic(settings.verbosity)
         self.maxBytes = Atomic(Int(clamping: settings.maxBytes))
-        self.prefixStats = PrefixStats(store: store)
+        self.prefixStats = PrefixStats(store: store, delimiter: settings.prefixDelimiter, enabled: settings.detailEnabled)
         self.watchLog = WatchLog(storeEvents: store.events)
         self.crawler = CrawlerState(settings: settings)
         let log = watchLog
