@@ -141,6 +141,66 @@ class LRUCrawlerCommands(DiffCase):
         self.diff("crawl class list with empty item", b"lru_crawler crawl 1,\r\n", fresh=True)
 
 
+class CrawlerToCrawl(OpsDiff):
+    """`lru_crawler tocrawl N` / `-o lru_crawler_tocrawl=N`: a crawl looks at no more than N items per
+    class (tail first) and reclaims only the expired ones among them; metadump ignores the cap. Run with
+    `-o no_lru_maintainer`, where 1.6.18 keeps one LRU per class and nothing but the crawler reclaims
+    (no maintainer thread, no allocation after the items expire), so its crawler counters are exact."""
+
+    EXTRA = ["-o", "no_lru_maintainer"]
+    SETUP = (b"".join(st(b"k%d" % i, exp=1) for i in range(30)) + b"get k3 k11\r\n" +
+             b"".join(st(b"big%d" % i, b"y" * 300, exp=1) for i in range(12)) +
+             b"".join(st(b"live%d" % i) for i in range(5)) + b"".join(st(b"biglive%d" % i, b"y" * 300) for i in range(3)))
+    COUNTERS = (b"curr_items", b"reclaimed", b"expired_unfetched", b"crawler_reclaimed", b"crawler_items_checked",
+                b"lru_crawler_starts", b"lru_crawler_running")
+
+    @classmethod
+    def counters(cls, c):
+        general = [l for l in c.roundtrip(b"stats\r\n").split(b"\r\n") if l.split(b" ")[1:2] and l.split(b" ")[1] in cls.COUNTERS]
+        items = re.sub(rb"(items:\d+:age) \d+", rb"\1 A", c.roundtrip(b"stats items\r\n"))
+        return general, items
+
+    @staticmethod
+    def wait_idle(c):
+        deadline = time.monotonic() + 10
+        while b"STAT lru_crawler_running 1" in c.roundtrip(b"stats\r\n") and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def crawl(self, c, command):
+        r = c.roundtrip(command)
+        self.wait_idle(c)
+        return [r, self.counters(c)]
+
+    def test_tocrawl_caps_items_checked_per_class(self):
+        def scenario(server):
+            with server.connect() as c:
+                out = [c.roundtrip(self.SETUP)]
+                time.sleep(2.5)   # everything with exptime 1 has expired (1.6.18 reclaims when exptime < now)
+                out += self.crawl(c, b"lru_crawler tocrawl 10\r\nlru_crawler crawl all\r\n")
+                out += self.crawl(c, b"lru_crawler tocrawl 1\r\nlru_crawler crawl 1\r\n")
+                out += self.crawl(c, b"lru_crawler tocrawl 4\r\nlru_crawler crawl 1,2,3,4,5,6,7,8\r\n")
+                out.append(c.roundtrip(b"lru_crawler tocrawl 2\r\n"))
+                c.send(b"lru_crawler metadump all\r\n")   # not capped, but counted as checked
+                out.append(norm_dump(read_until_any(c.sock, [b"END\r\n"])))
+                self.wait_idle(c)
+                out.append(self.counters(c))
+                out += self.crawl(c, b"lru_crawler tocrawl 0\r\nlru_crawler crawl all\r\n")
+                out.append(c.roundtrip(b"stats settings\r\n").count(b"lru_crawler_tocrawl 0\r\n"))
+                return out
+        self.compare("tocrawl 10/1/4/metadump/0 (no_lru_maintainer)", scenario)
+
+    def test_tocrawl_option_and_flushed_items(self):
+        def scenario(server):
+            with server.connect() as c:
+                out = [c.roundtrip(self.SETUP + b"flush_all\r\n")]
+                time.sleep(1.2)   # flush_all marks items older than this second; let the clock tick
+                out += self.crawl(c, b"lru_crawler crawl all\r\n")
+                out.append([l for l in c.roundtrip(b"stats settings\r\n").split(b"\r\n") if b"lru_crawler_" in l])
+                return out
+        self.compare("-o lru_crawler_tocrawl=7: flushed items reclaimed, not counted unfetched", scenario,
+                     self.EXTRA + ["-o", "lru_crawler_tocrawl=7,lru_crawler_sleep=50"])
+
+
 SETUP = (st(b"foo") + st(b"b%20ar", b"abc", flags=5, exp=100) + st(b"k\xff\x01") +
          st(b"big", b"x" * 5000, exp=1000) + st(b"gone", b"x", exp=-1) + b"get foo gone\r\n")
 

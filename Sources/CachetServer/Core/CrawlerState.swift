@@ -10,6 +10,8 @@ final class CrawlerState: Sendable {
     let enabled: Atomic<Bool>
     let sleepMicros: Atomic<Int>
     let toCrawl: Atomic<Int>
+    /// memcached's lru_crawler_starts: crawls and metadumps started (zeroed by `stats reset`).
+    let starts = Atomic<Int>(0)
 
     init(settings: Settings) {
         enabled = Atomic(settings.lruCrawler)

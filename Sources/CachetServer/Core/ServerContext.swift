@@ -46,6 +46,7 @@ final class ServerContext: Sendable {
         for w in workers { w.stats.reset() }
         store.resetStats()
         prefixStats.clear()
+        crawler.starts.store(0, ordering: .relaxed)
         totalConns.store(0, ordering: .relaxed)
         rejectedConns.store(0, ordering: .relaxed)
         listenDisabledNum.store(0, ordering: .relaxed)
