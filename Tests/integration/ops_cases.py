@@ -290,15 +290,19 @@ class Watch(OpsDiff):
         b"ma n MX\r\nma n O123456789012345678901234567890123456789\r\nset exp3 0 -1 1\r\n1\r\nma exp3\r\n"
         b"ma exp3 N0 J3\r\nma /w8B b N0 J12345\r\nset nine 0 0 1\r\n9\r\nma nine v\r\n"
         # flushed items
-        b"flush_all\r\nmg nine v\r\nmd nine\r\nma nine\r\nmg txt\r\n")
+        b"flush_all\r\nmg nine v\r\nmd nine\r\nma nine\r\n")
 
     def test_watch_meta(self):
+        # -o no_lru_maintainer: 1.6.18's maintainer thread would otherwise reclaim expired and flushed
+        # items in the background, racing the lookups that log them as expired/flushed (seen in a
+        # memcached-vs-memcached run). Without it nothing reclaims behind the commands' backs here.
+        quiet = ["-o", "no_lru_maintainer"]
         self.watch("watch meta fetchers+mutations", b" fetchers mutations", self.META_TRAFFIC + b"get zz_end\r\n",
-                   b"key=zz_end status=not_found", with_replies=True)
+                   b"key=zz_end status=not_found", with_replies=True, extra=quiet)
         self.watch("watch meta fetchers", b" fetchers", self.META_TRAFFIC + b"get zz_end\r\n",
-                   b"key=zz_end status=not_found", with_replies=True)
+                   b"key=zz_end status=not_found", with_replies=True, extra=quiet)
         self.watch("watch meta mutations", b" mutations", self.META_TRAFFIC + b"ms zz_end 1\r\n1\r\n",
-                   b"key=zz_end status=stored cmd=set", with_replies=True)
+                   b"key=zz_end status=stored cmd=set", with_replies=True, extra=quiet)
 
     def test_watch_meta_no_memory(self):
         # -M with a full cache: allocation fails, logged as item_store no_memory, then (set, ms of any
