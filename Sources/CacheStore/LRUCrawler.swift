@@ -9,6 +9,10 @@
 //   instead, one segment per step under that segment's lock.
 // Lock order is the store's: an item's segment lock is only *tried* while a class lock is held; a busy
 // segment makes the crawler step back and retry that item on a later round.
+// Accounting is crawler.c's: every item an LRU crawl looks at counts in its class's crawler_items_checked
+// (metadump too, `metadump hash` not); a reclaim counts in crawler_reclaimed and, when the item expired
+// without being fetched, expired_unfetched. `toCrawl` (memcached's lru_crawler_tocrawl) ends a class's
+// walk after that many items (memcached: per class and LRU segment; Cachet has one LRU per class).
 import Glibc
 
 /// What `lru_crawler metadump` prints for one item; `key` is valid only during the visit.
@@ -45,13 +49,18 @@ extension CacheStore {
     public var crawlableClassIds: ClosedRange<Int> { 1...largestClassId }
 
     /// Starts a crawl over `classIds` (LRU order) or, with `byHash`, over the hash table; nil while another
-    /// crawl runs (memcached's `BUSY currently processing crawler request`).
-    public func startCrawl(classIds: [Int], byHash: Bool = false) -> LRUCrawl? {
+    /// crawl runs (memcached's `BUSY currently processing crawler request`). `toCrawl` > 0 caps the items
+    /// looked at per class (memcached's lru_crawler_tocrawl; metadump passes 0, as memcached does).
+    public func startCrawl(classIds: [Int], byHash: Bool = false, toCrawl: Int = 0) -> LRUCrawl? {
         guard crawlerBusy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             return nil
         }
-        return LRUCrawl(store: self, classIds: classIds.filter { $0 >= 1 && $0 <= largestClassId }, byHash: byHash)
+        return LRUCrawl(store: self, classIds: classIds.filter { $0 >= 1 && $0 <= largestClassId }, byHash: byHash,
+                        toCrawl: toCrawl)
     }
+
+    /// memcached's lru_crawler_running: a crawl or metadump holds the crawler.
+    public var isCrawling: Bool { crawlerBusy.load(ordering: .relaxed) }
 
     @inline(__always) func meta(_ it: ItemRef) -> ItemMeta {
         ItemMeta(key: it.key(layout), exptime: it.exptime, lastAccess: it.time, cas: it.cas(layout),
@@ -71,13 +80,18 @@ public final class LRUCrawl: @unchecked Sendable {
     private let store: CacheStore
     private var active: [Int]
     private var sentinels: [Int: UnsafeMutableRawPointer] = [:]
+    /// Items looked at so far, by class id, against `toCrawl` (0 = no cap).
+    private var checked: [Int]
+    private let toCrawl: Int
     private let byHash: Bool
     private var nextSegment = 0
     private var finished = false
 
-    init(store: CacheStore, classIds: [Int], byHash: Bool) {
+    init(store: CacheStore, classIds: [Int], byHash: Bool, toCrawl: Int = 0) {
         self.store = store
         self.byHash = byHash
+        self.toCrawl = toCrawl
+        checked = Array(repeating: 0, count: store.largestClassId + 1)
         active = byHash ? [] : Array(Set(classIds)).sorted()
         for cid in active {
             let s = UnsafeMutableRawPointer.allocate(byteCount: store.layout.keyOffset + 8, alignment: 16)
@@ -147,8 +161,9 @@ public final class LRUCrawl: @unchecked Sendable {
         return active.isEmpty
     }
 
-    /// One item of class `cid`; false when the sentinel reached the head.
+    /// One item of class `cid`; false when the sentinel reached the head or the class had its `toCrawl`.
     private func stepClass(_ cid: Int, _ handle: (ItemRef) -> Bool) -> Bool {
+        if toCrawl > 0 && checked[cid] >= toCrawl { return false }
         let s = ItemRef(sentinels[cid]!)
         let c = store.classes + cid
         store.classLocks.lock(cid)
@@ -172,10 +187,15 @@ public final class LRUCrawl: @unchecked Sendable {
                 return true
             }
         }
+        checked[cid] += 1
+        c.pointee.crawlerItemsChecked += 1
         if handle(it) {
             var deferred: UnsafeMutableRawPointer? = nil
+            c.pointee.crawlerReclaimed += 1
+            if it.itFlags & ItemFlags.fetched == 0 && !store.isFlushed(it, now: store.clock.currentTime) {
+                c.pointee.expiredUnfetched += 1
+            }
             store.assoc.remove(it, seg: seg)
-            c.pointee.reclaimed += 1
             store.releaseLocked(it, in: c, deferred: &deferred)
             store.assoc.locks.unlock(seg)
             if deferred != nil {

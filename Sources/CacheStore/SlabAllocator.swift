@@ -21,6 +21,7 @@ struct SlabClass {
     var number = 0, memRequested = 0, totalItems = 0
     var evicted = 0, evictedNonzero = 0, evictedTime: UInt32 = 0, outOfMemory = 0
     var reclaimed = 0, expiredUnfetched = 0, evictedUnfetched = 0
+    var crawlerReclaimed = 0, crawlerItemsChecked = 0
 
     init(id: Int, size: Int, perSlab: Int) { self.id = id; self.size = size; self.perSlab = perSlab }
 }

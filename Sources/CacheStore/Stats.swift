@@ -7,12 +7,15 @@ public struct ClassStats: Sendable {
     public var number = 0, memRequested = 0, age: UInt32 = 0
     public var evicted = 0, evictedNonzero = 0, evictedTime: UInt32 = 0, outOfMemory = 0
     public var reclaimed = 0, expiredUnfetched = 0, evictedUnfetched = 0
+    /// memcached's crawler_reclaimed / crawler_items_checked (LRUCrawler.swift).
+    public var crawlerReclaimed = 0, crawlerItemsChecked = 0
     public init() {}
 }
 
 public struct StoreStats: Sendable {
     public var currItems = 0, totalItems = 0, bytes = 0
     public var evictions = 0, evictedUnfetched = 0, expiredUnfetched = 0, reclaimed = 0
+    public var crawlerReclaimed = 0, crawlerItemsChecked = 0
     public var hashPowerLevel = 16, hashBytes = 524288, hashIsExpanding = false
     public var totalMalloced = 0, mallocFails = 0
     public var classes: [ClassStats] = []
@@ -41,6 +44,7 @@ extension CacheStore {
             cs.evicted = c.evicted; cs.evictedNonzero = c.evictedNonzero; cs.evictedTime = c.evictedTime
             cs.outOfMemory = c.outOfMemory; cs.reclaimed = c.reclaimed
             cs.expiredUnfetched = c.expiredUnfetched; cs.evictedUnfetched = c.evictedUnfetched
+            cs.crawlerReclaimed = c.crawlerReclaimed; cs.crawlerItemsChecked = c.crawlerItemsChecked
             s.totalItems += c.totalItems
             classLocks.unlock(id)
             s.currItems += cs.number
@@ -49,6 +53,8 @@ extension CacheStore {
             s.evictedUnfetched += cs.evictedUnfetched
             s.expiredUnfetched += cs.expiredUnfetched
             s.reclaimed += cs.reclaimed
+            s.crawlerReclaimed += cs.crawlerReclaimed
+            s.crawlerItemsChecked += cs.crawlerItemsChecked
             if cs.totalPages > 0 || cs.number > 0 { s.classes.append(cs) }
         }
         let buckets = assoc.totalBuckets
@@ -71,6 +77,7 @@ extension CacheStore {
             c.pointee.evicted = 0; c.pointee.evictedNonzero = 0; c.pointee.evictedTime = 0
             c.pointee.outOfMemory = 0; c.pointee.reclaimed = 0
             c.pointee.expiredUnfetched = 0; c.pointee.evictedUnfetched = 0
+            c.pointee.crawlerReclaimed = 0; c.pointee.crawlerItemsChecked = 0
             classLocks.unlock(id)
         }
     }

@@ -67,6 +67,43 @@ import CacheStore
         #expect(h.stats().currItems == 5)
     }
 
+    @Test func toCrawlCapsItemsCheckedPerClassAndCountsLikeMemcached() {
+        let h = Harness()
+        for i in 0..<50 { h.set("e\(i)", "x", exptime: 1) }                              // class 1, tail first
+        for i in 0..<20 { h.set("b\(i)", String(repeating: "y", count: 500), exptime: 1) }  // a bigger class
+        for i in 0..<5 { h.set("l\(i)", "x") }
+        _ = h.lookup("e0")                                                               // fetched: not "unfetched"
+        h.advance(3)
+        var crawl = h.store.startCrawl(classIds: Array(1..<64), toCrawl: 10)!
+        while !crawl.reclaimStep(rounds: 3) {}
+        crawl.finish()
+        var s = h.stats()
+        #expect(s.currItems == 75 - 20)
+        #expect(s.crawlerReclaimed == 20 && s.crawlerItemsChecked == 20 && s.expiredUnfetched == 19 && s.reclaimed == 0)
+        #expect(s.classes.first { $0.id == 1 }?.crawlerReclaimed == 10)
+        // A cap larger than the class: every item is looked at once, live ones are kept.
+        crawl = h.store.startCrawl(classIds: [1], toCrawl: 1000)!
+        while !crawl.reclaimStep(rounds: 7) {}
+        crawl.finish()
+        s = h.stats()
+        #expect(s.currItems == 5 + 10 && s.crawlerItemsChecked == 20 + 45 && s.crawlerReclaimed == 60)
+        // Metadump is never capped and counts what it looked at; flushed items are reclaimed, not "unfetched".
+        crawl = h.store.startCrawl(classIds: [1])!
+        var seen = 0
+        while !crawl.step(rounds: 2, { _ in seen += 1 }) {}
+        crawl.finish()
+        #expect(seen == 5 && h.stats().crawlerItemsChecked == 65 + 5)
+        h.store.flushAll(delay: 0)
+        h.advance(1)
+        crawl = h.store.startCrawl(classIds: [1], toCrawl: 2)!
+        while !crawl.reclaimStep(rounds: 1) {}
+        crawl.finish()
+        s = h.stats()
+        #expect(s.crawlerReclaimed == 62 && s.expiredUnfetched == 59 && s.currItems == 13)
+        h.store.resetStats()
+        #expect(h.stats().crawlerReclaimed == 0 && h.stats().crawlerItemsChecked == 0)
+    }
+
     @Test func hashWalkSeesEverything() {
         let h = Harness()
         for i in 0..<1000 { h.set("k\(i)", "v") }

@@ -69,6 +69,13 @@ import Testing
                                   "-l", "127.0.0.1", "-l", "127.0.0.1"], port: MemcachedOracle.freePort())
     }
 
+    @Test func statsSettingsDelimiterAndCrawler() throws {
+        try compareStatsSettings(["-D", "#", "-o", "lru_crawler_sleep=12abc,lru_crawler_tocrawl=4294967295"],
+                                 port: MemcachedOracle.freePort())
+        try compareStatsSettings(["-D", "ab", "-D", "|", "-o", "lru_crawler_tocrawl=4294967296,lru_crawler_sleep=0"],
+                                 port: MemcachedOracle.freePort())
+    }
+
     @Test func statsSettingsTLS() throws {
         let (cert, key) = try MemcachedOracle.makeCertificate()
         let port = MemcachedOracle.freePort(), plain = MemcachedOracle.freePort()

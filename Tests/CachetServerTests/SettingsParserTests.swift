@@ -80,6 +80,16 @@ let sharedFailures: [([String], Int32, String)] = [
     (["-o", "hash_algorithm=foo"], 1, "Unknown hash_algorithm option (jenkins, murmur3, xxh3)\n"),
     (["-o", "hash_algorithm"], 1, "Missing hash_algorithm argument\n"),
     (["-D"], 1, "cachet: option requires an argument -- 'D'\nIllegal argument \"?\"\n"),
+    (["-D", ""], 1, "No delimiter specified\n"),
+    (["--D=x"], 1, "cachet: unrecognized option '--D=x'\nIllegal argument \"?\"\n"),
+    (["-o", "lru_crawler_tocrawl"], 1, "Missing lru_crawler_tocrawl value\n"),
+    (["-o", "lru_crawler_tocrawl="], 1, "lru_crawler_tocrawl takes a numeric 32bit value\n"),
+    (["-o", "lru_crawler_tocrawl=x"], 1, "lru_crawler_tocrawl takes a numeric 32bit value\n"),
+    (["-o", "lru_crawler_tocrawl=12abc"], 1, "lru_crawler_tocrawl takes a numeric 32bit value\n"),
+    (["-o", "lru_crawler_tocrawl=-1"], 1, "lru_crawler_tocrawl takes a numeric 32bit value\n"),
+    (["-o", "lru_crawler_sleep"], 1, "Missing lru_crawler_sleep value\n"),
+    (["-o", "lru_crawler_sleep=-1"], 1, "LRU crawler sleep must be between 0 and 1 second\n"),
+    (["-o", "lru_crawler_sleep=1000001"], 1, "LRU crawler sleep must be between 0 and 1 second\n"),
 ]
 
 /// (argv, exit code, stderr) where Cachet deliberately differs from memcached 1.6.18.
@@ -99,7 +109,6 @@ let cachetOnlyFailures: [([String], Int32, String)] = [
     (["-Y", "/tmp/auth"], 64, "cachet: option -Y (--auth-file) is not supported\n"),
     (["-e", "/tmp/mem"], 64, "cachet: option -e (--memory-file) is not supported\n"),
     (["-L"], 64, "cachet: option -L (--enable-largepages) is not supported\n"),
-    (["-D", ":"], 64, "cachet: option -D is not supported\n"),
     (["-N", "2"], 64, "cachet: option -N (--napi-ids) is not supported\n"),
     (["-o", "ext_path=/tmp/x:64m"], 64, "cachet: option -o ext_path is not supported\n"),
     (["-o", "no_modern"], 64, "cachet: option -o no_modern is not supported\n"),
@@ -150,6 +159,25 @@ let cachetOnlyFailures: [([String], Int32, String)] = [
         #expect(settings(["-o", "idle_timeout=abc"])?.idleTimeout == 0)
         let t = try #require(settings(["-t", "100"]))
         #expect(t.startupWarnings.count == 1)
+    }
+
+    @Test func prefixDelimiterAndCrawlerOptions() throws {
+        let d = try #require(settings(["-D", "#"]))
+        #expect(d.prefixDelimiter == UInt8(ascii: "#") && d.detailEnabled)
+        // getopt forms: attached argument, first byte only, the last -D wins, an argument that looks like an option.
+        #expect(settings(["-D:"])?.prefixDelimiter == UInt8(ascii: ":"))
+        #expect(settings(["-D", "ab"])?.prefixDelimiter == UInt8(ascii: "a"))
+        #expect(settings(["-D", "a", "-D", "b"])?.prefixDelimiter == UInt8(ascii: "b"))
+        #expect(settings(["-D", "-V"])?.prefixDelimiter == UInt8(ascii: "-"))
+        #expect(settings(["-D", "é"])?.prefixDelimiter == 0xC3)
+        let plain = try #require(settings([]))
+        #expect(plain.prefixDelimiter == UInt8(ascii: ":") && !plain.detailEnabled)
+        #expect(plain.lruCrawlerSleep == 100 && plain.lruCrawlerToCrawl == 0)
+        let c = try #require(settings(["-o", "lru_crawler_sleep=12abc,lru_crawler_tocrawl= 7"]))
+        #expect(c.lruCrawlerSleep == 12 && c.lruCrawlerToCrawl == 7)
+        #expect(settings(["-o", "lru_crawler_sleep=x"])?.lruCrawlerSleep == 0)
+        #expect(settings(["-o", "lru_crawler_tocrawl=4294967296"])?.lruCrawlerToCrawl == 0)
+        #expect(settings(["-o", "lru_crawler_tocrawl=4294967295"])?.lruCrawlerToCrawl == UInt32.max)
     }
 
     @Test func listAccumulatesLikeMemcached() {

@@ -35,8 +35,8 @@ def norm_dump(reply):
 def norm_log(reply):
     reply = re.sub(rb"ts=\d+\.\d+ gid=\d+", b"ts=T gid=G", reply)
     reply = re.sub(rb"rport=\d+", b"rport=P", reply)
-    reply = re.sub(rb"clsid=-?\d+ cfd=-?\d+ size=0\n", b"clsid=C cfd=F size=0\n", reply) \
-        if b"too_large" in reply or b"no_memory" in reply else reply
+    reply = re.sub(rb"(status=(?:too_large|no_memory) [^\n]*)clsid=-?\d+ cfd=-?\d+ size=0\n",
+                   rb"\1clsid=C cfd=F size=0\n", reply)
     reply = re.sub(rb"cfd=\d+", b"cfd=F", reply)
     return reply
 
@@ -141,6 +141,66 @@ class LRUCrawlerCommands(DiffCase):
         self.diff("crawl class list with empty item", b"lru_crawler crawl 1,\r\n", fresh=True)
 
 
+class CrawlerToCrawl(OpsDiff):
+    """`lru_crawler tocrawl N` / `-o lru_crawler_tocrawl=N`: a crawl looks at no more than N items per
+    class (tail first) and reclaims only the expired ones among them; metadump ignores the cap. Run with
+    `-o no_lru_maintainer`, where 1.6.18 keeps one LRU per class and nothing but the crawler reclaims
+    (no maintainer thread, no allocation after the items expire), so its crawler counters are exact."""
+
+    EXTRA = ["-o", "no_lru_maintainer"]
+    SETUP = (b"".join(st(b"k%d" % i, exp=1) for i in range(30)) + b"get k3 k11\r\n" +
+             b"".join(st(b"big%d" % i, b"y" * 300, exp=1) for i in range(12)) +
+             b"".join(st(b"live%d" % i) for i in range(5)) + b"".join(st(b"biglive%d" % i, b"y" * 300) for i in range(3)))
+    COUNTERS = (b"curr_items", b"reclaimed", b"expired_unfetched", b"crawler_reclaimed", b"crawler_items_checked",
+                b"lru_crawler_starts", b"lru_crawler_running")
+
+    @classmethod
+    def counters(cls, c):
+        general = [l for l in c.roundtrip(b"stats\r\n").split(b"\r\n") if l.split(b" ")[1:2] and l.split(b" ")[1] in cls.COUNTERS]
+        items = re.sub(rb"(items:\d+:age) \d+", rb"\1 A", c.roundtrip(b"stats items\r\n"))
+        return general, items
+
+    @staticmethod
+    def wait_idle(c):
+        deadline = time.monotonic() + 10
+        while b"STAT lru_crawler_running 1" in c.roundtrip(b"stats\r\n") and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def crawl(self, c, command):
+        r = c.roundtrip(command)
+        self.wait_idle(c)
+        return [r, self.counters(c)]
+
+    def test_tocrawl_caps_items_checked_per_class(self):
+        def scenario(server):
+            with server.connect() as c:
+                out = [c.roundtrip(self.SETUP)]
+                time.sleep(2.5)   # everything with exptime 1 has expired (1.6.18 reclaims when exptime < now)
+                out += self.crawl(c, b"lru_crawler tocrawl 10\r\nlru_crawler crawl all\r\n")
+                out += self.crawl(c, b"lru_crawler tocrawl 1\r\nlru_crawler crawl 1\r\n")
+                out += self.crawl(c, b"lru_crawler tocrawl 4\r\nlru_crawler crawl 1,2,3,4,5,6,7,8\r\n")
+                out.append(c.roundtrip(b"lru_crawler tocrawl 2\r\n"))
+                c.send(b"lru_crawler metadump all\r\n")   # not capped, but counted as checked
+                out.append(norm_dump(read_until_any(c.sock, [b"END\r\n"])))
+                self.wait_idle(c)
+                out.append(self.counters(c))
+                out += self.crawl(c, b"lru_crawler tocrawl 0\r\nlru_crawler crawl all\r\n")
+                out.append(c.roundtrip(b"stats settings\r\n").count(b"lru_crawler_tocrawl 0\r\n"))
+                return out
+        self.compare("tocrawl 10/1/4/metadump/0 (no_lru_maintainer)", scenario)
+
+    def test_tocrawl_option_and_flushed_items(self):
+        def scenario(server):
+            with server.connect() as c:
+                out = [c.roundtrip(self.SETUP + b"flush_all\r\n")]
+                time.sleep(1.2)   # flush_all marks items older than this second; let the clock tick
+                out += self.crawl(c, b"lru_crawler crawl all\r\n")
+                out.append([l for l in c.roundtrip(b"stats settings\r\n").split(b"\r\n") if b"lru_crawler_" in l])
+                return out
+        self.compare("-o lru_crawler_tocrawl=7: flushed items reclaimed, not counted unfetched", scenario,
+                     self.EXTRA + ["-o", "lru_crawler_tocrawl=7,lru_crawler_sleep=50"])
+
+
 SETUP = (st(b"foo") + st(b"b%20ar", b"abc", flags=5, exp=100) + st(b"k\xff\x01") +
          st(b"big", b"x" * 5000, exp=1000) + st(b"gone", b"x", exp=-1) + b"get foo gone\r\n")
 
@@ -181,17 +241,20 @@ class Watch(OpsDiff):
                b"set big 0 0 2000000\r\n" + b"x" * 2000000 + b"\r\n" + b"set n 0 0 1\r\n1\r\nincr n 5\r\n"
                b"decr n 1\r\nget n\r\n" + st(b"e", exp=-1) + b"get e\r\n")
 
-    def watch(self, label, types, traffic, end_marker):
+    def watch(self, label, types, traffic, end_marker, with_replies=False, extra=None):
         def scenario(server):
             with server.connect() as w:
                 w.send(b"watch" + types + CRLF)
                 ok = read_until_any(w.sock, [b"OK\r\n"])
                 with server.connect() as c:
-                    c.roundtrip(traffic)
+                    replies = c.roundtrip(traffic)
                     c.send(b"quit\r\n")
                 lines = read_until_any(w.sock, [end_marker], timeout=3)
+                if with_replies:
+                    # TTLs of already-expired items are 1 - current_time (uint32): seconds of uptime.
+                    return [ok, replies, re.sub(rb"ttl=42949\d{5}", b"ttl=PAST", norm_log(lines))]
                 return [ok, norm_log(lines)]
-        self.compare(label, scenario)
+        self.compare(label, scenario, extra)
 
     def test_watch_streams(self):
         self.watch("watch all four", b" fetchers mutations evictions connevents", self.TRAFFIC,
@@ -199,6 +262,58 @@ class Watch(OpsDiff):
         self.watch("watch default (fetchers)", b"", self.TRAFFIC + b"get zz_end\r\n", b"key=zz_end status=not_found clsid=0 cfd=")
         self.watch("watch mutations", b" mutations", self.TRAFFIC + b"set zz_end 0 0 1\r\n1\r\n",
                    b"key=zz_end status=stored cmd=set ttl=0 clsid=1 cfd=")
+
+    # Meta commands log what 1.6.18's item layer logs for them: every lookup (mg, md, ma, me, and ms's
+    # store) an item_get line, every do_store_item an item_store line (ms with its mode's name, ma's
+    # vivify as an add); mg's vivify, md's delete and ma's incr/decr log nothing more. Flag errors that
+    # stop a command before its lookup log nothing; an over-long opaque found after it still logs.
+    META_TRAFFIC = (
+        # ms: modes, stored/not_stored/exists/not_found, append TTL and size, stale cas, base64 keys
+        b"ms a 1\r\nx\r\nms a 1 T100 F5\r\ny\r\nms a 1 MA\r\nz\r\nms a 1 ME\r\nz\r\nms nope 1 MR\r\nz\r\n"
+        b"ms nope 1 MA\r\nz\r\nms a 1 C999\r\nz\r\nms nope 1 C999\r\nz\r\nms a 1 MX\r\nz\r\n"
+        b"ms a 1\r\nxyz\r\nms big 2000000\r\n" + b"x" * 2000000 + b"\r\nms big 2000000 MA\r\n" +
+        b"x" * 2000000 + b"\r\nms Zm9v 2 b\r\nab\r\nms /w8B 2 b\r\nab\r\nms s 1\r\nx\r\nms s 1\r\nx\r\n"
+        b"ms s 1 C1 I\r\nz\r\nms s 1 T-1\r\nx\r\nmg s\r\nms s 1 T100 MS\r\nx\r\nms s 1 MP\r\np\r\n"
+        b"ms s 1 q\r\nx\r\nms s 1 k O99 c\r\nx\r\nms ch 700000\r\n" + b"y" * 700000 + b"\r\nms ch 1 MA\r\nq\r\n"
+        # mg: hit/miss, q, T, h/l, vivify, opaque too long (logged), bad flag and long key (not logged)
+        b"set a 0 0 1\r\n5\r\nmg a\r\nmg a v s f t c k O123\r\nmg nope v\r\nmg nope q\r\nmg a T30 t\r\n"
+        b"mg a h l\r\nmg viv N30 t\r\nmg viv v\r\nmg a O123456789012345678901234567890123456789\r\n"
+        b"mg a zz\r\nmg " + b"k" * 251 + b" v\r\nset exp 0 -1 1\r\nx\r\nmg exp v\r\nmg /w8B b v k\r\n"
+        # me
+        b"me a\r\nme nope\r\nme Zm9v b\r\nme /w8B b\r\n"
+        # md: miss, cas mismatch, stale, q, opaque too long (before the lookup), bad flag
+        b"md nope\r\nmd a C999\r\nmd a I T30\r\nmd a q\r\nmd a\r\n"
+        b"md exp2 O123456789012345678901234567890123456789\r\nmd a zz\r\nmd /w8B b q\r\n"
+        # ma: miss, vivify (a second lookup + an add), incr/decr, cas mismatch, non-numeric, bad mode,
+        # opaque too long (after the lookup), expired then vivified, binary key
+        b"ma n\r\nma n N0 J7\r\nma n\r\nma n MD D2 v\r\nma n C999\r\nset txt 0 0 3\r\nabc\r\nma txt\r\n"
+        b"ma n MX\r\nma n O123456789012345678901234567890123456789\r\nset exp3 0 -1 1\r\n1\r\nma exp3\r\n"
+        b"ma exp3 N0 J3\r\nma /w8B b N0 J12345\r\nset nine 0 0 1\r\n9\r\nma nine v\r\n"
+        # flushed items
+        b"flush_all\r\nmg nine v\r\nmd nine\r\nma nine\r\n")
+
+    def test_watch_meta(self):
+        # -o no_lru_maintainer: 1.6.18's maintainer thread would otherwise reclaim expired and flushed
+        # items in the background, racing the lookups that log them as expired/flushed (seen in a
+        # memcached-vs-memcached run). Without it nothing reclaims behind the commands' backs here.
+        quiet = ["-o", "no_lru_maintainer"]
+        self.watch("watch meta fetchers+mutations", b" fetchers mutations", self.META_TRAFFIC + b"get zz_end\r\n",
+                   b"key=zz_end status=not_found", with_replies=True, extra=quiet)
+        self.watch("watch meta fetchers", b" fetchers", self.META_TRAFFIC + b"get zz_end\r\n",
+                   b"key=zz_end status=not_found", with_replies=True, extra=quiet)
+        self.watch("watch meta mutations", b" mutations", self.META_TRAFFIC + b"ms zz_end 1\r\n1\r\n",
+                   b"key=zz_end status=stored cmd=set", with_replies=True, extra=quiet)
+
+    def test_watch_meta_no_memory(self):
+        # -M with a full cache: allocation fails, logged as item_store no_memory, then (set, ms of any
+        # mode) the lookup that unlinks the old value; add/append log no lookup.
+        fill = b"".join(b"set k%d 0 0 100000\r\n" % i + b"y" * 100000 + CRLF for i in range(30))
+        v = b"y" * 100000 + CRLF
+        traffic = (fill + b"ms k0 100000\r\n" + v + b"ms k1 100000 MA\r\n" + v + b"ms k2 100000 ME\r\n" + v +
+                   b"set k3 0 0 100000\r\n" + v + b"add k4 0 0 100000\r\n" + v + b"append k5 0 0 100000\r\n" + v +
+                   b"get zz_end\r\n")
+        self.watch("watch no_memory (-M -m 2)", b" fetchers mutations", traffic, b"key=zz_end status=not_found",
+                   with_replies=True, extra=["-M", "-m", "2"])
 
     def test_watch_replies(self):
         for label, req in [

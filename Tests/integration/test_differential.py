@@ -1119,6 +1119,12 @@ class StatsDetailAndCachedump(DiffCase):
                                         st(b"p:b") + b"stats detail dump\r\n"),
             ("detail extra tokens", b"stats detail on extra\r\nstats detail dump x\r\nstats detail bogus\r\n"),
             ("detail empty dump", b"stats detail dump\r\n"),
+            # 1.6.18 records prefixes for get/gets/gat/set-family/delete only: meta commands never count.
+            ("detail ignores meta commands", b"stats detail on\r\nms m:a 1\r\nx\r\nms m:b 1 MA\r\ny\r\n"
+                                             b"mg m:a v\r\nmg m:z v\r\nmg m:v N30\r\nmd m:a\r\nmd m:z\r\n"
+                                             b"ma m:n N0 J1\r\nma m:n\r\nma m:z\r\nme m:n\r\nms bf6Y 1 b\r\n"
+                                             b"x\r\nmg bf6Y b\r\n" + st(b"c:a") + b"get c:a m:n\r\n"
+                                             b"stats detail dump\r\n"),
             # Not compared: a dump right after the sets ("cachedump limit", "exptime and sizes"). memcached
             # lists only its COLD LRU, and whether fresh items are there yet depends on its LRU maintainer
             # thread's timing (seen both ways in CI); Cachet leaves out items touched this second.
@@ -1132,6 +1138,36 @@ class StatsDetailAndCachedump(DiffCase):
         # (the oracle runs first: absolute expiry times differ by the sleep)
         self.diff("cachedump after 2 s", [st(b"a") + st(b"b", b"xyz", exp=1000, flags=3) + st(b"c"), later],
                   fresh=True, norm=lambda r: re.sub(rb"; [1-9]\d* s]", b"; T s]", r))
+
+
+class PrefixDelimiter(DiffCase):
+    """`-D <char>`: the prefix delimiter of `stats detail` (first byte of the argument); it also turns
+    detail on from the start. `stats settings` shows it as stat_key_prefix and detail_enabled."""
+
+    KEYS = (st(b"a:b") + st(b"a/b") + st(b"a/b/c") + st(b"/lead") + st(b"trail/") + st(b"x\xc3\xa9y") +
+            b"get a/b a:b zz/q nodelim\r\ndelete a/b/c\r\ndelete q/r\r\n")
+
+    @staticmethod
+    def raw_settings(reply):
+        # byte-exact, but for the port (and inter) the pair differs in and Cachet's own last line
+        return re.sub(rb"STAT (tcpport|inter|ssl_ciphersuites) [^\r]*\r\n", b"", reply)
+
+    def test_delimiter(self):
+        for extra in (["-D", "/"], ["-D", ":"], ["-D/"], ["-D", "/x"], ["-D", "-", "-D", "/"], ["-D", "\u00e9"]):
+            self.diff(f"{' '.join(extra)}: detail on from the start", self.KEYS + b"stats detail dump\r\n",
+                      fresh=True, extra=extra)
+            self.diff(f"{' '.join(extra)}: stats settings", b"stats settings\r\n", fresh=True, extra=extra,
+                      norm=self.raw_settings)
+        self.diff("-D /: detail off/on, settings follow", [b"stats detail off\r\n" + self.KEYS +
+                                                           b"stats detail dump\r\n", b"stats settings\r\n",
+                                                           b"stats detail on\r\n" + self.KEYS + b"stats detail dump\r\n",
+                                                           b"stats settings\r\n"],
+                  fresh=True, extra=["-D", "/"], norm=self.raw_settings)
+
+    def test_default_delimiter_settings_follow_detail(self):
+        self.diff("no -D: detail_enabled follows stats detail on/off",
+                  [b"stats settings\r\n", b"stats detail on\r\nstats settings\r\n",
+                   b"stats detail off\r\nstats settings\r\n"], fresh=True, extra=[], norm=self.raw_settings)
 
 
 class WatchDisabled(DiffCase):

@@ -129,6 +129,29 @@ class Crawl(unittest.TestCase):
             wait_for(lambda: stats(srv)["curr_items"] == "100", timeout=10, what="expired items reclaimed")
             self.assertEqual(c.roundtrip(b"lru_crawler crawl 1\r\n"), b"OK\r\n")
 
+    @cachet_only
+    def test_tocrawl_caps_each_class(self):
+        # Default options. Cachet-only: memcached's LRU maintainer reclaims expired items on its own and
+        # its cap applies per LRU segment (the differential case runs with -o no_lru_maintainer, where
+        # its counters are exact). 2000 expired items in class 1 and 300 in a bigger class, 100 live.
+        with Server(cachet_bin()) as srv, srv.connect() as c:
+            c.send(b"".join(b"set e%d 0 1 1 noreply\r\nx\r\n" % i for i in range(2000)))
+            c.send(b"".join(b"set b%d 0 1 300 noreply\r\n%s\r\n" % (i, b"y" * 300) for i in range(300)))
+            c.send(b"".join(b"set l%d 0 0 1 noreply\r\nx\r\n" % i for i in range(100)))
+            self.assertEqual(c.roundtrip(b"version\r\n")[:8], b"VERSION ")
+            time.sleep(2.5)
+            self.assertEqual(c.roundtrip(b"lru_crawler tocrawl 10\r\nlru_crawler crawl all\r\n"), b"OK\r\nOK\r\n")
+            wait_for(lambda: stats(srv)["lru_crawler_running"] == "0", timeout=10, what="crawl finished")
+            s = stats(srv)
+            self.assertEqual((s["crawler_reclaimed"], s["crawler_items_checked"], s["curr_items"]), ("20", "20", "2380"))
+            items = dict(c.stats("items"))
+            self.assertEqual(items["items:1:crawler_reclaimed"], "10")
+            self.assertEqual(items["items:1:number"], "2090")
+            # tocrawl 0 is no cap again
+            self.assertEqual(c.roundtrip(b"lru_crawler tocrawl 0\r\nlru_crawler crawl all\r\n"), b"OK\r\nOK\r\n")
+            wait_for(lambda: stats(srv)["curr_items"] == "100", timeout=10, what="every expired item reclaimed")
+            self.assertEqual(stats(srv)["crawler_reclaimed"], "2300")
+
 
 class MetadumpUnderLoad(unittest.TestCase):
     N = 1_000_000

@@ -21,7 +21,12 @@ extension Connection {
             let arg = token(line, 2)
             if arg.elementsEqual("hash".utf8) { wbuf.append(Reply.crawlerUnknownError); return }
             guard let ids = parseClassList(arg) else { wbuf.append(Reply.crawlerBadClass); return }
-            guard let crawl = store.startCrawl(classIds: ids) else { wbuf.append(Reply.crawlerBusy); return }
+            // lru_crawler_tocrawl caps the items checked per class; metadump below ignores it (as memcached).
+            guard let crawl = store.startCrawl(classIds: ids, toCrawl: crawler.toCrawl.load(ordering: .relaxed)) else {
+                wbuf.append(Reply.crawlerBusy)
+                return
+            }
+            crawler.starts.add(1, ordering: .relaxed)
             crawler.runInBackground(crawl)
             wbuf.append(Reply.ok)
         } else if n == 4 && sub("metadump") {
@@ -39,6 +44,7 @@ extension Connection {
                 wbuf.append(Reply.crawlerBusy)
                 return
             }
+            crawler.starts.add(1, ordering: .relaxed)
             ops.metadump = crawl
             ops.takenOver = true
             scheduleResume()

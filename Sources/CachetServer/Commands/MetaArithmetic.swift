@@ -29,10 +29,13 @@ extension Connection {
         let toks = tokens
         let mark = replyMark
         var opaqueTooLong = false
+        var createdClass = 0
+        if watchLog.wants(.fetchers) { _ = logPeek(key) }
         let r = store.metaDelta(key, hash: store.hash(key), incr: incr, delta: f.delta,
                                 casIn: f.hasCas ? f.casIn : 0, newCas: f.hasNewCas ? f.newCas : nil,
                                 vivifyInitial: f.vivify ? f.initial : nil) { it, value, created in
             let out = wbuf
+            if created { createdClass = it.classId }
             if f.value {
                 out.append(MetaReply.va)
                 out.appendDecimal(UInt64(Connection.decimalLength(value)))
@@ -67,6 +70,7 @@ extension Connection {
             }
             out.append(Reply.crlf)
         }
+        if r == .created { logVivifyAdd(key, classId: createdClass, initial: f.initial) }
         switch r {
         case .ok(let classId):
             stats.addSlab(classId, incr ? .incrHits : .decrHits)
@@ -93,6 +97,15 @@ extension Connection {
         case .vivifyOutOfMemory: wbuf.append(MetaReply.vivifyOutOfMemory); return
         }
         if !echoOpaqueAndKey(line, toks, from: 2, key: key, binary: f.keyBinary, mark: mark) { return }
+    }
+
+    /// A vivified miss is stored by memcached's do_store_item as an add: its own lookup (not_found) and
+    /// an item_store line with the TTL the item had before `N` set it (0) and the initial value's length.
+    func logVivifyAdd(_ key: UnsafeRawBufferPointer, classId: Int, initial: UInt64) {
+        if watchLog.wants(.fetchers) { logFetch(key, .miss, valueLength: 0) }
+        if watchLog.wants(.mutations) {
+            logStore(key, status: .stored, mode: .add, ttl: 0, classId: classId, size: Connection.decimalLength(initial))
+        }
     }
 
     @inline(__always) static func decimalLength(_ v: UInt64) -> Int {

@@ -4,6 +4,11 @@
 //
 // Reply lines are built straight into the connection's output buffer; a status that is only known after
 // the store ran (md) is written as a placeholder and patched, so nothing is staged elsewhere.
+//
+// `watch`: 1.6.18 logs meta commands from its item layer, so each one logs what its lookups and stores
+// do: an item_get line per lookup (mg, md, ma, me; ms through do_store_item) and an item_store line per
+// do_store_item (ms; ma's vivify, an add). Errors found before the lookup log nothing. `stats detail`
+// never counts meta commands (1.6.18 records prefixes in the classic get/update/delete paths only).
 import CacheStore
 import MemcacheProtocol
 
@@ -87,7 +92,9 @@ extension Connection {
         }
         let now = store.clock.currentTime
         let out = wbuf
+        var length = 0
         let result = store.metaPeek(key, hash: store.hash(key)) { it in
+            length = it.valueLength
             out.append(MetaReply.me)
             if it.keyBinary { Base64.encode(it.key, to: out) } else { out.append(it.key) }
             out.append(" exp=" as StaticString)
@@ -102,6 +109,7 @@ extension Connection {
             out.appendDecimal(UInt64(it.totalSize))
             out.append(Reply.crlf)
         }
+        if watchLog.wants(.fetchers) { logFetch(key, result, valueLength: length) }
         switch result {
         case .hit: break
         case .expired: stats.add(.getExpired)

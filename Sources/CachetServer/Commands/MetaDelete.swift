@@ -17,6 +17,7 @@ extension Connection {
         let mark = replyMark
         wbuf.append(MetaReply.hd)
         if !echoOpaqueAndKey(line, tokens, from: 2, key: key, binary: f.keyBinary, mark: mark) { return }
+        if watchLog.wants(.fetchers) { _ = logPeek(key) }
         let r = store.metaDelete(key, hash: store.hash(key), casIn: f.hasCas ? f.casIn : nil, stale: f.setStale,
                                  newExptime: f.newTTL ? f.exptime : nil, removeValue: f.removeValue,
                                  newCas: f.hasNewCas ? f.newCas : nil)

@@ -24,12 +24,14 @@ extension Connection {
         var ttlSet = false
         var opaqueTooLong = false
         var hitClass = 0
+        var hitLength = 0
         var ran = false
         let (result, _) = store.metaGet(key, hash: store.hash(key), bumpBefore: !f.locked && !f.noUpdate,
                                         bumpAfter: f.locked && !f.noUpdate, vivify: f.vivify,
                                         newCas: f.hasNewCas ? f.newCas : nil) { it, created in
             ran = true
             hitClass = it.classId
+            hitLength = it.valueLength
             let out = wbuf
             if f.value {
                 out.append(MetaReply.va)
@@ -98,6 +100,8 @@ extension Connection {
             }
             return true
         }
+        // memcached logs the lookup (before any vivify), also when the reply then fails.
+        if watchLog.wants(.fetchers) { logFetch(key, result, valueLength: hitLength) }
         if opaqueTooLong {
             truncateReply(to: mark)
             wbuf.append(MetaReply.opaqueTooLong)

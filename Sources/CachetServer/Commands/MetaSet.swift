@@ -59,6 +59,9 @@ extension Connection {
             // memcached fails the allocation before reading the data, and drops the key's old value.
             wbuf.append(Reply.tooLarge)
             stats.add(.storeTooLarge)
+            // Logged as 1.6.18 does: the item_store line, then the lookup that unlinks the old value.
+            if watchLog.wants(.mutations) { logStore(key, status: .tooLarge, mode: mode, ttl: 0, classId: 0, size: 0) }
+            if watchLog.wants(.fetchers) { _ = logPeek(key) }
             _ = store.delete(key, hash: store.hash(key))
             rbuf.consume(next)
             swallow = vlen + 2
@@ -84,10 +87,19 @@ extension Connection {
         let vivify = f.vivify && (mode == .append || mode == .prepend)
         options.vivify = vivify
         let value = UnsafeRawBufferPointer(rebasing: buf[next..<(next + vlen)])
+        // watch: what do_store_item looked up (item_get) and its outcome (item_store).
+        let watched = watchLog.wants(.fetchers) || watchLog.wants(.mutations)
+        let old = watched ? store.peek(key, hash: store.hash(key)) : nil
         let r = store.storeItem(mode, key: key, hash: store.hash(key), flags: f.clientFlags,
                                 exptime: vivify ? f.autovivExptime : f.exptime, value: value,
                                 casUnique: f.hasCas ? f.casIn : 0, unlinkOnFailure: true, options: options)
         rbuf.consume(need)
+        if let old {
+            // mset's failed allocation looks the old item up to unlink it, whatever the mode.
+            logStoreOutcome(key, r.result, mode, old: old, exptime: vivify ? f.autovivExptime : f.exptime,
+                            flags: f.clientFlags, vlen: vlen, classId: r.classId == 0 ? classId : r.classId,
+                            lookupOnFailure: true)
+        }
         if r.result != .outOfMemory && r.result != .tooLarge { stats.addSlab(classId, .setCmds) }
         if mode == .cas {
             switch r.result {

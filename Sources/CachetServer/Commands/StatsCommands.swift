@@ -44,7 +44,13 @@ extension Connection {
             for (k, v) in statsSettingsLines(server.settings, verbosity: server.verbosity.load(ordering: .relaxed),
                                              oldestLive: store.oldestLive,
                                              maxBytes: server.maxBytes.load(ordering: .relaxed)) {
-                stat(k, crawlerSetting(k) ?? v)
+                if k == "stat_key_prefix" {
+                    // memcached's "%c": the delimiter byte itself, whatever it is.
+                    wbuf.append(Reply.stat); wbuf.append(k); wbuf.append(UInt8(ascii: " "))
+                    wbuf.append(server.prefixStats.delimiter); wbuf.append(Reply.crlf)
+                } else {
+                    stat(k, runtimeSetting(k) ?? v)
+                }
             }
             wbuf.append(Reply.end)
         } else if isSub("items") {
@@ -61,9 +67,10 @@ extension Connection {
         }
     }
 
-    /// `lru_crawler enable|disable|sleep|tocrawl` change what `stats settings` shows.
-    private func crawlerSetting(_ name: String) -> String? {
+    /// `lru_crawler enable|disable|sleep|tocrawl` and `stats detail on|off` change what `stats settings` shows.
+    private func runtimeSetting(_ name: String) -> String? {
         switch name {
+        case "detail_enabled": return server.prefixStats.isOn ? "yes" : "no"
         case "lru_crawler": return server.crawler.enabled.load(ordering: .relaxed) ? "yes" : "no"
         case "lru_crawler_sleep": return String(server.crawler.sleepMicros.load(ordering: .relaxed))
         case "lru_crawler_tocrawl": return String(server.crawler.toCrawl.load(ordering: .relaxed))
@@ -138,12 +145,15 @@ extension Connection {
         stat("hash_bytes", s.hashBytes)
         stat("hash_is_expanding", s.hashIsExpanding ? 1 : 0)
         // memcached prints the crawler/maintainer lines only when those threads are enabled.
-        var background = ["slab_reassign_rescues", "slab_reassign_chunk_rescues", "slab_reassign_evictions_nomem",
+        let background = ["slab_reassign_rescues", "slab_reassign_chunk_rescues", "slab_reassign_evictions_nomem",
                           "slab_reassign_inline_reclaim", "slab_reassign_busy_items", "slab_reassign_busy_deletes",
                           "slab_reassign_running", "slabs_moved"]
-        if server.settings.lruCrawler { background += ["lru_crawler_running", "lru_crawler_starts"] }
-        if server.settings.lruMaintainerThread { background.append("lru_maintainer_juggles") }
         for name in background { stat(name, "0") }
+        if server.settings.lruCrawler {
+            stat("lru_crawler_running", store.isCrawling ? 1 : 0)
+            stat("lru_crawler_starts", server.crawler.starts.load(ordering: .relaxed))
+        }
+        if server.settings.lruMaintainerThread { stat("lru_maintainer_juggles", 0) }
         stat("malloc_fails", s.mallocFails)
         let log = server.watchLog
         stat("log_worker_dropped", 0)
@@ -169,8 +179,8 @@ extension Connection {
         if maintainer { stat("evicted_active", 0) }
         stat("evictions", s.evictions)
         stat("reclaimed", s.reclaimed)
-        stat("crawler_reclaimed", 0)
-        stat("crawler_items_checked", 0)
+        stat("crawler_reclaimed", s.crawlerReclaimed)
+        stat("crawler_items_checked", s.crawlerItemsChecked)
         stat("lrutail_reflocked", 0)
         if maintainer {
             for name in ["moves_to_cold", "moves_to_warm", "moves_within_lru"] { stat(name, "0") }
@@ -192,17 +202,21 @@ extension Connection {
     private func itemStats() {
         let s = store.statsSnapshot()
         let totals = server.sumThreadStats()
-        let now = server.clock.currentTime
+        // memcached prints the segment lines only with its segmented LRU, the maintainer's counters only
+        // with its maintainer thread (`-o no_lru_maintainer` turns both off).
+        let segmented = server.settings.lruSegmented, maintainer = server.settings.lruMaintainerThread
         for c in s.classes where c.number > 0 || c.evicted > 0 {
             let p = "items:\(c.id):"
             func put(_ n: String, _ v: Int) { stat(p + n, String(v)) }
             put("number", c.number)
-            put("number_hot", 0)
-            put("number_warm", 0)
-            put("number_cold", c.number)
-            put("age_hot", 0)
-            put("age_warm", 0)
-            put("age", c.number > 0 ? Int(now &- c.age) : 0)
+            if segmented {
+                put("number_hot", 0)
+                put("number_warm", 0)
+                put("number_cold", c.number)
+                put("age_hot", 0)
+                put("age_warm", 0)
+            }
+            put("age", c.number > 0 ? Int(c.age) : 0)   // seconds since the LRU tail's last access
             put("mem_requested", c.memRequested)
             put("evicted", c.evicted)
             put("evicted_nonzero", c.evictedNonzero)
@@ -212,10 +226,11 @@ extension Connection {
             put("reclaimed", c.reclaimed)
             put("expired_unfetched", c.expiredUnfetched)
             put("evicted_unfetched", c.evictedUnfetched)
-            put("evicted_active", 0)
-            put("crawler_reclaimed", 0)
-            put("crawler_items_checked", 0)
+            if maintainer { put("evicted_active", 0) }
+            put("crawler_reclaimed", c.crawlerReclaimed)
+            put("crawler_items_checked", c.crawlerItemsChecked)
             put("lrutail_reflocked", 0)
+            if !maintainer { continue }
             put("moves_to_cold", 0)
             put("moves_to_warm", 0)
             put("moves_within_lru", 0)

@@ -68,7 +68,7 @@ extension Connection {
             return .done
         }
         let watched = watchLog.wants(.fetchers) || watchLog.wants(.mutations)
-        let old = watched ? (watchLog.wants(.fetchers) ? logPeek(key) : store.peek(key, hash: store.hash(key))) : nil
+        let old = watched ? store.peek(key, hash: store.hash(key)) : nil
         // Only `set` drops the old value when the new one cannot be stored (memcached's text protocol).
         let (result, storedClass, _) = store.store(mode, key: key, hash: store.hash(key), flags: flags,
                                                    exptime: exptime, value: value, casUnique: casUnique,
@@ -77,8 +77,10 @@ extension Connection {
         // memcached counts set_cmds in complete_nread, i.e. only once the incoming item was allocated:
         // with -M, 80000 small sets into a full class 2 show 2:cmd_set 69904 (the number stored).
         if result != .outOfMemory { stats.addSlab(classId, .setCmds) }
-        if let old, watchLog.wants(.mutations) {
-            logStoreResult(key, result, mode, old: old, exptime: exptime, flags: flags, vlen: vlen, classId: usedClass)
+        if let old {
+            // Only a failed set looks the old item up to unlink it (process_update_command).
+            logStoreOutcome(key, result, mode, old: old, exptime: exptime, flags: flags, vlen: vlen, classId: usedClass,
+                            lookupOnFailure: mode == .set)
         }
         switch result {
         case .stored:
@@ -100,5 +102,26 @@ extension Connection {
         }
         rbuf.consume(need)
         return .done
+    }
+}
+
+extension Connection {
+    /// The watch lines of a storage command whose value was read: the item_get of do_store_item's lookup,
+    /// then item_store. memcached allocates before it reads the value, so a failed allocation (no_memory,
+    /// too_large) logs item_store first and then, when the command unlinks the old value
+    /// (`lookupOnFailure`), that lookup. `old` is the key's state before the store.
+    func logStoreOutcome(_ key: UnsafeRawBufferPointer, _ result: StoreResult, _ mode: StoreMode,
+                         old: (result: LookupResult, valueLength: Int, exptime: UInt32),
+                         exptime: Int64, flags: UInt32, vlen: Int, classId: Int, lookupOnFailure: Bool) {
+        let fetchers = watchLog.wants(.fetchers), mutations = watchLog.wants(.mutations)
+        if result == .outOfMemory || result == .tooLarge {
+            if mutations { logStore(key, status: result, mode: mode, ttl: 0, classId: 0, size: 0) }
+            if fetchers && lookupOnFailure { logFetch(key, old.result, valueLength: old.valueLength) }
+            return
+        }
+        if fetchers { logFetch(key, old.result, valueLength: old.valueLength) }
+        if mutations {
+            logStoreResult(key, result, mode, old: old, exptime: exptime, flags: flags, vlen: vlen, classId: classId)
+        }
     }
 }

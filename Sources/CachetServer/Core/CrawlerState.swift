@@ -10,11 +10,13 @@ final class CrawlerState: Sendable {
     let enabled: Atomic<Bool>
     let sleepMicros: Atomic<Int>
     let toCrawl: Atomic<Int>
+    /// memcached's lru_crawler_starts: crawls and metadumps started (zeroed by `stats reset`).
+    let starts = Atomic<Int>(0)
 
     init(settings: Settings) {
         enabled = Atomic(settings.lruCrawler)
-        sleepMicros = Atomic(100)
-        toCrawl = Atomic(0)
+        sleepMicros = Atomic(settings.lruCrawlerSleep)
+        toCrawl = Atomic(Int(settings.lruCrawlerToCrawl))
     }
 
     /// Items visited per class between sleeps.

@@ -1,5 +1,6 @@
 // `stats detail on|off|dump` (memcached stats_prefix.c): per key-prefix counters of get/hit/set/delete.
-// A prefix is the key up to the first ':' (memcached's default `-D`); keys without one are not counted.
+// A prefix is the key up to the first `-D` delimiter (':' by default); keys without one are not counted.
+// As in 1.6.18 only get/gets/gat/gats, the set family and delete record: meta commands never do.
 // The table mirrors memcached's so `dump` lists prefixes in the same order: 256 buckets chosen by the
 // prefix's murmur3 hash, each a chain with the newest prefix first.
 // Recording costs one relaxed atomic load while detail is off; when on, a mutex per record (as memcached).
@@ -15,18 +16,23 @@ final class PrefixStats: Sendable {
     enum Op { case get(hit: Bool), set, delete }
 
     static let hashSize = 256
-    static let delimiter = UInt8(ascii: ":")
-    /// memcached `settings.detail_enabled`.
-    let enabled = Atomic<Bool>(false)
+    /// memcached `settings.prefix_delimiter` (`-D`).
+    let delimiter: UInt8
+    /// memcached `settings.detail_enabled` (`-D` or `stats detail on`).
+    let enabled: Atomic<Bool>
     private let table = Mutex<[[Entry]]>(Array(repeating: [], count: PrefixStats.hashSize))
     private let store: CacheStore
 
-    init(store: CacheStore) { self.store = store }
+    init(store: CacheStore, delimiter: UInt8, enabled: Bool) {
+        self.store = store
+        self.delimiter = delimiter
+        self.enabled = Atomic(enabled)
+    }
 
     @inline(__always) var isOn: Bool { enabled.load(ordering: .relaxed) }
 
     func record(_ key: UnsafeRawBufferPointer, _ op: Op) {
-        guard let cut = key.firstIndex(of: PrefixStats.delimiter) else { return }
+        guard let cut = key.firstIndex(of: delimiter) else { return }
         let prefix = UnsafeRawBufferPointer(rebasing: key[0..<cut])
         let bucket = Int(store.hash(prefix) % UInt32(PrefixStats.hashSize))
         table.withLock { t in

@@ -46,6 +46,7 @@ final class ServerContext: Sendable {
         for w in workers { w.stats.reset() }
         store.resetStats()
         prefixStats.clear()
+        crawler.starts.store(0, ordering: .relaxed)
         totalConns.store(0, ordering: .relaxed)
         rejectedConns.store(0, ordering: .relaxed)
         listenDisabledNum.store(0, ordering: .relaxed)
@@ -59,7 +60,7 @@ final class ServerContext: Sendable {
         self.startedAt = now
         self.verbosity = Atomic(settings.verbosity)
         self.maxBytes = Atomic(Int(clamping: settings.maxBytes))
-        self.prefixStats = PrefixStats(store: store)
+        self.prefixStats = PrefixStats(store: store, delimiter: settings.prefixDelimiter, enabled: settings.detailEnabled)
         self.watchLog = WatchLog(storeEvents: store.events)
         self.crawler = CrawlerState(settings: settings)
         let log = watchLog

@@ -19,14 +19,16 @@
 // | ssl_ciphersuites=<TLS1.3 suites>         | Cachet only (SSL_CTX_set_ciphersuites)                    |
 // | slab_reassign, no_slab_reassign          | accepted, recorded for `stats settings` (no slab mover)   |
 // | slab_automove[=0..2], no_slab_automove   | accepted (range checked), recorded                        |
-// | lru_crawler, no_lru_crawler              | accepted, recorded (no crawler thread)                    |
+// | lru_crawler, no_lru_crawler              | implemented (`lru_crawler crawl/metadump` on or off)      |
+// | lru_crawler_sleep=N                      | implemented (µs between crawl batches, 0..1000000)        |
+// | lru_crawler_tocrawl=N                    | implemented (items checked per class per crawl, 0 = all)  |
 // | lru_maintainer, no_lru_maintainer        | accepted, recorded (lru_maintainer_thread, lru_segmented) |
 // | hash_algorithm=murmur3                   | accepted, recorded; jenkins/xxh3 → not supported          |
 // | modern, inline_ascii_resp,               | accepted, no effect (memcached 1.6.18 ignores them too)   |
 // |  no_inline_ascii_resp                    |                                                           |
 // | no_drop_privileges                       | accepted, no effect (Cachet installs no seccomp filter)   |
 // | drop_privileges, no_modern, no_hashexpand, slab_automove_ratio, slab_automove_window,        |
-// |  tail_repair_time, lru_crawler_sleep, lru_crawler_tocrawl, hot_lru_pct, warm_lru_pct,        |
+// |  tail_repair_time, hot_lru_pct, warm_lru_pct,                                                 |
 // |  hot_max_factor, warm_max_factor, temporary_ttl, watcher_logbuf_size, worker_logbuf_size,    |
 // |  slab_sizes, track_sizes, resp_obj_mem_limit, read_buf_mem_limit, sock_cookie_id, ext_*,     |
 // |  slab_automove_freeratio  → `cachet: option -o <name> is not supported`, exit 64             |
@@ -46,7 +48,7 @@ import CachetTLS
 enum ExtendedOptions {
     static let unsupported: Set<String> = [
         "drop_privileges", "no_modern", "no_hashexpand", "slab_automove_ratio", "slab_automove_window",
-        "tail_repair_time", "lru_crawler_sleep", "lru_crawler_tocrawl", "hot_lru_pct", "warm_lru_pct",
+        "tail_repair_time", "hot_lru_pct", "warm_lru_pct",
         "hot_max_factor", "warm_max_factor", "temporary_ttl", "watcher_logbuf_size", "worker_logbuf_size",
         "slab_sizes", "track_sizes", "resp_obj_mem_limit", "read_buf_mem_limit", "sock_cookie_id",
         // extstore (storage_read_config in 1.6.18)
@@ -114,6 +116,15 @@ enum ExtendedOptions {
         case "no_slab_automove": s.slabAutomove = 0
         case "lru_crawler": s.lruCrawler = true
         case "no_lru_crawler": s.lruCrawler = false
+        case "lru_crawler_sleep":
+            guard let value else { throw SettingsError.missingValue("lru_crawler_sleep") }
+            let n = Int(CNumeric.atoi(value))
+            if n < 0 || n > 1_000_000 { throw SettingsError.crawlerSleepRange }
+            s.lruCrawlerSleep = n
+        case "lru_crawler_tocrawl":
+            guard let value else { throw SettingsError.missingValue("lru_crawler_tocrawl") }
+            guard let n = CNumeric.safeStrtoul(value) else { throw SettingsError.tocrawlNot32Bit }
+            s.lruCrawlerToCrawl = n
         case "lru_maintainer": s.lruMaintainerThread = true; s.lruSegmented = true
         case "no_lru_maintainer": s.lruMaintainerThread = false; s.lruSegmented = false
         case "hash_algorithm":

@@ -1,5 +1,5 @@
 // `-h` and `-i`. The layout and wording are memcached 1.6.18's usage() and ssl_help(), line for
-// line, for every option Cachet supports; options Cachet refuses (-L, -D, -S, -Y, -e, -N, extstore
+// line, for every option Cachet supports; options Cachet refuses (-L, -S, -Y, -e, -N, extstore
 // and the LRU/slab tuning `-o` options, see ExtendedOptions.swift) are left out rather than listed
 // as working. Like memcached, the "(default: …)" figures show the value in effect when -h is read,
 // so `cachet -p 0 -h` says "(default: 0)".
@@ -41,6 +41,11 @@ enum HelpText {
             "-P, --pidfile=<file>      save PID in <file>, only used with -d option",
             "-f, --slab-growth-factor=<num> chunk size growth factor (default: \(cFormat("%2.2f", s.growthFactor)))",
             "-n, --slab-min-size=<bytes> min space used for key+value+flags (default: \(s.chunkSize))",
+            "-D <char>     Use <char> as the delimiter between key prefixes and IDs.",
+            "              This is used for per-prefix stats reporting. The default is",
+            "              \":\" (colon). If this option is specified, stats collection",
+            "              is turned on automatically; if not, then it may be turned on",
+            "              by sending the \"stats detail on\" command to the server.",
             "-t, --threads=<num>       number of threads to use (default: \(s.numThreads))",
             "-R, --max-reqs-per-event  maximum number of requests per event, limits the",
             "                          requests processed per connection to prevent ",
@@ -63,6 +68,10 @@ enum HelpText {
             "   - hash_algorithm:      the hash table algorithm",
             "                          default is murmur3 hash. options: murmur3",
             "   - no_lru_crawler:      disable LRU Crawler background thread.",
+            "   - lru_crawler_sleep:   microseconds to sleep between items",
+            "                          default is 100.",
+            "   - lru_crawler_tocrawl: max items to crawl per slab per run",
+            "                          default is 0 (unlimited)",
             "   - no_lru_maintainer:   disable new LRU system + background thread.",
             "   - idle_timeout:        timeout for idle connections. (default: \(s.idleTimeout), no timeout)",
             "   - slab_chunk_max:      (EXPERIMENTAL) maximum slab size in kilobytes. use extreme care. (default: \(s.slabChunkMax / 1024))",

@@ -82,12 +82,21 @@ public struct Settings: Sendable {
     public var dumpEnabled = true
     /// `!-W`
     public var watchEnabled = true
+    /// `-D <char>`: the byte that ends a key's prefix for `stats detail` (memcached's
+    /// settings.prefix_delimiter; the first byte of the argument).
+    public var prefixDelimiter: UInt8 = UInt8(ascii: ":")
+    /// memcached's settings.detail_enabled at start: `-D` turns `stats detail` on.
+    public var detailEnabled = false
 
     // Accepted for compatibility; Cachet's store has no such machinery, the values are only
     // reported by `stats settings` so it prints what memcached would (table in ExtendedOptions.swift).
     public var slabReassign = true
     public var slabAutomove: Int = 1
     public var lruCrawler = true
+    /// `-o lru_crawler_sleep` (µs between crawler batches) and `-o lru_crawler_tocrawl` (items checked
+    /// per class per crawl, 0 = all); `lru_crawler sleep|tocrawl` change them at run time (CrawlerState).
+    public var lruCrawlerSleep: Int = 100
+    public var lruCrawlerToCrawl: UInt32 = 0
     public var lruMaintainerThread = true
     public var lruSegmented = true
     public var hashAlgorithm = "murmur3"

@@ -33,6 +33,11 @@ public enum SettingsError: Error, Equatable, Sendable {
     case hashpowerTooHigh(Int)
     case slabAutomoveRange
     case unknownHashAlgorithm
+    case missingValue(String)
+    case tocrawlNot32Bit
+    case crawlerSleepRange
+    /// `-D ''`
+    case noDelimiter
     // Cachet-only
     /// An option memcached has and Cachet does not implement; never silently ignored.
     case unsupported(option: String, reason: String?)
@@ -72,6 +77,10 @@ public enum SettingsError: Error, Equatable, Sendable {
                 + "Choose a value based on \"STAT hash_power_level\" from a running instance\n"
         case .slabAutomoveRange: return "slab_automove must be between 0 and 2\n"
         case .unknownHashAlgorithm: return "Unknown hash_algorithm option (jenkins, murmur3, xxh3)\n"
+        case .missingValue(let o): return "Missing \(o) value\n"
+        case .tocrawlNot32Bit: return "lru_crawler_tocrawl takes a numeric 32bit value\n"
+        case .crawlerSleepRange: return "LRU crawler sleep must be between 0 and 1 second\n"
+        case .noDelimiter: return "No delimiter specified\n"
         case .unsupported(let option, let reason):
             return "cachet: option \(option) is not supported" + (reason.map { " (\($0))" } ?? "") + "\n"
         case .sslWbufSizeZero: return "ssl_wbuf_size must be at least 1 (kilobytes)\n"
@@ -83,7 +92,8 @@ public enum SettingsError: Error, Equatable, Sendable {
         case .getopt, .threadsNotPositive, .maxConnsNotPositive, .reqsPerEventNotPositive,
              .factorNotAboveOne, .chunkSizeZero, .illegalSuboption, .missingArgument,
              .missingNumericArgument, .couldNotParse, .invalidChoice, .hashpowerTooLow,
-             .hashpowerTooHigh, .slabAutomoveRange, .unknownHashAlgorithm, .sslWbufSizeZero:
+             .hashpowerTooHigh, .slabAutomoveRange, .unknownHashAlgorithm, .sslWbufSizeZero,
+             .missingValue, .tocrawlNot32Bit, .crawlerSleepRange, .noDelimiter:
             return 1
         case .invalidBindingProtocol, .itemSizeBelowMinimum, .itemSizeAboveHalfMemory,
              .itemSizeAboveGigabyte, .slabChunkAboveItemSize, .itemSizeNotMultipleOfChunk,

@@ -7,8 +7,8 @@
 // Cachet differences (also in the README "Differences" table):
 // - Options Cachet does not implement stop with `cachet: option X is not supported`, exit 64,
 //   instead of being half-honoured: -U <non-zero> (UDP), -S (SASL), -Y (auth file), -e (memory
-//   file), -L (large pages), -D (prefix stats delimiter), -N (NAPI ids), -B binary, and the `-o`
-//   options listed in ExtendedOptions.swift.
+//   file), -L (large pages), -N (NAPI ids), -B binary, and the `-o` options listed in
+//   ExtendedOptions.swift.
 // - `-p` below 0 is refused like `-p 70000` (memcached starts and never listens); `-R` and `-n`
 //   below 0 get memcached's "must be greater than 0" texts (memcached refuses only 0, then spins
 //   forever with `-R -1` and prints `chunk_size -5` with `-n -5`).
@@ -24,7 +24,7 @@ public enum SettingsOutcome: Sendable {
 
 public enum SettingsParser {
     /// memcached 1.6.18's optstring, unchanged: the same letters take arguments, so `-Lt 2` and
-    /// `-D:` split the way they do there even though Cachet refuses -L and -D afterwards.
+    /// `-D:` split the way they do there (even though Cachet refuses -L afterwards).
     static let optstring = "a:AZp:s:U:m:Mc:khiVrvdl:u:P:f:n:t:D:LR:Cb:B:I:SFXWY:e:o:N:"
 
     /// memcached 1.6.18's longopts, in its order (the order of the "ambiguous; possibilities" list).
@@ -167,7 +167,11 @@ public enum SettingsParser {
         case "Y": throw SettingsError.unsupported(option: "-Y (--auth-file)", reason: nil)
         case "e": throw SettingsError.unsupported(option: "-e (--memory-file)", reason: nil)
         case "L": throw SettingsError.unsupported(option: "-L (--enable-largepages)", reason: nil)
-        case "D": throw SettingsError.unsupported(option: "-D", reason: nil)
+        case "D":
+            // memcached keeps optarg[0] and turns stats detail on.
+            guard let first = arg.utf8.first else { throw SettingsError.noDelimiter }
+            s.prefixDelimiter = first
+            s.detailEnabled = true
         case "N": throw SettingsError.unsupported(option: "-N (--napi-ids)", reason: nil)
         default: throw SettingsError.getopt("cachet: invalid option -- '\(c)'")
         }
