@@ -23,6 +23,17 @@ public struct StoreStats: Sendable {
 }
 
 extension CacheStore {
+    /// memcached's power_largest: the highest slab class id.
+    public var largestSlabClass: Int { largestClassId }
+
+    /// Pages class `id` holds (memcached slabclass[id].slabs); 0 for an id out of range.
+    public func pageCount(classId id: Int) -> Int {
+        guard id >= 1 && id <= largestClassId else { return 0 }
+        classLocks.lock(id)
+        defer { classLocks.unlock(id) }
+        return classes[id].totalPages
+    }
+
     /// Sums the per-class counters (one class lock at a time; totals are not an atomic cut across classes).
     /// `classes` lists the classes that have at least one page or hold an item, in id order (a chunked item is
     /// counted in the largest class, which may have no page when append/prepend built it from smaller chunks).

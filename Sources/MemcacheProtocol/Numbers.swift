@@ -82,4 +82,15 @@ public enum Numbers {
             return nil
         }
     }
+
+    /// safe_strtod: a double; the whole token must parse (trailing whitespace allowed), ERANGE fails.
+    public static func strtod(_ bytes: UnsafeRawBufferPointer) -> Double? {
+        withCString(bytes) { s in
+            var end: UnsafeMutablePointer<CChar>? = nil
+            errno = 0
+            let v = Glibc.strtod(s, &end)
+            guard let e = end, errno != ERANGE, e != UnsafeMutablePointer(mutating: s) else { return nil }
+            return isSpace(e.pointee) || e.pointee == 0 ? v : nil
+        }
+    }
 }

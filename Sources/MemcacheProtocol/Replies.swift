@@ -39,6 +39,17 @@ public enum Reply {
     public static let metadumpNotAllowed: StaticString = "ERROR metadump not allowed\r\n"
     public static let metadumpPipelined: StaticString = "ERROR cannot pipeline other commands before metadump\r\n"
     public static let crawlerDisabled: StaticString = "CLIENT_ERROR lru crawler disabled\r\n"
+    public static let slabsReassignDisabled: StaticString = "CLIENT_ERROR slab reassignment disabled\r\n"
+    public static let slabsReassignSame: StaticString = "SAME src and dst class are identical\r\n"
+    public static let slabsReassignBadClass: StaticString = "BADCLASS invalid src or dst class id\r\n"
+    public static let slabsReassignNoSpare: StaticString = "NOSPARE source class has no spare pages\r\n"
+    /// Cachet: pages never move between classes (README "Differences").
+    public static let slabsReassignNotSupported: StaticString = "CLIENT_ERROR slab reassignment not supported\r\n"
+    public static let lruPctTooLarge: StaticString = "ERROR hot and warm pcts must not exceed 80\r\n"
+    public static let lruFactorNotPositive: StaticString = "ERROR hot/warm age factors must be greater than 0\r\n"
+    /// Cachet: one LRU per slab class, no temporary LRU.
+    public static let lruSegmentedNotSupported: StaticString = "CLIENT_ERROR segmented LRU not supported\r\n"
+    public static let lruTempNotSupported: StaticString = "CLIENT_ERROR temporary LRU not supported\r\n"
     public static let crawlerBusy: StaticString = "BUSY currently processing crawler request\r\n"
     public static let crawlerBadClass: StaticString = "BADCLASS invalid class id\r\n"
     public static let crawlerUnknownError: StaticString = "ERROR an unknown error happened\r\n"

@@ -8,7 +8,7 @@ public enum TextCommand: Equatable, Sendable {
     case delete, incr, decr, touch
     case stats, flushAll, version, quit, verbosity, shutdown, cacheMemlimit, refreshCerts
     /// Operational commands; their handlers check the token count themselves (as memcached does).
-    case watch, lruCrawler
+    case watch, lruCrawler, slabs, lru
     case metaNoop, metaGet, metaSet, metaDelete, metaArithmetic, metaDebug
     /// Known name but wrong number of tokens, unknown name, or a too-short line: reply `ERROR`.
     case error
@@ -59,6 +59,7 @@ public enum TextCommandParser {
             if equals(line, c, "set") { return wantOr(6, 7, .set) }
             if equals(line, c, "stats") { return .stats }
             if equals(line, c, "shutdown") { return .shutdown }
+            if equals(line, c, "slabs") { return .slabs }
             return .error
         case UInt8(ascii: "a"):
             if equals(line, c, "add") { return wantOr(6, 7, .add) }
@@ -90,6 +91,7 @@ public enum TextCommandParser {
         if equals(line, c, "refresh_certs") { return .refreshCerts }
         if equals(line, c, "watch") { return .watch }
         if equals(line, c, "lru_crawler") { return .lruCrawler }
+        if equals(line, c, "lru") { return n >= 3 ? .lru : .error }
         // Unknown: a trailing HTTP/ token means a web client; memcached just closes.
         let last = tokens[tokens.count - 1]
         if last.length >= 5, line[last.start] == UInt8(ascii: "H"), line[last.start + 1] == UInt8(ascii: "T"),

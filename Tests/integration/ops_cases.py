@@ -350,3 +350,65 @@ class StatsConns(OpsDiff):
                 for s in socks:
                     s.close()
         self.compare("stats conns (states, addresses)", scenario)
+
+
+class SlabsAndLRUCommands(DiffCase):
+    """`slabs automove|reassign` and `lru tune|mode|temp_ttl`: every reply 1.6.18 gives without moving a
+    page (Cachet never moves pages; a reassign memcached would start is a Cachet-only case in
+    test_operations), and what `stats settings` shows afterwards."""
+
+    SETTINGS = b"stats settings\r\n"
+
+    def test_slabs_automove(self):
+        for label, req in [
+            ("slabs alone", b"slabs\r\n"), ("slabs bogus", b"slabs bogus\r\n"),
+            ("automove no arg", b"slabs automove\r\n"), ("automove 0", b"slabs automove 0\r\n"),
+            ("automove 2", b"slabs automove 2\r\n"), ("automove 3", b"slabs automove 3\r\n"),
+            ("automove -1", b"slabs automove -1\r\n"), ("automove abc (strtoul: 0)", b"slabs automove abc\r\n"),
+            ("automove 1x", b"slabs automove 1x\r\n"), ("automove 2^32 wraps to 0", b"slabs automove 4294967296\r\n"),
+            ("automove noreply", b"slabs automove 1 noreply\r\n"), ("automove bad noreply", b"slabs automove 7 noreply\r\n"),
+            ("ratio without value", b"slabs automove ratio\r\n"), ("ratio 0.5", b"slabs automove ratio 0.5\r\n"),
+            ("ratio junk", b"slabs automove ratio x\r\n"), ("ratio 1e3", b"slabs automove ratio 1e3\r\n"),
+        ]:
+            self.diff(label, [req, b"mn\r\n"])
+        self.diff("automove level and ratio in stats settings",
+                  [b"slabs automove 2\r\n", b"slabs automove ratio 0.333\r\n", self.SETTINGS,
+                   b"slabs automove 0\r\n", b"slabs automove ratio 1.5\r\n", self.SETTINGS], fresh=True)
+
+    def test_slabs_reassign(self):
+        for label, req in [
+            ("reassign same", b"slabs reassign 1 1\r\n"), ("reassign empty class", b"slabs reassign 1 2\r\n"),
+            ("reassign from global pool", b"slabs reassign 0 5\r\n"), ("reassign to global pool", b"slabs reassign 5 0\r\n"),
+            ("reassign any (none spare)", b"slabs reassign -1 3\r\n"), ("reassign -2", b"slabs reassign -2 3\r\n"),
+            ("reassign src 39", b"slabs reassign 39 1\r\n"), ("reassign src 40", b"slabs reassign 40 1\r\n"),
+            ("reassign dst 40", b"slabs reassign 1 40\r\n"), ("reassign dst 63", b"slabs reassign 1 63\r\n"),
+            ("reassign junk", b"slabs reassign x 1\r\n"), ("reassign junk dst", b"slabs reassign 1 2x\r\n"),
+            ("reassign one arg", b"slabs reassign 1\r\n"), ("reassign three args", b"slabs reassign 1 2 3\r\n"),
+            ("reassign noreply is not special", b"slabs reassign 1 noreply\r\n"),
+        ]:
+            self.diff(label, [req, b"mn\r\n"])
+        # one page in class 1: still no spare page to give
+        self.diff("reassign from a class with one page",
+                  [b"set a 0 0 1\r\nx\r\n", b"slabs reassign 1 2\r\n"], fresh=True)
+        self.diff("reassign disabled", [b"slabs reassign 1 1\r\n", b"slabs reassign x y\r\n"],
+                  fresh=True, extra=["-o", "no_slab_reassign"])
+
+    def test_lru(self):
+        for label, req in [
+            ("lru alone", b"lru\r\n"), ("lru bogus", b"lru bogus\r\n"),
+            ("tune", b"lru tune 10 30 0.1 2\r\n"), ("tune too few", b"lru tune 10 30 0.1\r\n"),
+            ("tune pcts over 80", b"lru tune 50 31 0.1 2\r\n"), ("tune pcts exactly 80", b"lru tune 50 30 0.1 2\r\n"),
+            ("tune pct wraps", b"lru tune 4294967295 2 1 1\r\n"), ("tune zero factor", b"lru tune 10 10 0 2\r\n"),
+            ("tune negative factor", b"lru tune 10 10 1 -2\r\n"), ("tune junk pct", b"lru tune x 10 1 2\r\n"),
+            ("tune junk factor", b"lru tune 10 10 1 2x\r\n"), ("tune noreply", b"lru tune 10 30 0.1 2 noreply\r\n"),
+            ("tune bad noreply", b"lru tune 90 30 0.1 2 noreply\r\n"),
+            ("mode flat", b"lru mode flat\r\n"), ("mode bogus", b"lru mode bogus\r\n"), ("mode alone", b"lru mode\r\n"),
+            ("temp_ttl -1", b"lru temp_ttl -1\r\n"), ("temp_ttl junk", b"lru temp_ttl x\r\n"),
+            ("temp_ttl alone", b"lru temp_ttl\r\n"),
+        ]:
+            self.diff(label, [req, b"mn\r\n"])
+        self.diff("tune and mode flat in stats settings",
+                  [self.SETTINGS, b"lru tune 5 15 0.125 3.5\r\n", b"lru mode flat\r\n", self.SETTINGS], fresh=True)
+        self.diff("mode and temp_ttl without the maintainer",
+                  [b"lru mode flat\r\n", b"lru temp_ttl -1\r\n", b"lru tune 1 2 3 4\r\n", self.SETTINGS],
+                  fresh=True, extra=["-o", "no_lru_maintainer"])

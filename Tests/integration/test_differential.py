@@ -1189,7 +1189,7 @@ class DumpDisabled(DiffCase):
         self.diff("-X crawl still allowed", b"lru_crawler crawl 1\r\n", fresh=True)
 
 
-from ops_cases import LRUCrawlerCommands, Metadump, Watch, StatsConns  # noqa: E402,F401
+from ops_cases import LRUCrawlerCommands, Metadump, Watch, StatsConns, SlabsAndLRUCommands  # noqa: E402,F401
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -157,7 +158,9 @@ class MetadumpUnderLoad(unittest.TestCase):
     N = 1_000_000
 
     def test_metadump_1m_items_does_not_stall_others(self):
-        with Server(cachet_bin(), ["-m", "512"]) as srv:
+        # -t 1: the dump, the loader and the other client share one worker thread, so the dump must yield
+        # to the other connection between batches, not only avoid holding locks.
+        with Server(cachet_bin(), ["-m", "512", "-t", "1"]) as srv:
             with srv.connect(timeout=60) as c:
                 for start in range(0, self.N, 20000):
                     c.send(b"".join(b"set key%07d 0 0 10 noreply\r\n0123456789\r\n" % i
@@ -218,11 +221,43 @@ class MetadumpUnderLoad(unittest.TestCase):
                 self.assertEqual(keys, self.N)
             self.assertRegex(lines[0].decode(), r"^key=\S+ exp=-1 la=\d+ cas=\d+ fetch=(yes|no) cls=1 size=\d+$")
             self.assertGreater(rounds[0], 10, "the other connection kept working")
+            print(f"\n[metadump 1M items, -t 1] other connection: {rounds[0]} round trips, worst "
+                  f"{worst[0] * 1000:.1f} ms", file=sys.stderr)
             self.assertLess(worst[0], 0.2, f"worst get/set round trip during metadump: {worst[0] * 1000:.1f} ms")
             self.assertLess(rss_paused - rss_before, 64 * 1024,
                             f"RSS grew {rss_paused - rss_before} kB while the dump reader paused")
             with srv.connect() as c:   # the crawler slot is free again
                 self.assertEqual(c.roundtrip(b"lru_crawler crawl all\r\n"), b"OK\r\n")
+
+
+@cachet_only
+class SlabsAndLRUWhereCachetDiffers(unittest.TestCase):
+    """Requests memcached 1.6.18 would carry out but Cachet's store cannot (pages never move between
+    classes; one LRU per class, no temporary LRU): each gets a CLIENT_ERROR saying so, and nothing else
+    changes. Every other reply of these commands is compared with memcached in ops_cases."""
+
+    def test_refused_with_a_clear_error(self):
+        with Server(cachet_bin(), ["-m", "64"]) as srv, srv.connect(timeout=30) as c:
+            val = b"v" * 90
+            c.send(b"".join(b"set k%d 0 0 %d noreply\r\n%s\r\n" % (i, len(val), val) for i in range(30000)))
+            self.assertEqual(c.roundtrip(b"version\r\n")[:8], b"VERSION ")
+            pages = {int(m.group(1)): int(m.group(2)) for m in
+                     re.finditer(rb"STAT (\d+):total_pages (\d+)", c.roundtrip(b"stats slabs\r\n"))}
+            src = max(pages, key=pages.get)
+            self.assertGreaterEqual(pages[src], 2, pages)   # memcached would answer OK and move a page
+            self.assertEqual(c.roundtrip(b"slabs reassign %d 1\r\n" % src),
+                             b"CLIENT_ERROR slab reassignment not supported\r\n")
+            self.assertEqual(c.roundtrip(b"slabs reassign -1 1\r\n"),
+                             b"CLIENT_ERROR slab reassignment not supported\r\n")
+            after = {int(m.group(1)): int(m.group(2)) for m in
+                     re.finditer(rb"STAT (\d+):total_pages (\d+)", c.roundtrip(b"stats slabs\r\n"))}
+            self.assertEqual(after, pages)
+            self.assertEqual(c.roundtrip(b"lru mode segmented\r\n"), b"CLIENT_ERROR segmented LRU not supported\r\n")
+            self.assertEqual(c.roundtrip(b"lru temp_ttl 0\r\n"), b"CLIENT_ERROR temporary LRU not supported\r\n")
+            self.assertEqual(c.roundtrip(b"lru temp_ttl 61\r\n"), b"CLIENT_ERROR temporary LRU not supported\r\n")
+            settings = dict(parse_stats(c.roundtrip(b"stats settings\r\n")))
+            self.assertEqual((settings["lru_segmented"], settings["temp_lru"]), ("yes", "no"))
+            self.assertEqual(c.roundtrip(b"get k7\r\n"), b"VALUE k7 0 90\r\n" + val + b"\r\nEND\r\n")
 
 
 @cachet_only

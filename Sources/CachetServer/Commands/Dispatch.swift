@@ -35,6 +35,8 @@ extension Connection {
         case .refreshCerts: processRefreshCerts(line)
         case .watch: processWatch(line)
         case .lruCrawler: processLRUCrawler(line)
+        case .slabs: processSlabs(line)
+        case .lru: processLRU(line)
         case .metaNoop:
             wbuf.append(Reply.metaNoop)
             getTransmitted = true   // memcached's mn goes to conn_mwrite: everything queued is sent

@@ -67,13 +67,22 @@ extension Connection {
         }
     }
 
-    /// `lru_crawler enable|disable|sleep|tocrawl` and `stats detail on|off` change what `stats settings` shows.
+    /// `lru_crawler enable|disable|sleep|tocrawl`, `slabs automove` and `stats detail on|off` change what
+    /// `stats settings` shows.
     private func runtimeSetting(_ name: String) -> String? {
         switch name {
         case "detail_enabled": return server.prefixStats.isOn ? "yes" : "no"
         case "lru_crawler": return server.crawler.enabled.load(ordering: .relaxed) ? "yes" : "no"
         case "lru_crawler_sleep": return String(server.crawler.sleepMicros.load(ordering: .relaxed))
         case "lru_crawler_tocrawl": return String(server.crawler.toCrawl.load(ordering: .relaxed))
+        case "hot_lru_pct": return String(server.lruTuning.withLock { $0.hotPct })
+        case "warm_lru_pct": return String(server.lruTuning.withLock { $0.warmPct })
+        case "hot_max_factor": return cFormat("%.2f", server.lruTuning.withLock { $0.hotMaxFactor })
+        case "warm_max_factor": return cFormat("%.2f", server.lruTuning.withLock { $0.warmMaxFactor })
+        case "lru_segmented": return server.lruTuning.withLock { $0.segmented } ? "yes" : "no"
+        case "slab_automove": return String(server.slabAutomove.load(ordering: .relaxed))
+        case "slab_automove_ratio":
+            return cFormat("%.2f", Double(bitPattern: server.slabAutomoveRatioBits.load(ordering: .relaxed)))
         default: return nil
         }
     }

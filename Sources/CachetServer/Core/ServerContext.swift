@@ -21,6 +21,11 @@ final class ServerContext: Sendable {
     let listenDisabledNum = Atomic<Int>(0)
     let verbosity: Atomic<Int>
     let maxBytes: Atomic<Int>
+    /// `slabs automove <level>` / `slabs automove ratio <r>` (recorded for `stats settings`; no slab mover).
+    let slabAutomove: Atomic<Int>
+    let slabAutomoveRatioBits: Atomic<UInt64>
+    /// `lru tune` / `lru mode` values (recorded for `stats settings`; Cachet has one LRU per class).
+    let lruTuning: Mutex<LRUTuning>
     /// Cert refresh bookkeeping in memcached's relative clock (time_since_server_cert_refresh).
     let certRefreshRel = Atomic<UInt32>(0)
 
@@ -60,6 +65,9 @@ final class ServerContext: Sendable {
         self.startedAt = now
         self.verbosity = Atomic(settings.verbosity)
         self.maxBytes = Atomic(Int(clamping: settings.maxBytes))
+        self.slabAutomove = Atomic(settings.slabAutomove)
+        self.slabAutomoveRatioBits = Atomic((0.8 as Double).bitPattern)
+        self.lruTuning = Mutex(LRUTuning(segmented: settings.lruSegmented))
         self.prefixStats = PrefixStats(store: store, delimiter: settings.prefixDelimiter, enabled: settings.detailEnabled)
         self.watchLog = WatchLog(storeEvents: store.events)
         self.crawler = CrawlerState(settings: settings)
@@ -84,4 +92,13 @@ final class ServerContext: Sendable {
     }
 
     func connectionClosed() { currConns.subtract(1, ordering: .relaxed) }
+}
+
+/// memcached's hot_lru_pct, warm_lru_pct, hot_max_factor, warm_max_factor, lru_segmented (defaults as 1.6.18).
+struct LRUTuning: Sendable {
+    var hotPct: UInt32 = 20
+    var warmPct: UInt32 = 40
+    var hotMaxFactor = 0.2
+    var warmMaxFactor = 2.0
+    var segmented: Bool
 }

@@ -1,0 +1,92 @@
+// `slabs automove|reassign` and `lru tune|mode|temp_ttl` (memcached 1.6.18 process_slabs_command,
+// process_slabs_automove_command, process_lru_command): same parsing, same replies, same checks in the
+// same order. Cachet's store has one LRU per slab class and never moves pages between classes, so:
+// - `slabs automove` levels and ratio are recorded (`stats settings`), as `-o slab_automove` is;
+// - `slabs reassign` answers every error memcached answers (disabled, bad format, SAME, BADCLASS, NOSPARE)
+//   and a request memcached would start gets `CLIENT_ERROR slab reassignment not supported`;
+// - `lru tune` is recorded (memcached without its LRU maintainer also just records it); `lru mode flat` and
+//   `lru temp_ttl <negative>` (temp LRU off) are what Cachet does anyway; `lru mode segmented` and a
+//   temp_ttl ≥ 0 are refused with a CLIENT_ERROR saying so.
+import MemcacheProtocol
+
+extension Connection {
+    func processSlabs(_ line: UnsafeRawBufferPointer) {
+        let n = tokens.ntokens
+        if n == 5 && token(line, 1).elementsEqual("reassign".utf8) {
+            wbuf.append(slabsReassignReply(line))
+        } else if n >= 4 && token(line, 1).elementsEqual("automove".utf8) {
+            let nr = noreply(line)
+            let arg = token(line, 2)
+            if arg.elementsEqual("ratio".utf8) {
+                guard n >= 5, let ratio = Numbers.strtod(token(line, 3)) else {
+                    reply(Reply.error, noreply: nr)
+                    return
+                }
+                server.slabAutomoveRatioBits.store(ratio.bitPattern, ordering: .relaxed)
+            } else {
+                guard let level = Numbers.strtoul(arg) else { reply(Reply.badFormat, noreply: nr); return }
+                guard level <= 2 else { reply(Reply.error, noreply: nr); return }
+                server.slabAutomove.store(Int(level), ordering: .relaxed)
+            }
+            reply(Reply.ok, noreply: nr)
+        } else {
+            wbuf.append(Reply.error)
+        }
+    }
+
+    private func slabsReassignReply(_ line: UnsafeRawBufferPointer) -> StaticString {
+        if !server.settings.slabReassign { return Reply.slabsReassignDisabled }
+        guard let s = Numbers.strtol(token(line, 2)), let d = Numbers.strtol(token(line, 3)) else {
+            return Reply.badFormat
+        }
+        var src = Int(s)
+        let dst = Int(d)
+        if src == dst { return Reply.slabsReassignSame }
+        let largest = store.largestSlabClass
+        if src == -1 {   // memcached: "pick any" class with a spare page, other than dst
+            src = (1...largest).first { $0 != dst && store.pageCount(classId: $0) > 1 } ?? -1
+        }
+        if src < 0 || src > largest || dst < 0 || dst > largest { return Reply.slabsReassignBadClass }
+        if store.pageCount(classId: src) < 2 { return Reply.slabsReassignNoSpare }
+        return Reply.slabsReassignNotSupported
+    }
+
+    func processLRU(_ line: UnsafeRawBufferPointer) {
+        let n = tokens.ntokens
+        let nr = noreply(line)
+        let sub = token(line, 1)
+        let maintainer = server.settings.lruMaintainerThread
+        if sub.elementsEqual("tune".utf8) && n >= 7 {
+            guard let hot = Numbers.strtoul(token(line, 2)), let warm = Numbers.strtoul(token(line, 3)),
+                  let hotFactor = Numbers.strtod(token(line, 4)), let warmFactor = Numbers.strtod(token(line, 5)) else {
+                reply(Reply.error, noreply: nr)
+                return
+            }
+            if hot &+ warm > 80 {   // uint32 arithmetic, as memcached
+                reply(Reply.lruPctTooLarge, noreply: nr)
+            } else if warmFactor <= 0 || hotFactor <= 0 {
+                reply(Reply.lruFactorNotPositive, noreply: nr)
+            } else {
+                server.lruTuning.withLock {
+                    $0.hotPct = hot; $0.warmPct = warm; $0.hotMaxFactor = hotFactor; $0.warmMaxFactor = warmFactor
+                }
+                reply(Reply.ok, noreply: nr)
+            }
+        } else if sub.elementsEqual("mode".utf8) && n >= 4 && maintainer {
+            let mode = token(line, 2)
+            if mode.elementsEqual("flat".utf8) {
+                server.lruTuning.withLock { $0.segmented = false }
+                reply(Reply.ok, noreply: nr)
+            } else if mode.elementsEqual("segmented".utf8) {
+                reply(Reply.lruSegmentedNotSupported, noreply: nr)
+            } else {
+                reply(Reply.error, noreply: nr)
+            }
+        } else if sub.elementsEqual("temp_ttl".utf8) && n >= 4 && maintainer {
+            guard let ttl = Numbers.strtol(token(line, 2)) else { reply(Reply.error, noreply: nr); return }
+            reply(ttl < 0 ? Reply.ok : Reply.lruTempNotSupported, noreply: nr)
+        } else {
+            reply(Reply.error, noreply: nr)
+        }
+    }
+}
