@@ -25,7 +25,7 @@
 //     .wantWrite → wait for EV_WRITE, call handshake() again
 //     .failed    → (optionally answer plaintext clients if plaintextDetected) release, close(fd)
 //     .done      → normal I/O:
-//   read(into:) until .wantRead (or the buffer is full: then also look at `pending` before
+//   read(into:) until .wantRead (or the buffer is full: then also look at `hasPending` before
 //   sleeping); .wantWrite from a read → wait for EV_WRITE then read again (TLS may need to send).
 //   write(_:): .bytes(n) → advance n (partial is normal); .wantWrite/.wantRead → wait for that
 //   readiness and retry with the SAME remaining bytes.
@@ -124,6 +124,10 @@ public final class TLSConnection {
                                            UInt32(strlen(p)))
             }
         }
+        // Read-ahead: one read(2) takes whatever the socket holds (several records), instead of one read for
+        // each record's 5-byte header and another for its body. Records it took but SSL_read has not yet
+        // returned are invisible to epoll: callers check `hasPending` before going back to the event loop.
+        SSL_set_read_ahead(ssl, 1)
         SSL_set_accept_state(ssl)
         self.ssl = ssl
         self.fd = fd
@@ -155,8 +159,8 @@ public final class TLSConnection {
     // MARK: - Data
 
     /// Decrypts up to `buffer.count` bytes. Completes the handshake implicitly if it is not done.
-    /// After `.bytes`, if you stop reading before `.wantRead` (buffer full), check `pending` before
-    /// going back to the event loop: decrypted bytes buffered in OpenSSL do not wake epoll.
+    /// After `.bytes`, if you stop reading before `.wantRead` (buffer full), check `hasPending` before
+    /// going back to the event loop: bytes buffered in OpenSSL do not wake epoll.
     public func read(into buffer: UnsafeMutableRawBufferPointer) -> TLSIO {
         if let failure { return .error(reason: failure) }
         guard let base = buffer.baseAddress, buffer.count > 0 else { return .bytes(0) }
@@ -168,8 +172,9 @@ public final class TLSConnection {
         return outcome(r)
     }
 
-    /// Decrypted bytes OpenSSL already holds (readable without touching the socket).
-    public var pending: Int { Int(SSL_pending(ssl)) }
+    /// OpenSSL holds bytes read from the socket that `read` has not returned yet (decrypted, or records
+    /// taken by read-ahead): another `read` may succeed although epoll will not report the socket readable.
+    public var hasPending: Bool { SSL_has_pending(ssl) == 1 }
 
     /// Frees OpenSSL's read and write record buffers if nothing is buffered in them (SSL_free_buffers);
     /// OpenSSL allocates them again on the next record. For connections that went quiet.

@@ -48,7 +48,34 @@ import Testing
             if got != .wantRead { break }
         }
         #expect(got == .bytes(10))
-        #expect(pair.server.pending == 990)
+        #expect(pair.server.hasPending)
+        var rest = [UInt8](repeating: 0, count: 2000)
+        #expect(rest.withUnsafeMutableBytes { pair.server.read(into: $0) } == .bytes(990))
+        #expect(!pair.server.hasPending)
+    }
+
+    /// Read-ahead takes both records in one read(2); after the first, only `hasPending` (not SSL_pending,
+    /// which counts decrypted bytes only) says the second can be read although the socket is empty.
+    @Test func hasPendingSeesRecordsTakenByReadAhead() throws {
+        let pair = Pair(context: try context())
+        #expect(pair.handshake().server == .done)
+        let a = Array(repeating: UInt8(ascii: "a"), count: 100), b = Array(repeating: UInt8(ascii: "b"), count: 100)
+        _ = a.withUnsafeBytes { SSL_write(pair.client.ssl, $0.baseAddress, Int32($0.count)) }
+        _ = b.withUnsafeBytes { SSL_write(pair.client.ssl, $0.baseAddress, Int32($0.count)) }
+        var buf = [UInt8](repeating: 0, count: 100)
+        var got: TLSIO = .wantRead
+        for _ in 0..<100 {
+            got = buf.withUnsafeMutableBytes { pair.server.read(into: $0) }
+            if got != .wantRead { break }
+        }
+        #expect(got == .bytes(100))
+        #expect(buf == a)
+        var peek = [UInt8](repeating: 0, count: 1)
+        #expect(recv(pair.server.fd, &peek, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) == -1)   // socket drained
+        #expect(pair.server.hasPending)
+        #expect(buf.withUnsafeMutableBytes { pair.server.read(into: $0) } == .bytes(100))
+        #expect(buf == b)
+        #expect(!pair.server.hasPending)
     }
 
     @Test func cleanCloseAndEOF() throws {

@@ -204,7 +204,7 @@ final class Connection {
             ops.everRead = true
             stats.add(.bytesRead, UInt64(n))
             budget -= n
-            if n < space && (tls?.pending ?? 0) == 0 { return false }
+            if n < space && !(tls?.hasPending ?? false) { return false }
         }
         // Budget used up: come back after other connections had their turn.
         if tls != nil { event_active(writeEvent, EV_WRITE, 0) }

@@ -46,10 +46,8 @@ final class Listener {
             s.rejectedConns.add(1, ordering: .relaxed)
             return
         }
-        var one: Int32 = 1
-        if !info.address.hasPrefix("unix:") {
-            setsockopt(cfd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        }
+        // TCP_NODELAY comes from the listening socket (Linux copies it to every accepted socket, as memcached
+        // relies on): no setsockopt per connection.
         s.connectionOpened()
         let w = s.workers[Listener.nextWorker % s.workers.count]
         Listener.nextWorker &+= 1
@@ -85,6 +83,7 @@ enum SocketFactory {
             var one: Int32 = 1
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
             setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, socklen_t(MemoryLayout<Int32>.size))
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             if ai.pointee.ai_family == AF_INET6 {
                 setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
             }
