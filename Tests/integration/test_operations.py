@@ -1,7 +1,7 @@
 """Integration tests for the operational commands under load (CACHET_BIN): `watch` with a slow
 watcher (bounded buffer, memcached's `skipped=<n>` line), evictions and TLS connection events,
 `lru_crawler crawl` reclaiming, `lru_crawler metadump` of a 1M-item cache while another connection
-keeps working (its worst round trip must stay far below a human-noticeable stall), `stats conns`
+keeps working on the same worker thread (its worst round trip must stay under 100 ms; typically 4-12 ms), `stats conns`
 TLS lines (Cachet-only) and `shutdown graceful` compared with memcached 1.6.18.
 
 With CACHET_BIN=/usr/bin/memcached (harness check) the Cachet-only tests are skipped: 1.6.18 has no TLS
@@ -223,7 +223,7 @@ class MetadumpUnderLoad(unittest.TestCase):
             self.assertGreater(rounds[0], 10, "the other connection kept working")
             print(f"\n[metadump 1M items, -t 1] other connection: {rounds[0]} round trips, worst "
                   f"{worst[0] * 1000:.1f} ms", file=sys.stderr)
-            self.assertLess(worst[0], 0.2, f"worst get/set round trip during metadump: {worst[0] * 1000:.1f} ms")
+            self.assertLess(worst[0], 0.1, f"worst get/set round trip during metadump: {worst[0] * 1000:.1f} ms")
             self.assertLess(rss_paused - rss_before, 64 * 1024,
                             f"RSS grew {rss_paused - rss_before} kB while the dump reader paused")
             with srv.connect() as c:   # the crawler slot is free again

@@ -175,7 +175,7 @@ final class Connection {
         var budget = target - rbuf.count
         if budget <= 0 {
             // Enough is buffered; TLS may still hold decrypted bytes the socket will not signal again,
-            // which the yield that left this data unprocessed comes back for (event_active).
+            // which the yield that left this data unprocessed comes back for (scheduleResume).
             return false
         }
         while budget > 0 {
@@ -207,7 +207,7 @@ final class Connection {
             if n < space && !(tls?.hasPending ?? false) { return false }
         }
         // Budget used up: come back after other connections had their turn.
-        if tls != nil { event_active(writeEvent, EV_WRITE, 0) }
+        if tls != nil { scheduleResume() }
         return false
     }
 
@@ -268,7 +268,7 @@ final class Connection {
         if closed { return }
         stats.add(.connYields)
         resumeInNewCmd = true
-        if !rbuf.isEmpty && rbuf.count >= pendingNeed { event_active(writeEvent, EV_WRITE, 0) }
+        if !rbuf.isEmpty && rbuf.count >= pendingNeed { scheduleResume() }
     }
 
     /// Parses and runs the request at the head of `rbuf`.
@@ -354,8 +354,12 @@ final class Connection {
     }
 
     /// Runs `drive()` again soon, after the worker's other ready connections (metadump batches).
+    /// Waits for the socket to be writable (at once, unless it is full) rather than activating the event
+    /// directly: libevent runs events activated from a callback in the same pass, before polling again, so a
+    /// connection that keeps re-activating itself (a metadump, a deep pipeline) would starve every other
+    /// connection of the worker. memcached yields the same way (EV_WRITE).
     func scheduleResume() {
-        if !closed { event_active(writeEvent, EV_WRITE, 0) }
+        if !closed { armWrite() }
     }
 
     func armWrite() {
