@@ -106,6 +106,10 @@ final class Connection {
         event_add(readEvent, nil)
         opsStarted()
         if listener.tls != nil && tls == nil { close(); return }
+        // A TLS client speaks first and its ClientHello has usually arrived by the time the connection
+        // reaches this worker: start the handshake now instead of sleeping until epoll reports it (one
+        // wake-up less per connection; if nothing is there yet, OpenSSL just wants to read).
+        if tls != nil { onEvent(Int16(EV_READ)) }
     }
 
     func onEvent(_ what: Int16) {
