@@ -188,6 +188,9 @@ public final class TLSConnection {
     /// soon as OpenSSL makes it). Gathered bytes leave only through `flushGathered()` or a later write.
     public func setWriteGather(_ bytes: Int) { cachet_gather_bio_set_cap(wbio, bytes) }
 
+    /// Frees the write BIO's gather buffer if nothing is waiting in it (it is allocated again when needed).
+    public func releaseGatherBuffer() { cachet_gather_bio_release(wbio) }
+
     /// Encrypted bytes accepted from OpenSSL and not yet written to the socket.
     public var gatheredBytes: Int { cachet_gather_bio_pending(wbio) }
 

@@ -334,8 +334,10 @@ final class Connection {
                 default: close(); return false
                 }
             }
-            // Anything OpenSSL writes on its own later (alerts, tickets) goes straight out.
+            // Anything OpenSSL writes on its own later (alerts, tickets) goes straight out. A connection that
+            // is not busy gives the gather buffer back now; a busy one keeps it until it goes quiet.
             t.setWriteGather(0)
+            if !busy { t.releaseGatherBuffer() }
             return true
         }
         while !wbuf.isEmpty {
