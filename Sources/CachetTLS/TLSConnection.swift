@@ -184,27 +184,33 @@ public final class TLSConnection {
         return SSL_free_buffers(ssl) == 1
     }
 
-    /// Lets the write BIO gather records into writes of up to `bytes` (0: each record is written as
-    /// soon as OpenSSL makes it). Gathered bytes leave only through `flushGathered()` or a later write.
-    public func setWriteGather(_ bytes: Int) { cachet_gather_bio_set_cap(wbio, bytes) }
+    /// Largest write(2) the write BIO gathers records into.
+    public static let gatherBytes = 256 * 1024
 
-    /// Frees the write BIO's gather buffer if nothing is waiting in it (it is allocated again when needed).
-    public func releaseGatherBuffer() { cachet_gather_bio_release(wbio) }
+    /// Before a burst of `write`s: with `gather`, the write BIO collects their records and writes them
+    /// together in writes of up to `gatherBytes` (one write(2) per 16 KB record is most of the kernel's cost
+    /// of bulk TLS); without, each record goes straight to the socket, as OpenSSL's socket BIO does.
+    public func beginWrites(gather: Bool) { cachet_gather_bio_set_cap(wbio, gather ? Self.gatherBytes : 0) }
 
-    /// Encrypted bytes accepted from OpenSSL and not yet written to the socket.
-    public var gatheredBytes: Int { cachet_gather_bio_pending(wbio) }
-
-    /// Writes what the write BIO gathered: `.bytes(0)` when all is out, `.wantWrite` when the socket is
-    /// full (call again once writable), `.error` on a socket error.
-    public func flushGathered() -> TLSIO {
+    /// After the burst: writes what was gathered. `.bytes(0)` when all is out — gathering is off again, so
+    /// anything OpenSSL writes on its own later (alerts, tickets) goes straight out, and the gather buffer is
+    /// freed unless `keepBuffer`; `.wantWrite` when the socket is full (call again once writable); `.error`
+    /// on a socket error.
+    public func finishWrites(keepBuffer: Bool) -> TLSIO {
         switch cachet_gather_bio_flush(wbio) {
-        case 1: return .bytes(0)
+        case 1:
+            cachet_gather_bio_set_cap(wbio, 0)
+            if !keepBuffer { cachet_gather_bio_release(wbio) }
+            return .bytes(0)
         case 0: return .wantWrite
         default:
             let reason = String(cString: strerror(errno))
             return fatal(reason, isProtocol: false)
         }
     }
+
+    /// Encrypted bytes accepted from OpenSSL and not yet written to the socket.
+    public var gatheredBytes: Int { cachet_gather_bio_pending(wbio) }
 
     /// SSL_MODE_RELEASE_BUFFERS for this connection: on (the default) keeps an idle connection small;
     /// off spares a busy one a malloc/free of ~17 KB around every record.

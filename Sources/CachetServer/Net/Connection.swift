@@ -295,9 +295,6 @@ final class Connection {
 
     // MARK: writing
 
-    /// Largest write(2) the TLS write BIO gathers records into while a connection has a lot to send.
-    static let tlsGatherBytes = 256 * 1024
-
     /// Replies not yet handed to the kernel: queued in `wbuf`, or encrypted and gathered by the TLS write BIO.
     var outputPending: Bool { !wbuf.isEmpty || (tls.map { $0.gatheredBytes > 0 } ?? false) }
 
@@ -311,10 +308,8 @@ final class Connection {
             // keeps the same per-write cap without the copy (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
             // allows a retry from a buffer that has moved).
             let cap = server.settings.tls.wbufSize
-            // More than one SSL_write's worth queued: let the write BIO gather the records into
-            // fewer, larger write(2)s (one syscall per record is most of the kernel's cost of bulk TLS).
-            // A single small reply still goes straight to the socket.
-            t.setWriteGather(wbuf.count > cap ? Connection.tlsGatherBytes : 0)
+            // More than one SSL_write's worth queued (large values, deep pipelines): gather the records.
+            t.beginWrites(gather: wbuf.count > cap)
             while !wbuf.isEmpty {
                 let n = min(cap, wbuf.count)
                 switch t.write(UnsafeRawBufferPointer(start: wbuf.readPointer, count: n)) {
@@ -327,18 +322,12 @@ final class Connection {
                     close(); return false
                 }
             }
-            if t.gatheredBytes > 0 {
-                switch t.flushGathered() {
-                case .bytes: break
-                case .wantWrite: armWrite(); return false
-                default: close(); return false
-                }
+            // A busy connection keeps the gather buffer until it goes quiet.
+            switch t.finishWrites(keepBuffer: busy) {
+            case .bytes: return true
+            case .wantWrite: armWrite(); return false
+            default: close(); return false
             }
-            // Anything OpenSSL writes on its own later (alerts, tickets) goes straight out. A connection that
-            // is not busy gives the gather buffer back now; a busy one keeps it until it goes quiet.
-            t.setWriteGather(0)
-            if !busy { t.releaseGatherBuffer() }
-            return true
         }
         while !wbuf.isEmpty {
             let n = Glibc.write(fd, wbuf.readPointer, wbuf.count)
