@@ -28,6 +28,8 @@ public final class CacheStore: @unchecked Sendable {
     let crawlerBusy = Atomic<Bool>(false)
     /// Eviction reports for `watch evictions` (StoreEvents.swift).
     public let events = StoreEvents()
+    /// References to items whose values connections send from slab memory (ItemPins.swift).
+    let pins = PinTable()
 
     public init(config: StoreConfig, clock: StoreClock) {
         self.config = config

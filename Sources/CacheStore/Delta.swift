@@ -35,7 +35,8 @@ extension CacheStore {
             var n = value, start = 20
             repeat { start -= 1; buf[start] = UInt8(48 + n % 10); n /= 10 } while n > 0
             let digits = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buf)[start..<20])
-            if digits.count + 2 <= Int(it.nbytes) {
+            // A pinned value is being sent as it is: give it a new item instead (memcached: refcount == 2).
+            if digits.count + 2 <= Int(it.nbytes) && it.itFlags & ItemFlags.pinned == 0 {
                 memcpy(data, digits.baseAddress!, digits.count)
                 memset(data + digits.count, 32, Int(it.nbytes) - digits.count - 2)
                 it.setCas(newCas ?? nextCas(), layout)

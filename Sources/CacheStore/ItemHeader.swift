@@ -11,7 +11,7 @@
 //  36  flags   u32   client flags
 //  40  hash    u32   murmur3 of the key (segment/bucket without rehashing the key)
 //  44  nkey    u8
-//  45  itFlags u8    linked | fetched | chunked | stale | tokenSent | keyBinary | crawler (sentinel)
+//  45  itFlags u8    linked | fetched | chunked | stale | tokenSent | keyBinary | crawler (sentinel) | pinned
 //  46  clsid   u8    slab class whose LRU and `stats items` counters hold the item (memcached slabs_clsid)
 //  47  memClsid u8   slab class the header's memory came from (= clsid for plain items; memcached's
 //                    item_chunk.orig_clsid for chunked ones)
@@ -43,6 +43,9 @@ struct ItemFlags {
     static let keyBinary: UInt8 = 32
     /// An LRU crawler's sentinel (LRUCrawler.swift), not an item: never in the hash table.
     static let crawler: UInt8 = 64
+    /// A connection is sending the value straight from slab memory (ItemPins.swift): not evicted, not
+    /// rewritten in place, and its memory outlives an unlink until the last reference is dropped.
+    static let pinned: UInt8 = 128
 }
 
 /// Byte offsets that depend on whether CAS is enabled.
@@ -171,6 +174,18 @@ struct ItemRef: Equatable {
             let n = Int(c.load(fromByteOffset: 8, as: UInt32.self))
             if n > 0 { body(UnsafeRawBufferPointer(start: c + chunkHeaderSize, count: n)) }
             chunk = loadPointer(c, 0)
+        }
+    }
+}
+
+extension ItemRef {
+    /// As `forEachSegment`, limited to value bytes `range`.
+    func forEachSegment(keyAddress: UnsafeRawPointer, in range: Range<Int>, _ body: (UnsafeRawBufferPointer) -> Void) {
+        var offset = 0
+        forEachSegment(keyAddress: keyAddress) { seg in
+            let lo = max(range.lowerBound - offset, 0), hi = min(range.upperBound - offset, seg.count)
+            offset += seg.count
+            if lo < hi { body(UnsafeRawBufferPointer(rebasing: seg[lo..<hi])) }
         }
     }
 }

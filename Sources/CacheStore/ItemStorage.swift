@@ -34,6 +34,8 @@ extension CacheStore {
             if it.itFlags & ItemFlags.crawler != 0 { continue }   // a crawl's sentinel, not an item
             let seg = assoc.segment(for: it.hash)
             guard assoc.locks.tryLock(seg) else { continue }
+            // Being sent from slab memory: neither reclaiming nor evicting would free anything now.
+            if it.itFlags & ItemFlags.pinned != 0 { assoc.locks.unlock(seg); continue }
             let fetched = it.itFlags & ItemFlags.fetched != 0
             if (it.exptime != 0 && it.exptime < now) || isFlushed(it, now: now) {
                 c.pointee.reclaimed += 1
@@ -176,6 +178,7 @@ extension CacheStore {
         c.lruUnlink(it)
         c.pointee.number -= 1
         c.pointee.memRequested -= it.totalSize(layout)
+        if it.itFlags & ItemFlags.pinned != 0 { keepPinnedZombie(it); return }
         var chunk = it.isChunked ? loadPointer(it.chunkInfo(layout), 0) : nil
         let headClass = it.memClassId
         if headClass == c.pointee.id {

@@ -35,6 +35,11 @@ public struct ItemView {
         item.forEachSegment(keyAddress: key.baseAddress!, body)
     }
 
+    /// As above, for value bytes `range` only.
+    public func forEachSegment(in range: Range<Int>, _ body: (UnsafeRawBufferPointer) -> Void) {
+        item.forEachSegment(keyAddress: key.baseAddress!, in: range, body)
+    }
+
     /// True when the value is spread over several chunks (larger than slab_chunk_max).
     public var isChunked: Bool { item.isChunked }
 }

@@ -43,6 +43,11 @@ public struct MetaItem {
     public func forEachSegment(_ body: (UnsafeRawBufferPointer) -> Void) {
         item.forEachSegment(keyAddress: item.raw + layout.keyOffset, body)
     }
+
+    /// As above, for value bytes `range` only.
+    public func forEachSegment(in range: Range<Int>, _ body: (UnsafeRawBufferPointer) -> Void) {
+        item.forEachSegment(keyAddress: item.raw + layout.keyOffset, in: range, body)
+    }
 }
 
 extension CacheStore {

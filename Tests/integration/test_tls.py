@@ -936,6 +936,81 @@ class CachetTLSBetter(unittest.TestCase):
         self.assertTrue(s.srv.alive())
 
 
+class LargeValuesWhileTheyChange(unittest.TestCase):
+    """Large values being sent to a slow reader stay what they were when the get ran, while other clients
+    replace them, delete them and churn memory — and their memory comes back once the reader is done.
+    memcached keeps such items by reference count; Cachet sends values of 64 KB and more straight from
+    slab memory and pins them (CacheStore/ItemPins.swift). Both servers, plain and TLS. The reply is
+    larger than the 4 MB a socket's send buffer can take, so the later values are still in slab memory
+    when they change."""
+
+    VALUES = 6            # × 1,000,000 bytes, plus one of 200,000
+
+    def test_values_sent_intact_and_memory_returned(self):
+        live = LiveFiles(CERTS, "pins")
+        pair = TLSPair(live, extra=["-m", "48"]).start()
+        self.addCleanup(pair.stop)
+        for srv in pair.both():
+            for transport in ("plain", "tls"):
+                with self.subTest(server=srv.name, transport=transport):
+                    self.check(srv, transport)
+
+    @staticmethod
+    def slow_reader(srv, transport):
+        """A client with a 4 KB receive buffer, so a large reply stays mostly inside the server."""
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.settimeout(DEFAULT_TIMEOUT)
+        raw.connect(("127.0.0.1", srv.tls_port if transport == "tls" else srv.plain_port))
+        return client_ctx().wrap_socket(raw) if transport == "tls" else raw
+
+    def check(self, srv, transport):
+        w = srv.plain()
+        self.addCleanup(w.close)
+        olds = {b"v%d" % i: bytes([97 + i]) + BIG[i:1000000 + i - 1] for i in range(self.VALUES)}
+        olds[b"med"] = BIG[::-1][:200000]
+        replacement = bytes(reversed(BIG[:1000000]))
+        for k, v in olds.items():
+            self.assertEqual(w.cmd(b"set %s 0 0 %d\r\n" % (k, len(v)) + v), b"STORED\r\n")
+        r = self.slow_reader(srv, transport)
+        r.sendall(b"get " + b" ".join(olds) + b"\r\n")
+        got = bytearray()
+        head = b"VALUE v0 0 1000000\r\n"
+        while len(got) < len(head):          # the server has run the get: the values are referenced
+            got += r.recv(len(head) - len(got))
+        self.assertEqual(bytes(got), head)
+        # Replace the values, delete one, then push 60 MB through 48 MB of memory.
+        for k in olds:
+            if k != b"med":
+                self.assertEqual(w.cmd(b"set %s 0 0 %d\r\n" % (k, len(replacement)) + replacement), b"STORED\r\n")
+        self.assertEqual(w.cmd(b"delete med"), b"DELETED\r\n")
+        for i in range(60):
+            self.assertEqual(w.cmd(b"set churn%d 0 0 %d\r\n" % (i, len(replacement)) + replacement),
+                             b"STORED\r\n")
+        want = b"".join(b"VALUE %s 0 %d\r\n" % (k, len(v)) + v + b"\r\n" for k, v in olds.items()) + b"END\r\n"
+        while len(got) < len(want):
+            chunk = r.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        self.assertTrue(bytes(got) == want, f"{srv.name}/{transport}: {len(got)} bytes, first difference at "
+                        f"{next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))}")
+        r.close()
+        # A reader that leaves in the middle of three large values.
+        r = self.slow_reader(srv, transport)
+        r.sendall(b"get churn57 churn58 churn59\r\n")
+        self.assertTrue(r.recv(64).startswith(b"VALUE churn57 "))
+        r.close()
+        # Once the readers are gone and every key deleted, no chunk stays in use (a reference that is never
+        # dropped would keep its item's memory forever).
+        for key in list(olds) + [b"churn%d" % i for i in range(60)]:
+            w.cmd(b"delete " + key)
+
+        def used_chunks():
+            return sum(int(v) for k, v in w.stats("slabs") if k.endswith(":used_chunks"))
+        wait_for(lambda: used_chunks() == 0, timeout=5, what=f"{srv.name}/{transport}: all chunks free")
+
+
 class CachetReloadUnderLoad(unittest.TestCase):
     def test_reload_under_load(self):
         live = LiveFiles(CERTS, "load")

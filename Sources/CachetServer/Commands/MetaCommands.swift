@@ -67,7 +67,7 @@ extension Connection {
 
     /// A position in the output that survives the buffer compacting or growing (an offset from `head`).
     @inline(__always) var replyMark: Int { wbuf.count }
-    @inline(__always) func truncateReply(to mark: Int) { wbuf.truncate(to: wbuf.head + mark) }
+    @inline(__always) func truncateReply(to mark: Int) { truncateOutput(to: wbuf.head + mark) }
 
     /// The checks mg/md/ma start with (WANT_TOKENS_MIN, key length, MFLAG_MAX_OPT_LENGTH); false when a
     /// reply was written.

@@ -94,8 +94,9 @@ extension Connection {
             }
             out.append(Reply.crlf)
             if f.value {
-                out.reserve(it.valueLength + 2)
-                it.forEachSegment { out.append($0) }
+                appendValue(length: it.valueLength,
+                            copy: { range, buf in it.forEachSegment(in: range) { buf.append($0) } },
+                            pin: { store.pin(it, range: $0) })
                 out.append(Reply.crlf)
             }
             return true

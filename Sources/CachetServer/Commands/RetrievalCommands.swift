@@ -1,6 +1,7 @@
 // get / gets / gat / gats (memcached's process_get_command): values are copied from slab memory into
-// the connection's output buffer under the item lock; a key over 250 bytes discards the replies
-// already built for this command and answers CLIENT_ERROR instead.
+// the connection's output buffer under the item lock (large ones are pinned and sent from slab memory,
+// ZeroCopyOutput.swift); a key over 250 bytes discards the replies already built for this command and
+// answers CLIENT_ERROR instead.
 import CacheStore
 import MemcacheProtocol
 
@@ -25,7 +26,7 @@ extension Connection {
                 if key.count > keyMaxLength {
                     // memcached culls every response not yet sent (conn_release_items), not only this
                     // command's: replies of earlier pipelined commands still queued vanish as well.
-                    wbuf.truncate(to: culledReplyStart(commandStart: mark))
+                    truncateOutput(to: culledReplyStart(commandStart: mark))
                     wbuf.append(Reply.badFormat)
                     return
                 }
@@ -41,8 +42,9 @@ extension Connection {
                         out.appendDecimal(item.cas)
                     }
                     out.append(Reply.crlf)
-                    out.reserve(item.valueLength + 2)
-                    item.forEachSegment { out.append($0) }
+                    appendValue(length: item.valueLength,
+                                copy: { range, buf in item.forEachSegment(in: range) { buf.append($0) } },
+                                pin: { store.pin(item, range: $0) })
                     out.append(Reply.crlf)
                 }
                 switch result {

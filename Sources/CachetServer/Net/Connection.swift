@@ -50,6 +50,8 @@ final class Connection {
     static let outputHighWater = 4 << 20
     /// Operational state: stats conns record, watch, metadump, close reason (ConnectionOps.swift).
     var ops = ConnOps()
+    /// Large values queued for sending straight from slab memory (ZeroCopyOutput.swift).
+    var zeroCopy = ZeroCopyOutput()
 
     init(fd: Int32, worker: Worker, listener: ListenerInfo) {
         self.fd = fd
@@ -223,7 +225,7 @@ final class Connection {
         var nreqs = server.settings.reqsPerEvent
         if resumeInNewCmd { nreqs -= 1; resumeInNewCmd = false }
         while !closed && !closeAfterWrite && !ops.takenOver {
-            if wbuf.count > Connection.outputHighWater { pauseReading(); return }
+            if queuedOutputBytes > Connection.outputHighWater { pauseReading(); return }
             var step: Step
             if swallow > 0 {
                 let n = min(swallow, rbuf.count)
@@ -295,10 +297,13 @@ final class Connection {
 
     // MARK: writing
 
-    /// Replies not yet handed to the kernel: queued in `wbuf`, or encrypted and gathered by the TLS write BIO.
-    var outputPending: Bool { !wbuf.isEmpty || (tls.map { $0.gatheredBytes > 0 } ?? false) }
+    /// Replies not yet handed to the kernel: queued in `wbuf` or as pinned values, or encrypted and
+    /// gathered by the TLS write BIO.
+    var outputPending: Bool {
+        !wbuf.isEmpty || !zeroCopy.entries.isEmpty || (tls.map { $0.gatheredBytes > 0 } ?? false)
+    }
 
-    /// Writes as much of `wbuf` as the socket takes. Returns false when blocked or closed.
+    /// Writes as much of the queued output as the socket takes. Returns false when blocked or closed.
     @discardableResult
     func flush() -> Bool {
         repliesSinceTransmit = 0
@@ -309,12 +314,13 @@ final class Connection {
             // allows a retry from a buffer that has moved).
             let cap = server.settings.tls.wbufSize
             // More than one SSL_write's worth queued (large values, deep pipelines): gather the records.
-            t.beginWrites(gather: wbuf.count > cap)
-            while !wbuf.isEmpty {
-                let n = min(cap, wbuf.count)
-                switch t.write(UnsafeRawBufferPointer(start: wbuf.readPointer, count: n)) {
+            t.beginWrites(gather: queuedOutputBytes > cap)
+            while true {
+                let run = nextOutputRun()
+                if run.isEmpty { break }
+                switch t.write(UnsafeRawBufferPointer(rebasing: run.prefix(cap))) {
                 case .bytes(let k):
-                    wbuf.consume(k)
+                    consumeOutput(k)
                     stats.add(.bytesWritten, UInt64(k))
                 case .wantWrite, .wantRead:
                     armWrite(); return false
@@ -329,17 +335,29 @@ final class Connection {
             default: close(); return false
             }
         }
-        while !wbuf.isEmpty {
-            let n = Glibc.write(fd, wbuf.readPointer, wbuf.count)
+        while outputPending {
+            let n = zeroCopy.entries.isEmpty ? Glibc.write(fd, wbuf.readPointer, wbuf.count) : writeRuns()
             if n < 0 {
                 if errno == EINTR { continue }
                 if errno == EAGAIN || errno == EWOULDBLOCK { armWrite(); return false }
                 close(); return false
             }
-            wbuf.consume(n)
+            consumeOutput(n)
             stats.add(.bytesWritten, UInt64(n))
         }
         return true
+    }
+
+    /// One writev(2) of the next runs of output (plain connections with pinned values queued).
+    private func writeRuns() -> Int {
+        withUnsafeTemporaryAllocation(of: iovec.self, capacity: 16) { iov in
+            var n = 0
+            outputRuns(max: 16) { run in
+                iov[n] = iovec(iov_base: UnsafeMutableRawPointer(mutating: run.baseAddress), iov_len: run.count)
+                n += 1
+            }
+            return Glibc.writev(fd, iov.baseAddress, Int32(n))
+        }
     }
 
     /// Where the replies memcached would still hold unsent start: memcached transmits after every get
@@ -386,6 +404,7 @@ final class Connection {
         }
         if let e = readEvent { event_free(e); readEvent = nil }
         if let e = writeEvent { event_free(e); writeEvent = nil }
+        dropZeroCopyOutput()
         opsClosed()
         Glibc.close(fd)
         server.connectionClosed()
