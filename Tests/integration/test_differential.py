@@ -572,6 +572,31 @@ class ChunkedItems(DiffCase):
         self.slabs_items("-m 8 -M chunked", steps + [b"get b a0\r\n"], extra=["-m", "8", "-M"])
 
 
+class LargeValues(DiffCase):
+    """Values of 64 KB and more, which Cachet sends straight from slab memory (pinned, ZeroCopyOutput.swift):
+    mixed with small ones and chunked ones in one reply, and dropped again when the command is culled."""
+
+    def test_large_values(self):
+        sizes = [65535, 65536, 65537, 100000, 524200, 600000]
+        setup = b"".join(st(b"v%d" % n, bytes([97 + i % 26]) * n, flags=i) for i, n in enumerate(sizes)) + st(b"s", b"1")
+        keys = b" ".join(b"v%d" % n for n in sizes)
+        for label, req in [
+            ("get large and small mixed", setup + b"get s " + keys + b" s nope v65536\r\n"),
+            ("gets / gat / gats large", setup + b"gets v100000 s\r\ngat 100 v600000\r\ngats 0 v65537 s\r\n"),
+            ("pipelined large gets", setup + b"get v100000\r\nversion\r\nget v100000 v100000\r\nmn\r\n"),
+            ("key 251 culls large values", [setup, b"get s v100000 v600000 " + b"a" * 251 + b"\r\nget v65536\r\n"]),
+            ("key 251 culls an mg value", [setup, b"mg v100000 v\r\nget s " + b"a" * 251 + b"\r\nget s\r\n"]),
+            ("mg then ma on a large numeric value", st(b"n", b"7" + b" " * 99999) + b"mg n v\r\nma n D5 v\r\nmg n v\r\n"),
+            ("mg large v", setup + b"mg v65536 v s f\r\nmg v600000 v k q\r\nmg v100000 s\r\nmn\r\n"),
+            ("mg large v, opaque too long", setup + b"mg v100000 v " + O33 + b"\r\nmg v600000 v t " + O33 +
+                                            b"\r\nmg v65537 v\r\n"),
+            ("incr on a large numeric value", st(b"n", b"7" + b" " * 99999) + b"get n\r\nincr n 5\r\nget n\r\n"),
+            ("delete and replace after get", setup + b"get v100000\r\ndelete v100000\r\nget v100000\r\n" +
+                                             st(b"v100000", b"z" * 100001) + b"get v100000\r\n"),
+        ]:
+            self.diff(label, req)
+
+
 class VerboseSlabClasses(DiffCase):
     """`-vv` prints the slab class table on stderr at startup (spec C)."""
 

@@ -79,5 +79,8 @@ extension Connection {
         wbuf.append(Reply.end)
         // memcached transmits right after every get (conn_mwrite): nothing before this point can be culled.
         getTransmitted = true
+        // And then drops its references to the items sent: a pinned value is written out now too (a later
+        // incr of it in the same batch then rewrites it in place as memcached's does).
+        if !zeroCopy.entries.isEmpty { flush() }
     }
 }
