@@ -84,6 +84,7 @@ extension Connection {
                 }
             } else {
                 let k = min(n, zeroCopy.entries.first?.before ?? wbuf.count)
+                precondition(k > 0, "consumeOutput: more bytes sent than were queued")
                 wbuf.consume(k)
                 for i in zeroCopy.entries.indices { zeroCopy.entries[i].before -= k }
                 n -= k
