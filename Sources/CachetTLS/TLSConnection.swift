@@ -189,7 +189,8 @@ public final class TLSConnection {
 
     /// Before a burst of `write`s: with `gather`, the write BIO collects their records and writes them
     /// together in writes of up to `gatherBytes` (one write(2) per 16 KB record is most of the kernel's cost
-    /// of bulk TLS); without, each record goes straight to the socket, as OpenSSL's socket BIO does.
+    /// of bulk TLS) — but no more than the socket's send buffer can take right now, so a slow reader does not
+    /// keep a gather buffer full; without, each record goes straight to the socket, as OpenSSL's socket BIO does.
     public func beginWrites(gather: Bool) { cachet_gather_bio_set_cap(wbio, gather ? Self.gatherBytes : 0) }
 
     /// After the burst: writes what was gathered. `.bytes(0)` when all is out — gathering is off again, so
