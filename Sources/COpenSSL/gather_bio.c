@@ -58,17 +58,9 @@ static int gather_write(BIO *b, const char *in, int inl) {
     BIO_clear_retry_flags(b);
     if (inl <= 0) return 0;
     size_t n = (size_t)inl;
-    if (g->cap > 0 && g->len + n > g->room) {
-        /* The socket would not take more than what is gathered: send that, then stop gathering (records
-           go straight to the socket and OpenSSL keeps the one that does not fit, not this buffer). */
-        g->cap = 0;
-        int r = drain(g);
-        if (r < 0) return -1;
-        if (r == 0) {
-            if (g->off > 0) { memmove(g->buf, g->buf + g->off, g->len); g->off = 0; }
-            BIO_set_retry_write(b); errno = EAGAIN; return -1;
-        }
-    }
+    /* The socket would not take more than what is gathered: stop gathering. What is gathered is sent
+       below, then records go straight to the socket and OpenSSL keeps the one that does not fit. */
+    if (g->cap > 0 && g->len + n > g->room) g->cap = 0;
     if (g->len == 0 && (g->cap == 0 || n >= g->cap)) return direct(b, g, in, inl);
     if (g->len + n > g->cap || g->off + g->len + n > g->bufcap) {
         int r = drain(g);

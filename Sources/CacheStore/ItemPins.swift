@@ -48,18 +48,26 @@ final class PinTable: Sendable {
     let entries = Mutex<[UInt: Entry]>([:])
 }
 
+/// A linked item's value as a `get` or meta get body sees it (`ItemView`, `MetaItem`): what a connection needs
+/// to copy part of it or to pin it.
+public protocol ItemValue {
+    var valueLength: Int { get }
+    /// The value's bytes in `range`, in order (more than one call only for chunked items).
+    func forEachSegment(in range: Range<Int>, _ body: (UnsafeRawBufferPointer) -> Void)
+    /// Pins `range` of the value; only inside the body that received the item (its segment lock is held).
+    func pin(_ range: Range<Int>, in store: CacheStore) -> PinnedValue
+}
+
+extension ItemView: ItemValue {
+    public func pin(_ range: Range<Int>, in store: CacheStore) -> PinnedValue { store.pinLocked(item, range: range) }
+}
+
+extension MetaItem: ItemValue {
+    public func pin(_ range: Range<Int>, in store: CacheStore) -> PinnedValue { store.pinLocked(item, range: range) }
+}
+
 extension CacheStore {
-    /// Pins `range` of the value of the item a `get` body is looking at (the body's segment lock is held).
-    public func pin(_ view: ItemView, range: Range<Int>) -> PinnedValue {
-        pinLocked(view.item, range: range)
-    }
-
-    /// As above, for a meta get body.
-    public func pin(_ item: MetaItem, range: Range<Int>) -> PinnedValue {
-        pinLocked(item.item, range: range)
-    }
-
-    private func pinLocked(_ it: ItemRef, range: Range<Int>) -> PinnedValue {
+    func pinLocked(_ it: ItemRef, range: Range<Int>) -> PinnedValue {
         precondition(range.lowerBound >= 0 && range.upperBound <= it.valueLength)
         it.itFlags |= ItemFlags.pinned
         pins.entries.withLock { $0[UInt(bitPattern: it.raw), default: PinTable.Entry(count: 0, zombie: false)].count += 1 }
@@ -91,5 +99,5 @@ extension CacheStore {
     }
 
     /// Items currently pinned (linked or not): for tests and leak checks.
-    public var pinnedItemCount: Int { pins.entries.withLock { $0.count } }
+    var pinnedItemCount: Int { pins.entries.withLock { $0.count } }
 }

@@ -10,7 +10,7 @@ extension Harness {
         var p: PinnedValue? = nil
         _ = k.withUTF8 { kp in
             store.get(UnsafeRawBufferPointer(kp), hash: hash(key), touchExptime: nil) { v in
-                p = store.pin(v, range: 0..<v.valueLength)
+                p = v.pin(0..<v.valueLength, in: store)
             }
         }
         return p
@@ -117,7 +117,7 @@ func holds(_ p: PinnedValue, _ expected: [UInt8]) -> Bool { pinnedBytes(p) == ex
         var p: PinnedValue? = nil
         _ = k.withUTF8 { kp in
             h.store.get(UnsafeRawBufferPointer(kp), hash: h.hash("c"), touchExptime: nil) { v in
-                p = h.store.pin(v, range: 1000..<999_000)
+                p = v.pin(1000..<999_000, in: h.store)
             }
         }
         let pinned = try #require(p)

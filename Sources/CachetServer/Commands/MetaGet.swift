@@ -94,9 +94,7 @@ extension Connection {
             }
             out.append(Reply.crlf)
             if f.value {
-                appendValue(length: it.valueLength,
-                            copy: { range, buf in it.forEachSegment(in: range) { buf.append($0) } },
-                            pin: { store.pin(it, range: $0) })
+                appendValue(it)
                 out.append(Reply.crlf)
             }
             return true

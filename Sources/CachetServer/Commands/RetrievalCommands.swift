@@ -42,9 +42,7 @@ extension Connection {
                         out.appendDecimal(item.cas)
                     }
                     out.append(Reply.crlf)
-                    appendValue(length: item.valueLength,
-                                copy: { range, buf in item.forEachSegment(in: range) { buf.append($0) } },
-                                pin: { store.pin(item, range: $0) })
+                    appendValue(item)
                     out.append(Reply.crlf)
                 }
                 switch result {

@@ -32,31 +32,28 @@ extension Connection {
     /// would cut them (`ssl_wbuf_size` per SSL_write). The only extra record is a short one where a chunked
     /// value (> slab_chunk_max) crosses from one chunk to the next: 22 bytes per 512 KB (measured with
     /// `ss` bytes_sent: 1 MB GETs, +1 record each), not worth a staging copy.
-    /// `copy(range, into:)` copies part of the value; `pin(range)` pins part of it (under the item lock).
+    /// Called inside the store's get body (the item's lock is held).
     @inline(__always)
-    func appendValue(length: Int, copy: (Range<Int>, ByteBuffer) -> Void, pin: (Range<Int>) -> PinnedValue) {
-        guard length >= Connection.zeroCopyMinValue else {
-            wbuf.reserve(length + 2)
-            copy(0..<length, wbuf)
-            return
-        }
+    func appendValue(_ item: some ItemValue) {
+        let length = item.valueLength
         var head = 0, tail = 0
-        if tls != nil {
+        if length >= Connection.zeroCopyMinValue, tls != nil {
             let cap = server.settings.tls.wbufSize
             let run = (wbuf.count - (zeroCopy.entries.last?.before ?? 0)) % cap
             head = min(length, run == 0 ? 0 : cap - run)
             tail = (length - head) % cap
         }
-        if head + tail >= length {
-            wbuf.reserve(length + 2)
-            copy(0..<length, wbuf)
+        let out = wbuf
+        if length < Connection.zeroCopyMinValue || head + tail >= length {
+            out.reserve(length + 2)
+            item.forEachSegment(in: 0..<length) { out.append($0) }
             return
         }
-        if head > 0 { copy(0..<head, wbuf) }
-        let p = pin(head..<(length - tail))
-        zeroCopy.entries.append(.init(value: p, before: wbuf.count, next: p.range.lowerBound))
+        if head > 0 { item.forEachSegment(in: 0..<head) { out.append($0) } }
+        let p = item.pin(head..<(length - tail), in: store)
+        zeroCopy.entries.append(.init(value: p, before: out.count, next: p.range.lowerBound))
         zeroCopy.pendingBytes += p.range.count
-        if tail > 0 { copy((length - tail)..<length, wbuf) }
+        if tail > 0 { item.forEachSegment(in: (length - tail)..<length) { out.append($0) } }
     }
 
     /// Output not yet handed to the kernel or to OpenSSL, in bytes.
