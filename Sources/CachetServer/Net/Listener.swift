@@ -25,8 +25,10 @@ final class Listener {
     }
 
     func start(base: OpaquePointer) {
+        // Backlog 0: the socket already listens with `-b` (SocketFactory). A negative value would make
+        // libevent call listen() again with its own fixed 128, silently overriding `-b`.
         evl = evconnlistener_new(base, acceptCallback, Unmanaged.passUnretained(self).toOpaque(),
-                                 UInt32(LEV_OPT_CLOSE_ON_FREE), -1, fd)
+                                 UInt32(LEV_OPT_CLOSE_ON_FREE), 0, fd)
         server.listenerCount.add(1, ordering: .relaxed)
         server.connRegistry.add(ConnStatus(fd: fd, addr: info.address, listenAddr: nil, state: .listening,
                                            now: server.clock.currentTime))

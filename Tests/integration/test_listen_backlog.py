@@ -1,0 +1,165 @@
+"""`-b <n>`: every listening socket (TCP per address, unix socket) is listened with the backlog `-b`
+gives (default 1024), which the kernel caps at net.core.somaxconn — as memcached does.
+
+The backlog is read back from the kernel, not from `stats settings`: sock_diag (the netlink
+interface `ss` uses) reports a listening socket's maximum accept queue (`ss -l` shows it as Send-Q).
+Only the server's own sockets are looked at (matched by socket inode from /proc/<pid>/fd).
+Stdlib only; passes with CACHET_BIN=/usr/bin/memcached too (that run validates the test).
+"""
+
+import os
+import shutil
+import socket
+import struct
+import tempfile
+import unittest
+
+from harness import Server, HarnessError, cachet_bin, memcached_bin
+
+NETLINK_SOCK_DIAG = 4
+SOCK_DIAG_BY_FAMILY = 20
+NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+TCP_LISTEN = 10
+UDIAG_SHOW_RQLEN = 0x10
+UNIX_DIAG_RQLEN = 4
+
+
+def somaxconn():
+    with open("/proc/sys/net/core/somaxconn") as f:
+        return int(f.read())
+
+
+def socket_inodes(pid):
+    """Inodes of every socket the process `pid` holds open."""
+    out = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            out.add(int(target[8:-1]))
+    return out
+
+
+def _dump(request):
+    """Send one sock_diag dump request; yield each reply message's payload."""
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG) as nl:
+        nl.settimeout(5)
+        nl.send(struct.pack("=IHHII", 16 + len(request), SOCK_DIAG_BY_FAMILY,
+                            NLM_F_REQUEST | NLM_F_DUMP, 1, 0) + request)
+        while True:
+            data = nl.recv(1 << 16)
+            off = 0
+            while off + 16 <= len(data):
+                length, mtype, _flags, _seq, _pid = struct.unpack_from("=IHHII", data, off)
+                if mtype == NLMSG_DONE:
+                    return
+                if mtype == NLMSG_ERROR:
+                    err = struct.unpack_from("=i", data, off + 16)[0]
+                    raise HarnessError(f"sock_diag dump failed: errno {-err}")
+                yield data[off + 16:off + length]
+                off += (length + 3) & ~3
+
+
+def tcp_listen_backlogs(pid):
+    """{(family, port): max accept queue} for the TCP sockets `pid` listens on."""
+    mine = socket_inodes(pid)
+    out = {}
+    for family in (socket.AF_INET, socket.AF_INET6):
+        # inet_diag_req_v2: family, protocol, ext, pad, states, then a zeroed inet_diag_sockid (48 bytes).
+        req = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 1 << TCP_LISTEN) + bytes(48)
+        for msg in _dump(req):
+            # inet_diag_msg: family, state, timer, retrans, sockid (sport big-endian first), expires,
+            # rqueue (current queue), wqueue (maximum queue for a listener), uid, inode.
+            sport = struct.unpack_from("!H", msg, 4)[0]
+            _expires, _rq, wqueue, _uid, inode = struct.unpack_from("=IIIII", msg, 52)
+            if inode in mine:
+                out[(family, sport)] = wqueue
+    return out
+
+
+def unix_listen_backlogs(pid):
+    """{inode: max accept queue} for the unix sockets `pid` listens on."""
+    mine = socket_inodes(pid)
+    out = {}
+    # unix_diag_req: family, protocol, pad, states, ino, show, cookie[2].
+    req = struct.pack("=BBHIII8x", socket.AF_UNIX, 0, 0, 1 << TCP_LISTEN, 0, UDIAG_SHOW_RQLEN)
+    for msg in _dump(req):
+        # unix_diag_msg: family, type, state, pad, ino, cookie[2] (16 bytes), then attributes.
+        inode = struct.unpack_from("=I", msg, 4)[0]
+        off = 16
+        while off + 4 <= len(msg):
+            alen, atype = struct.unpack_from("=HH", msg, off)
+            if alen < 4:
+                break
+            if atype == UNIX_DIAG_RQLEN and inode in mine:
+                out[inode] = struct.unpack_from("=II", msg, off + 4)[1]
+            off += (alen + 3) & ~3
+    return out
+
+
+class ListenBacklog(unittest.TestCase):
+    def tcp_backlogs(self, binary, extra):
+        srv = Server(binary, extra).start()
+        try:
+            got = tcp_listen_backlogs(srv.pid)
+            with srv.connect() as c:
+                reported = dict(c.stats("settings")).get("tcp_backlog")
+        finally:
+            srv.stop()
+        self.assertEqual(list(got), [(socket.AF_INET, srv.port)],
+                         f"{srv.argv_str()}: expected one IPv4 listener on {srv.port}, kernel shows {got}")
+        return got[(socket.AF_INET, srv.port)], reported
+
+    def test_tcp_backlog_is_what_b_says(self):
+        cap = somaxconn()
+        # (extra args, backlog -b asks for): the default, a small one, one past the kernel's cap.
+        for extra, asked in (([], 1024), (["-b", "5"], 5), (["-b", str(cap + 100)], cap + 100)):
+            with self.subTest(args=extra):
+                got, reported = self.tcp_backlogs(cachet_bin(), extra)
+                self.assertEqual(got, min(asked, cap), f"listen backlog for {extra or 'default'}")
+                self.assertEqual(reported, str(asked), "stats settings tcp_backlog echoes -b")
+
+    def test_same_backlog_as_memcached(self):
+        for extra in (["-b", "5"], ["-b", "0"], []):
+            with self.subTest(args=extra):
+                self.assertEqual(self.tcp_backlogs(cachet_bin(), extra),
+                                 self.tcp_backlogs(memcached_bin(), extra))
+
+    def test_every_listener_of_l_gets_the_backlog(self):
+        ports = []
+        for _ in range(2):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            ports.append(s)
+        nums = [s.getsockname()[1] for s in ports]
+        for s in ports:
+            s.close()
+        srv = Server(cachet_bin(), args=["-u", "root", "-U", "0", "-b", "9",
+                                         "-l", f"127.0.0.1:{nums[0]},127.0.0.1:{nums[1]}"])
+        srv.port = nums[0]
+        srv.start()
+        try:
+            got = tcp_listen_backlogs(srv.pid)
+        finally:
+            srv.stop()
+        self.assertEqual(got, {(socket.AF_INET, nums[0]): 9, (socket.AF_INET, nums[1]): 9})
+
+    def test_unix_socket_backlog(self):
+        d = tempfile.mkdtemp(prefix="cachet-bl-")
+        self.addCleanup(shutil.rmtree, d, True)
+        cap = somaxconn()
+        for extra, want in (([], min(1024, cap)), (["-b", "7"], 7)):
+            with self.subTest(args=extra):
+                srv = Server(cachet_bin(), extra, unix_path=os.path.join(d, "sock")).start()
+                try:
+                    got = unix_listen_backlogs(srv.pid)
+                finally:
+                    srv.stop()
+                self.assertEqual(list(got.values()), [want], f"unix listener backlog for {extra or 'default'}")
+
+
+if __name__ == "__main__":
+    unittest.main()
