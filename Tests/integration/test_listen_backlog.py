@@ -1,5 +1,7 @@
 """`-b <n>`: every listening socket (TCP per address, unix socket) is listened with the backlog `-b`
-gives (default 1024), which the kernel caps at net.core.somaxconn — as memcached does.
+gives (default 1024), which the kernel caps at net.core.somaxconn — as memcached does. Out of file
+descriptors (`-o no_maxconns_fast` at `-c`), the listeners pause with a backlog of 0 and listen with
+`-b` again once a connection closed.
 
 The backlog is read back from the kernel, not from `stats settings`: sock_diag (the netlink
 interface `ss` uses) reports a listening socket's maximum accept queue (`ss -l` shows it as Send-Q).
@@ -8,13 +10,15 @@ Stdlib only; passes with CACHET_BIN=/usr/bin/memcached too (that run validates t
 """
 
 import os
+import select
 import shutil
 import socket
 import struct
 import tempfile
+import time
 import unittest
 
-from harness import Server, HarnessError, cachet_bin, memcached_bin
+from harness import Server, HarnessError, cachet_bin, memcached_bin, wait_for
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
@@ -159,6 +163,64 @@ class ListenBacklog(unittest.TestCase):
                 finally:
                     srv.stop()
                 self.assertEqual(list(got.values()), [want], f"unix listener backlog for {extra or 'default'}")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class OutOfFds(unittest.TestCase):
+    """`-o no_maxconns_fast`: at `-c` (the fd limit) accept() fails with EMFILE. memcached then stops
+    accepting (accepting_conns 0, listen_disabled_num +1, backlog 0) until a connection closes; it
+    must not spin on the failing accept (one core busy, a warning per failure on stderr)."""
+
+    def test_pause_and_resume(self):
+        srv = Server(cachet_bin(), ["-c", "30", "-t", "2", "-b", "64", "-o", "no_maxconns_fast"]).start()
+        self.addCleanup(srv.stop)
+        ctl = srv.connect()
+        self.addCleanup(ctl.close)
+        clients = []
+        self.addCleanup(lambda: [c.close() for c in clients])
+        for _ in range(40):
+            try:
+                clients.append(socket.create_connection(("127.0.0.1", srv.port), timeout=0.3))
+            except OSError:
+                break  # the server paused (backlog 0) and the kernel's queue is full: enough clients
+
+        def stat(name):
+            return int(dict(ctl.stats())[name])
+
+        wait_for(lambda: stat("accepting_conns") == 0, what="accepting_conns 0 at the fd limit")
+        self.assertGreaterEqual(stat("listen_disabled_num"), 1)
+        self.assertEqual(list(tcp_listen_backlogs(srv.pid).values()), [0], "backlog while paused")
+        cpu0 = cpu_seconds(srv.pid)
+        time.sleep(1.0)  # measuring a rate: the window is the measurement, not a wait for an event
+        self.assertLess(cpu_seconds(srv.pid) - cpu0, 0.3, "server spins while it cannot accept")
+
+        for c in clients:
+            c.sendall(b"version\r\n")
+
+        def replied(socks, timeout):
+            return select.select(socks, [], [], timeout)[0]
+
+        # Every client the server accepted answers; the others wait in the listen queue.
+        accepted = stat("curr_connections") - 1  # minus this control connection
+        served = wait_for(lambda: (lambda r: r if len(r) >= accepted else None)(replied(clients, 0.05)),
+                          what=f"{accepted} accepted clients answered")
+        waiting = [c for c in clients if c not in served]
+        self.assertTrue(served and waiting, f"{len(served)} served, {len(waiting)} queued")
+        # A closed connection frees an fd: the server accepts again and serves a queued client.
+        for c in served[:5]:
+            c.close()
+        self.assertTrue(replied(waiting, 5.0), "no queued client served after connections closed")
+        for c in clients:
+            c.close()
+        wait_for(lambda: stat("accepting_conns") == 1, what="accepting_conns 1 after the clients left")
+        self.assertEqual(list(tcp_listen_backlogs(srv.pid).values()), [64], "backlog after resuming")
+        self.assertTrue(srv.alive())
+        self.assertLess(len(srv.stderr()), 4096, f"stderr flooded: {srv.stderr()[:200]!r}")
 
 
 if __name__ == "__main__":

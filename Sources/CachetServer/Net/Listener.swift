@@ -10,6 +10,11 @@ private let acceptCallback: @convention(c) (OpaquePointer?, Int32, UnsafeMutable
     Unmanaged<Listener>.fromOpaque(arg!).takeUnretainedValue().accepted(fd)
 }
 
+private let acceptErrorCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Void = { _, arg in
+    let err = errno
+    Listener.pause?.acceptFailed(err)
+}
+
 /// Invariant: used only on the main thread (the listener base's thread).
 final class Listener {
     let server: ServerContext
@@ -17,6 +22,8 @@ final class Listener {
     let fd: Int32
     private var evl: OpaquePointer?
     nonisolated(unsafe) static var nextWorker = 0
+    /// Shared by every listener: out of fds, all of them stop accepting together.
+    nonisolated(unsafe) static var pause: AcceptPause?
 
     init(server: ServerContext, fd: Int32, info: ListenerInfo) {
         self.server = server
@@ -29,9 +36,23 @@ final class Listener {
         // libevent call listen() again with its own fixed 128, silently overriding `-b`.
         evl = evconnlistener_new(base, acceptCallback, Unmanaged.passUnretained(self).toOpaque(),
                                  UInt32(LEV_OPT_CLOSE_ON_FREE), 0, fd)
+        evconnlistener_set_error_cb(evl, acceptErrorCallback)
+        if Listener.pause == nil { Listener.pause = AcceptPause(server: server, base: base) }
+        Listener.pause!.register(self)
         server.listenerCount.add(1, ordering: .relaxed)
         server.connRegistry.add(ConnStatus(fd: fd, addr: info.address, listenAddr: nil, state: .listening,
                                            now: server.clock.currentTime))
+    }
+
+    /// Out of fds (AcceptPause): a backlog of 0 so the kernel queues no more clients meanwhile.
+    func stopAccepting() {
+        evconnlistener_disable(evl)
+        _ = listen(fd, 0)
+    }
+
+    func resumeAccepting() {
+        _ = listen(fd, Int32(truncatingIfNeeded: server.settings.backlog))
+        evconnlistener_enable(evl)
     }
 
     func accepted(_ cfd: Int32) {
