@@ -8,7 +8,7 @@ PY := /usr/bin/python3
 RUN_USER := $(shell id -un)
 DEV := .dev
 
-.PHONY: all build release run test unit integration bench stress clean bootstrap devcert
+.PHONY: all build release run test unit integration bench stress soak clean bootstrap devcert
 
 all: build
 
@@ -56,6 +56,11 @@ bench: release
 
 stress: release
 	CACHET_BIN=$(RELEASE_BIN) CACHET_STRESS=1 $(PY) Tests/stress/stress.py
+
+# Bounded soak (default 30 min; SOAK_SECONDS=60 for a smoke): everything at once against one server.
+soak: release
+	$(SWIFT) build $(RELEASE) --product cachet-bench
+	CACHET_BIN=$(RELEASE_BIN) $(PY) Tests/stress/soak.py
 
 clean:
 	rm -rf .build $(DEV)
