@@ -3,6 +3,10 @@
 // Cachet does not have (SASL/ASCII auth, extstore `ext_*`, NAPI ids, memory file, LRU tuning) are
 // printed with memcached's defaults so clients see the same set of keys.
 // Cachet-only lines come last, before END: `ssl_ciphersuites <list>|NULL`.
+//
+// Every other line is what the server does, except those marked "recorded only" below: they echo an
+// option or command (`slabs automove`, `lru tune`, `-o lru_maintainer`, …) that Cachet accepts for
+// compatibility but has no machinery for (no page mover, no LRU maintainer, one LRU per class).
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -43,6 +47,8 @@ public func statsSettingsLines(_ s: Settings, verbosity: Int, oldestLive: UInt32
         ("tcpport", String(s.port)),
         ("udpport", String(s.udpPort)),
         ("inter", s.inter ?? "NULL"),
+        // `-vv` prints the slab class table at startup; at run time verbosity only adds "Too many open
+        // connections" when accept runs out of fds (no per-command logging).
         ("verbosity", String(verbosity)),
         ("oldest", String(oldestLive)),
         ("evictions", s.evictionsEnabled ? "on" : "off"),
@@ -52,6 +58,7 @@ public func statsSettingsLines(_ s: Settings, verbosity: Int, oldestLive: UInt32
         ("growth_factor", cFormat("%.2f", s.growthFactor)),
         ("chunk_size", String(s.chunkSize)),
         ("num_threads", String(s.numThreads)),
+        // Informational: there is no UDP listener (`-U` must be 0).
         ("num_threads_per_udp", String(s.numThreadsPerUDP)),
         // One byte, as memcached's "%c" (the server writes it raw: see StatsCommands).
         ("stat_key_prefix", String(UnicodeScalar(s.prefixDelimiter))),
@@ -59,17 +66,22 @@ public func statsSettingsLines(_ s: Settings, verbosity: Int, oldestLive: UInt32
         ("reqs_per_event", String(s.reqsPerEvent)),
         ("cas_enabled", yesNo(s.casEnabled)),
         ("tcp_backlog", String(s.backlog)),
+        // `auto-negotiate` is memcached's default; Cachet speaks ASCII only, so a binary request gets what
+        // memcached -B ascii gives it (no reply until a line ends).
         ("binding_protocol", s.bindingProtocol.rawValue),
         ("auth_enabled_sasl", "no"),
         ("auth_enabled_ascii", "no"),
         ("item_size_max", String(s.itemSizeMax)),
         ("maxconns_fast", yesNo(s.maxConnsFast)),
         ("hashpower_init", String(s.hashPowerInit)),
+        // slab_reassign: only decides which error `slabs reassign` answers (no page mover).
+        // slab_automove*: recorded only.
         ("slab_reassign", yesNo(s.slabReassign)),
         ("slab_automove", String(s.slabAutomove)),
         ("slab_automove_ratio", "0.80"),
         ("slab_automove_window", "30"),
         ("slab_chunk_max", String(s.slabChunkMax)),
+        // The crawler runs when asked (`lru_crawler crawl|metadump`); there are no automatic crawls.
         ("lru_crawler", yesNo(s.lruCrawler)),
         ("lru_crawler_sleep", String(s.lruCrawlerSleep)),
         ("lru_crawler_tocrawl", String(s.lruCrawlerToCrawl)),
@@ -77,6 +89,8 @@ public func statsSettingsLines(_ s: Settings, verbosity: Int, oldestLive: UInt32
         ("flush_enabled", yesNo(s.flushEnabled)),
         ("dump_enabled", yesNo(s.dumpEnabled)),
         ("hash_algorithm", s.hashAlgorithm),
+        // lru_maintainer_thread … warm_max_factor: recorded only (they shape `stats items`/`slabs`
+        // output as memcached's would); temp_lru/temporary_ttl: off, as Cachet is.
         ("lru_maintainer_thread", yesNo(s.lruMaintainerThread)),
         ("lru_segmented", yesNo(s.lruSegmented)),
         ("hot_lru_pct", "20"),
@@ -86,11 +100,13 @@ public func statsSettingsLines(_ s: Settings, verbosity: Int, oldestLive: UInt32
         ("temp_lru", "no"),
         ("temporary_ttl", "61"),
         ("idle_timeout", String(s.idleTimeout)),
+        // Each watcher's buffer is 256 KB (WatchLog); there are no per-worker log buffers.
         ("watcher_logbuf_size", "262144"),
         ("worker_logbuf_size", "65536"),
         ("read_buf_mem_limit", "0"),
         ("track_sizes", "no"),
         ("inline_ascii_response", "no"),
+        // No extstore: memcached's defaults, inactive.
         ("ext_item_size", "512"),
         ("ext_item_age", "4294967295"),
         ("ext_low_ttl", "0"),
