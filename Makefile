@@ -56,6 +56,7 @@ bench: release
 
 stress: release
 	CACHET_BIN=$(RELEASE_BIN) CACHET_STRESS=1 $(PY) Tests/stress/stress.py
+	cd Tests/integration && CACHET_BIN=$(CURDIR)/$(RELEASE_BIN) CACHET_WATCH_SECONDS=300 $(PY) -m unittest -v test_concurrency
 
 # Bounded soak (default 30 min; SOAK_SECONDS=60 for a smoke): everything at once against one server.
 soak: release

@@ -1,5 +1,5 @@
 // swift-tools-version:6.0
-// Cachet: a memcached-compatible cache server with TLS built in. Module layout: ARCHITECTURE.md.
+// Cachet: a memcached-compatible cache server with TLS built in. Module layout: ARCHITECTURE.md (in this repo).
 import PackageDescription
 
 let releaseFlags: [SwiftSetting] = [

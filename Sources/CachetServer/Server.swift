@@ -67,12 +67,26 @@ final class MainLoop {
                 writeStdoutIfTerminal("Graceful shutdown signal handled: \(String(cString: strsignal(sig))).\n")
             }
             writeStderr("Gracefully stopping\n")
+            stopWorkers()
             exit(0)
         default:
             if !server.shutdownByCommand.load(ordering: .relaxed) {
                 writeStdoutIfTerminal("Signal handled: \(String(cString: strsignal(sig))).\n")
             }
+            stopWorkers()
             exit(0)
+        }
+    }
+
+    /// Asks every worker to leave its event loop and waits (at most a second) until they have, so exit's
+    /// clean-up (OpenSSL's atexit handler among it) never runs under a worker that is still in the middle of
+    /// a request. A worker stuck for longer does not hold the exit up.
+    private func stopWorkers() {
+        for w in server.workers { w.post(.stop) }
+        var waitedMs = 0
+        while waitedMs < 1000 && !server.workers.allSatisfy({ $0.stopped.load(ordering: .acquiring) }) {
+            usleep(1000)
+            waitedMs += 1
         }
     }
 }

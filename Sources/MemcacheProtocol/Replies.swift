@@ -32,7 +32,6 @@ public enum Reply {
     public static let watchNotAllowed: StaticString = "CLIENT_ERROR watch commands not allowed\r\n"
     public static let watchPipelined: StaticString = "ERROR cannot pipeline other commands before watch\r\n"
     public static let watcherTooMany: StaticString = "WATCHER_TOO_MANY log watcher limit reached\r\n"
-    public static let watcherFailed: StaticString = "WATCHER_FAILED failed to add log watcher\r\n"
     public static let cachedumpNotAllowed: StaticString = "CLIENT_ERROR stats cachedump not allowed\r\n"
     public static let badCommandLine: StaticString = "CLIENT_ERROR bad command line\r\n"
     public static let illegalSlabId: StaticString = "CLIENT_ERROR Illegal slab id\r\n"

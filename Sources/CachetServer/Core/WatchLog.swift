@@ -1,12 +1,12 @@
 // `watch` (memcached logger.c): log lines for live watchers. Producers (any worker, the eviction path,
 // the listener) format a line only when some watcher wants its type — the check is one relaxed atomic
 // load, so an unwatched server pays nothing else — and append it to each interested watcher's bounded
-// buffer under one mutex, waking the watcher's connection on its own worker (libevent's event_active is
-// thread-safe with evthread_use_pthreads). A watcher that cannot keep up loses lines: its buffer never
+// buffer under one mutex. A line that makes a watcher's queue non-empty posts a wake-up to the watcher's own
+// worker (its mailbox: worker event bases are lock-free, so no other thread may touch their events), and that
+// worker passes the queue on to the socket. A watcher that cannot keep up loses lines: its buffer never
 // grows past `bufferLimit`; the count lost is reported as memcached's `skipped=<n>` line before the next
 // line that fits.
 import CacheStore
-import CLibevent
 import Glibc
 import Synchronization
 
@@ -34,16 +34,19 @@ struct WatchTypes: OptionSet, Sendable {
 }
 
 /// One watching connection's queue. Invariant: `pending` and `skipped` are touched only under
-/// `WatchLog.watchers`' lock; `wake` is freed by the connection only after `WatchLog.remove`.
+/// `WatchLog.watchers`' lock; `fd` and `worker` say which connection to wake and are never changed. The
+/// worker drives the connection only if it still owns this watcher (it may have closed meanwhile).
 final class Watcher: @unchecked Sendable {
     let types: WatchTypes
-    let wake: OpaquePointer
+    let fd: Int32
+    let worker: Worker
     var pending: [UInt8] = []
     var skipped: UInt64 = 0
 
-    init(types: WatchTypes, wake: OpaquePointer) {
+    init(types: WatchTypes, fd: Int32, worker: Worker) {
         self.types = types
-        self.wake = wake
+        self.fd = fd
+        self.worker = worker
     }
 }
 
@@ -92,38 +95,89 @@ final class WatchLog: Sendable {
         storeEvents.evictionsWatched.store(m & WatchTypes.evictions.rawValue != 0, ordering: .relaxed)
     }
 
-    /// Delivers `ts=<s>.<us> gid=<n> <body>\n` to every watcher of type `t` (memcached's "%lld.%d": the
-    /// microseconds are not zero-padded).
+    /// Logs `ts=<s>.<us> gid=<n> <body>\n` for every watcher of type `t` (memcached's "%lld.%d": the
+    /// microseconds are not zero-padded). On a worker thread the line joins the worker's batch, published
+    /// when its event is done (`publish`); elsewhere it is delivered at once.
     func emit(_ t: WatchTypes, _ body: String) {
         var tv = timeval()
         gettimeofday(&tv, nil)
-        watchers.withLock { list in
-            let id = gid.add(1, ordering: .relaxed).newValue
-            let line = Array("ts=\(tv.tv_sec).\(tv.tv_usec) gid=\(id) \(body)\n".utf8)
-            for w in list where w.types.contains(t) {
-                let wasEmpty = w.pending.isEmpty
-                var notice: [UInt8] = []
-                if w.skipped > 0 { notice = Array("skipped=\(w.skipped)\n".utf8) }
-                if w.pending.count + notice.count + line.count > WatchLog.bufferLimit {
-                    w.skipped += 1
-                    skippedTotal.add(1, ordering: .relaxed)
-                    continue
+        var head = "ts=\(tv.tv_sec).\(tv.tv_usec) gid="
+        var tail = " " + body + "\n"
+        head.withUTF8 { head in
+            tail.withUTF8 { tail in
+                if let batch = WatchBatch.current {
+                    batch.add(t, head: head, tail: tail)
+                } else {
+                    let line = WatchBatch()
+                    line.add(t, head: head, tail: tail)
+                    publish(line)
                 }
-                w.pending.append(contentsOf: notice)
-                w.skipped = 0
-                w.pending.append(contentsOf: line)
-                sent.add(1, ordering: .relaxed)
-                if wasEmpty { event_active(w.wake, EV_READ, 0) }
             }
         }
     }
 
-    /// Moves `w`'s queued lines to the caller (its connection's thread).
-    func take(_ w: Watcher, _ body: (UnsafeRawBufferPointer) -> Void) {
+    /// Delivers a batch of lines to the watchers that want them, giving out gids in order, and empties it.
+    /// The lock covers only the gids and the appends; wake-ups are posted after it.
+    func publish(_ batch: WatchBatch) {
+        if batch.isEmpty { return }
+        var toWake: [Watcher] = []
+        batch.text.withUnsafeBufferPointer { text in
+            watchers.withLock { list in
+                for line in batch.lines {
+                    let id = gid.add(1, ordering: .relaxed).newValue
+                    let head = UnsafeBufferPointer(rebasing: text[line.start..<line.gidAt])
+                    let tail = UnsafeBufferPointer(rebasing: text[line.gidAt..<line.end])
+                    let lineLength = head.count + WatchLog.decimalLength(id) + tail.count
+                    for w in list where w.types.contains(line.type) {
+                        let wasEmpty = w.pending.isEmpty
+                        let noticeLength = w.skipped > 0 ? 9 + WatchLog.decimalLength(w.skipped) : 0
+                        if w.pending.count + noticeLength + lineLength > WatchLog.bufferLimit {
+                            w.skipped += 1
+                            skippedTotal.add(1, ordering: .relaxed)
+                            continue
+                        }
+                        if w.skipped > 0 {
+                            w.pending.append(contentsOf: "skipped=".utf8)
+                            WatchLog.appendDecimal(w.skipped, to: &w.pending)
+                            w.pending.append(0x0A)
+                            w.skipped = 0
+                        }
+                        w.pending.append(contentsOf: head)
+                        WatchLog.appendDecimal(id, to: &w.pending)
+                        w.pending.append(contentsOf: tail)
+                        sent.add(1, ordering: .relaxed)
+                        if wasEmpty { toWake.append(w) }
+                    }
+                }
+            }
+        }
+        batch.removeAll()
+        for w in toWake { w.worker.post(.watcherReady(w)) }
+    }
+
+    /// Hands `w`'s queued lines to its connection's thread by swapping buffers: `spare` must be empty and
+    /// comes back holding the lines (the watcher keeps `spare`'s capacity for the next ones), so the lock
+    /// is held for a swap, never for a copy.
+    func take(_ w: Watcher, into spare: inout [UInt8]) {
         watchers.withLock { _ in
-            if w.pending.isEmpty { return }
-            w.pending.withUnsafeBytes { body($0) }
-            w.pending.removeAll(keepingCapacity: true)
+            if !w.pending.isEmpty { swap(&w.pending, &spare) }
+        }
+    }
+
+    private static func decimalLength(_ v: UInt64) -> Int {
+        var n = 1, v = v
+        while v >= 10 { v /= 10; n += 1 }
+        return n
+    }
+
+    private static func appendDecimal(_ v: UInt64, to out: inout [UInt8]) {
+        let n = decimalLength(v)
+        var v = v
+        let start = out.count
+        out.append(contentsOf: repeatElement(0x30, count: n))
+        for i in stride(from: start + n - 1, through: start, by: -1) {
+            out[i] = 0x30 + UInt8(v % 10)
+            v /= 10
         }
     }
 }

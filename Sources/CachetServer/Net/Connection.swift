@@ -119,6 +119,7 @@ final class Connection {
         if Int32(what) & EV_WRITE != 0 { writeArmed = false }
         // close() drops the worker's reference; keep self alive until drive() returns.
         withExtendedLifetime(self) { drive() }
+        worker.publishWatchLines()
     }
 
     /// Clock second of this connection's previous event (handshake, request or reply progress).

@@ -4,7 +4,6 @@
 // connection's worker thread, except what WatchLog/ConnRegistry document as shared.
 import CacheStore
 import CachetTLS
-import CLibevent
 import Glibc
 import MemcacheProtocol
 
@@ -18,7 +17,8 @@ struct ConnOps {
     var peerIP = ""
     var peerPort = 0
     var watcher: Watcher?
-    var wake: OpaquePointer?
+    /// The buffer a watcher's lines are swapped into (WatchLog.take); empty between takes.
+    var watchLines: [UInt8] = []
     var metadump: LRUCrawl?
     /// A watch or metadump owns the connection: no more commands are parsed.
     var takenOver = false
@@ -26,10 +26,6 @@ struct ConnOps {
     /// memcached logs "error" for a peer that closed after sending something, "normal" for `quit` or a
     /// connection that never sent a byte.
     var closeReason = CloseReason.error
-}
-
-private let watchWakeCallback: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { _, _, arg in
-    Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().onEvent(0)
 }
 
 extension Connection {
@@ -86,7 +82,6 @@ extension Connection {
             watchLog.remove(w)
             ops.watcher = nil
         }
-        if let e = ops.wake { event_free(e); ops.wake = nil }
         if let crawl = ops.metadump {
             crawl.finish()
             ops.metadump = nil
@@ -123,33 +118,39 @@ extension Connection {
         } else {
             types = .fetchers
         }
-        let me = Unmanaged.passUnretained(self).toOpaque()
-        guard let wake = event_new(worker.base, -1, 0, watchWakeCallback, me) else {
-            wbuf.append(Reply.watcherFailed)
-            return
-        }
-        let w = Watcher(types: types, wake: wake)
+        let w = Watcher(types: types, fd: fd, worker: worker)
         guard watchLog.add(w) else {
-            event_free(wake)
             wbuf.append(Reply.watcherTooMany)
             return
         }
         ops.watcher = w
-        ops.wake = wake
         ops.takenOver = true
         wbuf.append(Reply.ok)
     }
+
+    /// Queue takes per event: lines keep arriving while a watcher writes, so without a bound one watcher
+    /// would keep its worker to itself for as long as the others keep logging.
+    static let watchTakesPerEvent = 4
 
     /// A watcher's event: pass queued lines on while the socket takes them (a full socket leaves them in
     /// the bounded WatchLog buffer, where new lines are then dropped and counted); input is ignored.
     func driveWatcher() {
         guard let w = ops.watcher else { return }
+        var takes = 0
         while true {
             if outputPending && !flush() { break }
             if closed { return }
-            var got = false
-            watchLog.take(w) { bytes in wbuf.append(bytes); got = true }
-            if !got { break }
+            if takes == Connection.watchTakesPerEvent {
+                // Lines may still be queued, and no wake-up comes for a queue that never went empty:
+                // come back once the worker's other connections had their turn.
+                scheduleResume()
+                break
+            }
+            watchLog.take(w, into: &ops.watchLines)
+            takes += 1
+            if ops.watchLines.isEmpty { break }
+            ops.watchLines.withUnsafeBytes { wbuf.append($0) }
+            ops.watchLines.removeAll(keepingCapacity: true)
         }
         if closed { return }
         let eof = readAvailable()

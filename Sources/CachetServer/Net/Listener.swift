@@ -74,7 +74,7 @@ final class Listener {
         s.connectionOpened()
         let w = s.workers[Listener.nextWorker % s.workers.count]
         Listener.nextWorker &+= 1
-        w.enqueue(PendingConnection(fd: cfd, listener: info))
+        w.post(.connection(PendingConnection(fd: cfd, listener: info)))
     }
 }
 

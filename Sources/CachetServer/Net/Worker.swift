@@ -1,6 +1,12 @@
 // A worker thread: its own libevent base, the connections handed to it by the listener thread, a
-// wake-up eventfd for hand-offs, and a 1-second timer for idle_timeout. Everything a worker owns is
-// touched only by its own thread, except `inbox` (Mutex) and `stats` (its own mutex).
+// mailbox for everything other threads hand it, and a 1-second timer for idle_timeout. Everything a
+// worker owns is touched only by its own thread, except `mailbox` (Mutex + eventfd) and `stats` (atomics).
+//
+// The mailbox is the one way into a worker from another thread. Its event base is created without
+// libevent's lock (EVENT_BASE_FLAG_NOLOCK), so no other thread may add, activate or free its events, and
+// a Connection may be freed by its worker at any moment: another thread names what it wants done
+// (a new connection, "this watcher has lines", stop) and the worker does it on its own thread, finding
+// the connection it concerns in its own table — or not, if it has gone meanwhile.
 import CLibevent
 import CachetTLS
 import Glibc
@@ -13,14 +19,24 @@ struct PendingConnection: Sendable {
     let listener: ListenerInfo
 }
 
+/// What another thread can ask of a worker.
+enum WorkerMail: Sendable {
+    /// Take this accepted socket (from the listener thread).
+    case connection(PendingConnection)
+    /// This watcher's queue went from empty to non-empty (from whichever thread logged the line).
+    case watcherReady(Watcher)
+    /// Leave the event loop (from the main thread, at exit).
+    case stop
+}
+
 /// What a connection needs to know about the listener that accepted it.
 struct ListenerInfo: Sendable {
     let tls: ListenerVerify?   // nil = plaintext
     let address: String        // memcached's "tcp:127.0.0.1:11211" / "unix:/path" for stats conns
 }
 
-private let notifyCallback: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { fd, _, arg in
-    Unmanaged<Worker>.fromOpaque(arg!).takeUnretainedValue().drainInbox()
+private let notifyCallback: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { _, _, arg in
+    Unmanaged<Worker>.fromOpaque(arg!).takeUnretainedValue().drainMailbox()
 }
 
 private let idleTimerCallback: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { _, _, arg in
@@ -30,17 +46,20 @@ private let idleTimerCallback: @convention(c) (Int32, Int16, UnsafeMutableRawPoi
 private let workerMain: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? = { arg in
     let worker = Unmanaged<Worker>.fromOpaque(arg!).takeRetainedValue()
     worker.run()
+    worker.stopped.store(true, ordering: .releasing)
     return nil
 }
 
 /// Invariant: `connections`, `base` events and every Connection are used only on this worker's thread
-/// (after `start()`); other threads use only `enqueue` (inbox + eventfd) and `stats`.
+/// (after `start()`); other threads use only `post` (mailbox + eventfd), `stats` and `stopped`.
 final class Worker: @unchecked Sendable {
     let id: Int
     let server: ServerContext
     let stats = ThreadStats()
     let base: OpaquePointer
-    private let inbox = Mutex<[PendingConnection]>([])
+    private let mailbox = Mutex<[WorkerMail]>([])
+    /// Set by the worker's thread once its event loop has returned (after a `.stop`).
+    let stopped = Atomic<Bool>(false)
     private let notifyFd: Int32
     private var notifyEvent: OpaquePointer?
     private var idleEvent: OpaquePointer?
@@ -55,8 +74,8 @@ final class Worker: @unchecked Sendable {
     init(id: Int, server: ServerContext) {
         self.id = id
         self.server = server
-        // Only this worker's thread ever touches its base (hand-offs go through the eventfd), so
-        // libevent's internal base lock is pure overhead here.
+        // Only this worker's thread ever touches its base (everything else comes through the mailbox),
+        // so libevent's internal base lock is pure overhead here.
         let cfg = event_config_new()
         event_config_set_flag(cfg, Int32(EVENT_BASE_FLAG_NOLOCK.rawValue))
         base = event_base_new_with_config(cfg)
@@ -75,29 +94,56 @@ final class Worker: @unchecked Sendable {
     }
 
     func run() {
+        WatchBatch.install(watchBatch)
         event_base_dispatch(base)
     }
 
-    /// Called on the listener thread.
-    func enqueue(_ pending: PendingConnection) {
-        inbox.withLock { $0.append(pending) }
-        var one: UInt64 = 1
-        _ = write(notifyFd, &one, 8)
+    /// `watch` lines logged on this thread during the current event (see WatchBatch).
+    let watchBatch = WatchBatch()
+
+    /// Ends every event this worker runs: the lines it logged go out to the watchers.
+    @inline(__always) func publishWatchLines() {
+        if !watchBatch.isEmpty { server.watchLog.publish(watchBatch) }
     }
 
-    func drainInbox() {
+    /// Any thread. The eventfd is written only when the mailbox was empty: a non-empty mailbox already
+    /// has a wake-up on its way (the post that filled it wrote one after appending, and the worker reads
+    /// the eventfd before it takes the mail), so bursts of watcher lines cost one write(2), not one each.
+    func post(_ mail: WorkerMail) {
+        let wasEmpty = mailbox.withLock { box in
+            let e = box.isEmpty
+            box.append(mail)
+            return e
+        }
+        if wasEmpty {
+            var one: UInt64 = 1
+            _ = write(notifyFd, &one, 8)
+        }
+    }
+
+    func drainMailbox() {
         var count: UInt64 = 0
         _ = read(notifyFd, &count, 8)
-        let batch = inbox.withLock { q -> [PendingConnection] in
-            let b = q
-            q.removeAll(keepingCapacity: true)
+        let batch = mailbox.withLock { box -> [WorkerMail] in
+            let b = box
+            box.removeAll(keepingCapacity: true)
             return b
         }
-        for p in batch {
-            let conn = Connection(fd: p.fd, worker: self, listener: p.listener)
-            connections[p.fd] = conn
-            conn.start()
+        for mail in batch {
+            switch mail {
+            case .connection(let p):
+                let conn = Connection(fd: p.fd, worker: self, listener: p.listener)
+                connections[p.fd] = conn
+                conn.start()
+            case .watcherReady(let w):
+                // The watcher's connection may have closed (and its fd been reused) since the line was
+                // queued: only the connection that still owns this watcher is driven.
+                if let conn = connections[w.fd], conn.ops.watcher === w { conn.onEvent(0) }
+            case .stop:
+                event_base_loopbreak(base)
+            }
         }
+        publishWatchLines()
     }
 
     func remove(_ conn: Connection) {
@@ -124,6 +170,7 @@ final class Worker: @unchecked Sendable {
             c.ops.closeReason = .idleTimeout
             c.close()
         }
+        publishWatchLines()
     }
 }
 
