@@ -132,6 +132,9 @@ class Soak:
         self.server = None
         self.t0 = None
         self.skipped = []
+        self.loads = {}              # sample time → 1-minute load average of the machine
+        self.slab_kb = {}            # sample time → the store's slab pages (stats slabs total_malloced)
+        self.wall0 = time.time()
 
     # -- bookkeeping --------------------------------------------------------------------------
     def count(self, key, n=1):
@@ -228,9 +231,9 @@ class Soak:
             s.sendall(line)
             return self.read_line(s)
 
-    def stats(self):
+    def stats(self, sub=b""):
         with self.connect(False) as s:
-            s.sendall(b"stats\r\n")
+            s.sendall(b"stats " + sub + b"\r\n")
             raw = self.read_until(s, (b"END\r\n",))
         out = {}
         for line in raw.split(b"\r\n"):
@@ -498,6 +501,7 @@ class Soak:
         log(f"cachet pid {self.server.pid}: notls 127.0.0.1:{self.plain_port}, TLS 127.0.0.1:{self.tls_port}, "
             f"-t 4; {self.seconds:.0f} s; start RSS {start_rss} kB, {start_fds} fds")
         self.t0 = time.monotonic()
+        self.wall0 = time.time()
         probe = self.spawn([sys.executable, os.path.abspath(__file__), "--probe", str(self.plain_port)],
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         threads = [threading.Thread(target=self.probe_reader, args=(probe,), daemon=True)]
@@ -530,6 +534,12 @@ class Soak:
                 break
             rss, fds = self.proc_sample()
             self.samples.append((elapsed, rss, fds))
+            with open("/proc/loadavg") as f:
+                self.loads[elapsed] = float(f.read().split()[0])
+            try:  # slab memory vs. the rest of RSS: tells store growth from heap growth
+                self.slab_kb[elapsed] = int(self.stats(b"slabs")["total_malloced"]) // 1024
+            except (OSError, KeyError, ValueError):
+                pass
             if elapsed >= next_log:
                 next_log += 60.0
                 log(f"t={elapsed:5.0f}s RSS {rss} kB, {fds} fds, {len(self.probe_events)} stalls, "
@@ -595,8 +605,13 @@ class Soak:
                        "max": max(s[1] for s in self.samples)},
             "fds": {"start_idle": start_fds, "end_under_load": end_fds, "end_idle": idle_fds,
                     "max": max(s[2] for s in self.samples)},
-            "minutes": [{"t": round(t), "rss_kb": r, "fds": f} for t, r, f in self.samples
+            "minutes": [{"t": round(t), "rss_kb": r, "slab_kb": self.slab_kb.get(t), "fds": f,
+                         "loadavg": self.loads.get(t)}
+                        for t, r, f in self.samples
                         if t == 0 or t == self.samples[-1][0] or int(t) % 60 < SAMPLE_INTERVAL],
+            # When the probe stalled (seconds into the run) and for how long: compare with loadavg
+            # above — on a shared machine most stalls are other processes holding the CPUs.
+            "probe_stall_list": [[round(t - self.wall0, 1), ms] for t, ms in self.probe_events[:100]],
             "probe": self.probe_summary, "probe_stalls_over_100ms": len(stalls),
             "probe_worst_ms": max(stalls) if stalls else (self.probe_summary or {}).get("worst_ms"),
             "counts": dict(sorted(self.counts.items())),
