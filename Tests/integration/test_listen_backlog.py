@@ -69,6 +69,11 @@ def _dump(request):
 
 def tcp_listen_backlogs(pid):
     """{(family, port): max accept queue} for the TCP sockets `pid` listens on."""
+    return {k: backlog for k, (_queued, backlog) in tcp_listen_queues(pid).items()}
+
+
+def tcp_listen_queues(pid):
+    """{(family, port): (connections waiting to be accepted, max accept queue)} for `pid`'s TCP listeners."""
     mine = socket_inodes(pid)
     out = {}
     for family in (socket.AF_INET, socket.AF_INET6):
@@ -78,9 +83,9 @@ def tcp_listen_backlogs(pid):
             # inet_diag_msg: family, state, timer, retrans, sockid (sport big-endian first), expires,
             # rqueue (current queue), wqueue (maximum queue for a listener), uid, inode.
             sport = struct.unpack_from("!H", msg, 4)[0]
-            _expires, _rq, wqueue, _uid, inode = struct.unpack_from("=IIIII", msg, 52)
+            _expires, rqueue, wqueue, _uid, inode = struct.unpack_from("=IIIII", msg, 52)
             if inode in mine:
-                out[(family, sport)] = wqueue
+                out[(family, sport)] = (rqueue, wqueue)
     return out
 
 
@@ -183,16 +188,34 @@ class OutOfFds(unittest.TestCase):
         self.addCleanup(ctl.close)
         clients = []
         self.addCleanup(lambda: [c.close() for c in clients])
-        for _ in range(40):
-            try:
-                clients.append(socket.create_connection(("127.0.0.1", srv.port), timeout=0.3))
-            except OSError:
-                break  # the server paused (backlog 0) and the kernel's queue is full: enough clients
+
+        def stats():
+            return dict(ctl.stats())
 
         def stat(name):
-            return int(dict(ctl.stats())[name])
+            return int(stats()[name])
 
-        wait_for(lambda: stat("accepting_conns") == 0, what="accepting_conns 0 at the fd limit")
+        def replied(socks, timeout):
+            return select.select(socks, [], [], timeout)[0]
+
+        def queue():
+            (q, _backlog), = tcp_listen_queues(srv.pid).values()
+            return q
+
+        # One client at a time, each until the server took it from the listen queue or paused. memcached
+        # pauses when accepting that client fails; cachet may already pause on the next accept after the
+        # last fd was used (the queue is empty then), so it gets one more client, which the kernel queues.
+        while True:
+            self.assertLess(len(clients), 40, "the server never ran out of fds")
+            clients.append(socket.create_connection(("127.0.0.1", srv.port), timeout=5))
+            if wait_for(lambda: "paused" if stat("accepting_conns") == 0 else queue() == 0,
+                        what=f"client {len(clients)} accepted or the server paused") == "paused":
+                break
+        if queue() == 0:
+            clients.append(socket.create_connection(("127.0.0.1", srv.port), timeout=5))
+            wait_for(lambda: queue() == 1, what="a client in the listen queue")
+        self.assertEqual(queue(), 1, "clients in the listen queue while paused")
+        queued, served = clients[-1], clients[:-1]
         self.assertGreaterEqual(stat("listen_disabled_num"), 1)
         self.assertEqual(list(tcp_listen_backlogs(srv.pid).values()), [0], "backlog while paused")
         cpu0 = cpu_seconds(srv.pid)
@@ -201,20 +224,14 @@ class OutOfFds(unittest.TestCase):
 
         for c in clients:
             c.sendall(b"version\r\n")
-
-        def replied(socks, timeout):
-            return select.select(socks, [], [], timeout)[0]
-
-        # Every client the server accepted answers; the others wait in the listen queue.
-        accepted = stat("curr_connections") - 1  # minus this control connection
-        served = wait_for(lambda: (lambda r: r if len(r) >= accepted else None)(replied(clients, 0.05)),
-                          what=f"{accepted} accepted clients answered")
-        waiting = [c for c in clients if c not in served]
-        self.assertTrue(served and waiting, f"{len(served)} served, {len(waiting)} queued")
-        # A closed connection frees an fd: the server accepts again and serves a queued client.
+        answered = set()
+        wait_for(lambda: answered.update(replied(served, 0.05)) or len(answered) == len(served),
+                 what=f"all {len(served)} accepted clients answered")
+        # A closed connection frees an fd: the server accepts again and serves the queued client.
         for c in served[:5]:
             c.close()
-        self.assertTrue(replied(waiting, 5.0), "no queued client served after connections closed")
+        self.assertEqual(replied([queued], 5.0), [queued], "queued client not served after connections closed")
+        self.assertEqual(queue(), 0)
         for c in clients:
             c.close()
         wait_for(lambda: stat("accepting_conns") == 1, what="accepting_conns 1 after the clients left")
