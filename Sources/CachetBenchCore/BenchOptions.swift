@@ -2,7 +2,7 @@
 // Parsing is pure (no I/O) so tests can check it; errors carry the message printed to the user.
 
 public enum KeyPattern: String, Sendable {
-    case random, sequential, gaussian
+    case random, sequential, gaussian, zipf
 }
 
 public struct BenchOptions: Sendable, Equatable {
@@ -39,6 +39,9 @@ public struct BenchOptions: Sendable, Equatable {
     public var quiet = false
     public var stallTimeout = 10.0         // fail when a connection waits this long for a reply
     public var hold: Double? = nil         // connect everything, print "HOLDING <n>", stay idle S seconds
+    public var zipfExponent = 0.9          // --key-pattern zipf: P(rank r) ∝ 1 / r^s
+    public var scanRatio = 0.0             // share of GETs that go to keys asked for only once (one-hit wonders)
+    public var cacheAside = false          // GET every key; on a miss, SET it (a cache in front of a database)
 
     public init() {}
 
@@ -68,10 +71,15 @@ usage: cachet-bench [options]
   --pipeline N             outstanding requests per connection (default 1)
   --ratio S:G              set:get mix (default 1:10)
   --keys N                 key space size (default 10000)
-  --key-pattern P          random | sequential | gaussian (default random)
+  --key-pattern P          random | sequential | gaussian | zipf (default random); --zipf S sets zipf's
+                           exponent (default 0.9): the key of rank r is asked for with weight 1/r^S
   --key-prefix S           key prefix (default "key:"); --key-width W zero-pads the key number
   --data-size N            value size in bytes (default 32), or --data-size-range A-B
   --multiget K             keys per GET (default 1)
+  --cache-aside            hit-ratio mode: every request is a GET of one key and each miss is followed by
+                           a SET of that key, as an application caching a database does (--ratio is ignored)
+  --scan-ratio R           share of GETs (0..1) that ask for a key never asked for before and never again
+                           (one-hit wonders: scans, crawlers), mixed into the key pattern
   --time S | --requests N  run for S seconds, or N requests in total (default --time 10)
   --prefill                SET every key once before measuring
   --verify                 every GET hit must carry the last value SET for its key (keys are
@@ -140,6 +148,15 @@ public func parseBenchOptions(_ args: [String]) throws(OptionError) -> ParseOutc
                 throw OptionError("option --key-pattern: random, sequential or gaussian, got '\(v)'")
             }
             o.keyPattern = p
+        case "--zipf":
+            let v = try value(a)
+            guard let z = Double(v), z > 0, z < 10 else { throw OptionError("option --zipf: exponent in (0, 10), got '\(v)'") }
+            o.zipfExponent = z
+        case "--scan-ratio":
+            let v = try value(a)
+            guard let r = Double(v), r >= 0, r < 1 else { throw OptionError("option --scan-ratio: a share in [0, 1), got '\(v)'") }
+            o.scanRatio = r
+        case "--cache-aside": o.cacheAside = true
         case "--key-prefix": o.keyPrefix = try value(a)
         case "--key-width": o.keyWidth = try int(a, min: 0)
         case "--data-size", "-d":
@@ -189,6 +206,12 @@ public func parseBenchOptions(_ args: [String]) throws(OptionError) -> ParseOutc
     if o.hold != nil && o.newConnPerRequest { throw OptionError("--hold cannot be combined with --new-conn-per-request") }
     if o.prefill && o.newConnPerRequest { throw OptionError("--prefill cannot be combined with --new-conn-per-request") }
     if (o.cert == nil) != (o.key == nil) { throw OptionError("--cert and --key go together") }
+    if o.cacheAside && (o.verify || o.multiget > 1 || o.newConnPerRequest || o.prefill) {
+        throw OptionError("--cache-aside cannot be combined with --verify, --multiget, --new-conn-per-request or --prefill")
+    }
+    if (o.scanRatio > 0 || o.keyPattern == .zipf) && o.verify {
+        throw OptionError("--scan-ratio and --key-pattern zipf cannot be combined with --verify")
+    }
     if (o.cert != nil || o.tlsVersion != nil || o.ciphers != nil || o.resume) && !o.tls {
         throw OptionError("TLS options need --tls")
     }

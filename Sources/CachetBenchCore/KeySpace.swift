@@ -1,4 +1,4 @@
-// Which key a request touches: a fast deterministic RNG and the random/sequential/gaussian patterns.
+// Which key a request touches: a fast deterministic RNG and the random/sequential/gaussian/zipf patterns.
 // In --verify mode keys are partitioned over connections (key % totalConns == connection index) so
 // each key has exactly one writer and one ordered stream of requests: "the last SET" is well defined.
 
@@ -40,6 +40,35 @@ public struct BenchRNG: Sendable {
     public mutating func unit() -> Double { Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0) }
 }
 
+/// Zipf's law over `n` ranks: rank r (0-based) is drawn with weight 1/(r+1)^s. The cumulative weights are
+/// computed once per run and shared read-only by every connection; a draw is a binary search.
+public final class ZipfTable: Sendable {
+    let cdf: [Double]
+
+    public init(n: Int, exponent s: Double) {
+        var c = [Double](repeating: 0, count: n)
+        var sum = 0.0
+        for r in 0..<n {
+            sum += 1.0 / Glibc.pow(Double(r + 1), s)
+            c[r] = sum
+        }
+        for r in 0..<n { c[r] /= sum }
+        cdf = c
+    }
+
+    /// A rank in 0..<n.
+    @inline(__always)
+    public func draw(_ rng: inout BenchRNG) -> Int {
+        let u = rng.unit()
+        var lo = 0, hi = cdf.count - 1
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if cdf[mid] < u { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+}
+
 /// Picks key numbers for one connection.
 public struct KeyChooser: Sendable {
     let keys: Int
@@ -47,13 +76,17 @@ public struct KeyChooser: Sendable {
     let stride: Int      // 1, or totalConns when the key space is partitioned (verify)
     let offset: Int      // this connection's partition
     var cursor: Int
+    let zipf: ZipfTable?
 
-    public init(keys: Int, pattern: KeyPattern, partitionStride: Int = 1, partition: Int = 0) {
+    public init(keys: Int, pattern: KeyPattern, partitionStride: Int = 1, partition: Int = 0, zipf: ZipfTable? = nil) {
         self.keys = keys
         self.pattern = pattern
         self.stride = partitionStride
         self.offset = partition
         self.cursor = 0
+        precondition(pattern != .zipf || (zipf?.cdf.count == keys && partitionStride == 1),
+                     "the zipf pattern needs a table over all keys and an unpartitioned key space")
+        self.zipf = zipf
     }
 
     /// Number of keys this chooser can produce.
@@ -78,6 +111,8 @@ public struct KeyChooser: Sendable {
             let z = (-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2)
             let v = Int((Double(n) / 2 + z * Double(n) / 6).rounded(.down))
             slot = v < 0 ? 0 : (v >= n ? n - 1 : v)
+        case .zipf:
+            slot = zipf!.draw(&rng)
         }
         return slot * stride + offset
     }

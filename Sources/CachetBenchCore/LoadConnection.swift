@@ -18,8 +18,10 @@ public final class RequestPlan: @unchecked Sendable {
     public let valuePool: UnsafeMutableRawPointer   // maxSize bytes of filler for non-verify SETs
     public let address: sockaddr_in
     public let tls: TLSClientContext?
+    public let zipf: ZipfTable?
 
     public init(options: BenchOptions, address: sockaddr_in, tls: TLSClientContext?) {
+        zipf = options.keyPattern == .zipf ? ZipfTable(n: options.keys, exponent: options.zipfExponent) : nil
         self.options = options
         codec = ValueCodec(minSize: options.dataSizeMin, maxSize: options.dataSizeMax)
         keyPrefix = Array(options.keyPrefix.utf8)
@@ -77,6 +79,11 @@ public final class LoadConnection {
     var stopIssuing = false
     /// When true (prefill), SETs walk the owned keys in order and nothing else is sent.
     var setOnly = false
+    /// --cache-aside: keys whose GET missed, to be SET next (what the application would fetch and store).
+    var fills: [Int] = []
+    /// --scan-ratio: one-hit-wonder keys asked for so far by this connection (numbers above --keys,
+    /// interleaved over connections so no two ask for the same one).
+    var scanned = 0
     public private(set) var failure: String? = nil
 
     let versions: UnsafeMutablePointer<UInt32>?    // expected version per key (verify), shared per worker
@@ -86,13 +93,7 @@ public final class LoadConnection {
         self.plan = plan
         self.index = index
         let o = plan.options
-        chooser = o.verify
-            ? KeyChooser(keys: o.keys, pattern: o.keyPattern, partitionStride: o.totalConns, partition: index)
-            : KeyChooser(keys: o.keys, pattern: o.keyPattern)
-        if o.keyPattern == .sequential && !o.verify {
-            // spread sequential walkers over the key space
-            chooser.cursor = (o.keys / max(o.totalConns, 1)) * index % o.keys
-        }
+        chooser = LoadConnection.measureChooser(plan, index)
         rng = BenchRNG(seed: o.seed &+ UInt64(index) &* 0x9E37_79B9)
         let depth = o.newConnPerRequest ? 1 : o.pipeline
         pending = Array(repeating: Pending(isSet: false, startNs: 0, keyBase: 0, keyCount: 0), count: depth)
@@ -101,6 +102,20 @@ public final class LoadConnection {
         budget = Int.max
         self.versions = versions
         self.scratch = scratch
+    }
+
+    /// The key chooser of the measured phase (prefill walks the keys with another one).
+    static func measureChooser(_ plan: RequestPlan, _ index: Int) -> KeyChooser {
+        let o = plan.options
+        if o.verify {
+            return KeyChooser(keys: o.keys, pattern: o.keyPattern, partitionStride: o.totalConns, partition: index)
+        }
+        var chooser = KeyChooser(keys: o.keys, pattern: o.keyPattern, zipf: plan.zipf)
+        if o.keyPattern == .sequential {
+            // spread sequential walkers over the key space
+            chooser.cursor = (o.keys / max(o.totalConns, 1)) * index % o.keys
+        }
+        return chooser
     }
 
     deinit {
@@ -240,13 +255,13 @@ public final class LoadConnection {
             let slot = (pHead + pCount) % pending.count
             let keyBase = slot * o.multiget
             let cycle = o.setRatio + o.getRatio
-            let isSet = setOnly || (opSeq % cycle) < o.setRatio
+            let isSet = setOnly || (o.cacheAside ? !fills.isEmpty : (opSeq % cycle) < o.setRatio)
             opSeq += 1
             budget -= 1
             let now = monotonicNanos()
             if pCount == 0 { lastProgressNs = now }
             if isSet {
-                let key = chooser.nextKey(&rng)
+                let key = o.cacheAside && !setOnly ? fills.removeFirst() : nextKey()
                 keyRing[keyBase] = key
                 appendSet(key: key)
                 pending[slot] = Pending(isSet: true, startNs: o.newConnPerRequest ? connectStartNs : now,
@@ -254,7 +269,7 @@ public final class LoadConnection {
             } else {
                 out.append("get")
                 for j in 0..<o.multiget {
-                    let key = chooser.nextKey(&rng)
+                    let key = nextKey()
                     keyRing[keyBase + j] = key
                     versionRing[keyBase + j] = versions?[key] ?? 0
                     out.append(" ")
@@ -266,6 +281,17 @@ public final class LoadConnection {
             }
             pCount += 1
         }
+    }
+
+    /// The next key from the key pattern, or (--scan-ratio) a key nobody asked for before.
+    @inline(__always)
+    func nextKey() -> Int {
+        let o = plan.options
+        if o.scanRatio > 0 && !setOnly && rng.unit() < o.scanRatio {
+            scanned += 1
+            return o.keys + scanned * o.totalConns + index
+        }
+        return chooser.nextKey(&rng)
     }
 
     @inline(__always)
@@ -327,6 +353,7 @@ public final class LoadConnection {
                         done = true
                     case .end(let used):
                         inq.consume(used)
+                        if plan.options.cacheAside && getCursor == 0 { fills.append(keyRing[head.keyBase]) }
                         c.misses += head.keyCount - getCursor
                         done = true
                     case .value(let keyR, let dataR, let used):

@@ -76,9 +76,8 @@ public final class Worker: @unchecked Sendable {
             case .measure:
                 c.setOnly = false
                 c.opSeq = 0
-                if o.verify {
-                    c.chooser = KeyChooser(keys: o.keys, pattern: o.keyPattern, partitionStride: o.totalConns, partition: c.index)
-                }
+                // After a prefill the chooser walks keys in order; measuring uses the run's key pattern.
+                c.chooser = LoadConnection.measureChooser(plan, c.index)
                 c.budget = o.requests.map { Self.share($0, conn: c.index, of: o.totalConns) } ?? Int.max
             }
         }

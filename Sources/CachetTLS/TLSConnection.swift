@@ -5,7 +5,7 @@
 // (create it there, drive it there, release it there). OpenSSL's `SSL` is not thread safe and the
 // error queue we read after each failure is per thread. That is why this class is not Sendable.
 //
-// Accounting (Cachet counts reliably; memcached's counting is racy, spec A.10):
+// Accounting (Cachet counts reliably; memcached's counting is racy: it misses failures that happen in its workers):
 // - `handshakeErrors` +1 for every connection whose handshake fails *from the server's view*, i.e.
 //   any fatal error (including EOF / reset / plaintext / missing client cert) before
 //   SSL_is_init_finished, whether it shows up in `handshake()` or in a `read`/`write` the server
@@ -36,7 +36,7 @@ import COpenSSL
 import Glibc
 #endif
 
-/// Peer verification per listener (spec A.4): `.inherit` = global `ssl_verify_mode`,
+/// Peer verification per listener (`btls:`/`mtls:` prefixes): `.inherit` = global `ssl_verify_mode`,
 /// `.none` = `btls:` (SSL_VERIFY_NONE), `.require` = `mtls:` (PEER | FAIL_IF_NO_PEER_CERT).
 public enum ListenerVerify: Sendable, Equatable {
     case inherit, none, require

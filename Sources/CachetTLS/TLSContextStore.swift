@@ -1,7 +1,7 @@
 // The process-wide current server context and its atomic reload (`refresh_certs`, SIGHUP).
 //
 // memcached reloads the certificate, key and CA *into the live SSL_CTX*: a cert whose key does not
-// match leaves the context half-updated and every new handshake fails (spec A.8). Cachet instead
+// match leaves the context half-updated and every new handshake fails. Cachet instead
 // builds a whole new context off to the side from the same settings (re-reading the files) and
 // swaps it in only when every step succeeded; on failure the old context keeps serving.
 //

@@ -1,4 +1,4 @@
-// TLS settings as memcached's `-o ssl_*` options carry them (spec A.2). Parsing lives in CachetServer's
+// TLS settings as memcached's `-o ssl_*` options carry them. Parsing lives in CachetServer's
 // settings parser; this module builds contexts and sessions from these values.
 public struct TLSSettings: Sendable, Equatable {
     /// `-Z`
@@ -10,7 +10,7 @@ public struct TLSSettings: Sendable, Equatable {
     /// memcached's 0..3 input (None, Request, Require, Once).
     public var verifyMode: Int = 0
     public var ciphers: String? = nil
-    /// TLS 1.3 suites (Cachet only; memcached has no knob, spec A.12).
+    /// TLS 1.3 suites (Cachet only; memcached has no knob; `ssl_ciphers` only covers TLS <= 1.2).
     public var ciphersuites: String? = nil
     public var caCert: String? = nil
     /// Bytes (the option is in KB).

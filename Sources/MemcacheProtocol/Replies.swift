@@ -1,4 +1,4 @@
-// Every fixed reply string of the text protocol, exactly as memcached 1.6.18 sends it (spec B).
+// Every fixed reply string of the text protocol, exactly as memcached 1.6.18 sends it.
 public enum Reply {
     public static let stored: StaticString = "STORED\r\n"
     public static let notStored: StaticString = "NOT_STORED\r\n"
@@ -59,7 +59,7 @@ public enum Reply {
     public static let stat: StaticString = "STAT "
 }
 
-/// Meta protocol replies (spec B.10), exactly as memcached 1.6.18 sends them. Status codes are two bytes,
+/// Meta protocol replies, exactly as memcached 1.6.18 sends them. Status codes are two bytes,
 /// followed by the return flags (each with its leading space) and CRLF.
 public enum MetaReply {
     public static let hd: StaticString = "HD"

@@ -1,4 +1,4 @@
-"""Differential cases for the operational commands (spec B.7-B.8): `stats detail|cachedump|conns`,
+"""Differential cases for the operational commands: `stats detail|cachedump|conns`,
 `lru_crawler`, `watch`. Imported by test_differential (so they run and count with it); kept in their
 own module because their replies need their own normalisation:
 

@@ -1,5 +1,5 @@
 """Differential tests: identical request sequences to memcached 1.6.18 (oracle) and cachet,
-replies compared byte for byte (spec B.1–B.8, C). Run against CACHET_BIN (default
+replies compared byte for byte. Run against CACHET_BIN (default
 .build/release/cachet); with CACHET_BIN=/usr/bin/memcached every case must pass (harness check).
 
 Each case runs on fresh connections; cases on a shared (class-level) pair start with
@@ -478,7 +478,7 @@ def slabs_norm_any(raw):
 
 
 class ChunkedItems(DiffCase):
-    """Items larger than slab_chunk_max (512 KiB by default) are chunked (spec C)."""
+    """Items larger than slab_chunk_max (512 KiB by default) are chunked."""
 
     def test_chunked(self):
         seq = (st(b"c600k", b"a" * 600000) + st(b"c1m", b"b" * 1048000) + st(b"c520k", b"c" * 524288) +
@@ -598,7 +598,7 @@ class LargeValues(DiffCase):
 
 
 class VerboseSlabClasses(DiffCase):
-    """`-vv` prints the slab class table on stderr at startup (spec C)."""
+    """`-vv` prints the slab class table on stderr at startup."""
 
     @classmethod
     def setUpClass(cls):
@@ -807,7 +807,7 @@ class RandomMix(DiffCase):
 
 
 # ------------------------------------------------------------------------------------------------
-# Meta protocol (spec B.10, 1.6.18 behaviour). Flags 1.6.18 rejects or ignores but later memcached
+# Meta protocol (1.6.18 behaviour). Flags 1.6.18 rejects or ignores but later memcached
 # implements (E, md x, ms s, ms N with append/prepend) are not compared here: test_meta_superset.py.
 O32 = b"O" + b"o" * 31
 O33 = b"O" + b"o" * 32

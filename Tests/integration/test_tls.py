@@ -1,4 +1,4 @@
-"""TLS test layer (spec A, F): cachet -Z against memcached 1.6.18 -Z (the oracle) where 1.6.18
+"""TLS test layer: cachet -Z against memcached 1.6.18 -Z (the oracle) where 1.6.18
 behaves the same, byte for byte; cachet alone where Cachet is deliberately better (atomic reload,
 SIGHUP, reliable handshake-error counting, wbuf=0 rejected, btls:/mtls:).
 
@@ -452,7 +452,7 @@ class TLSStatsDiff(unittest.TestCase):
             self.assertEqual(outcome(s.tls_port, client_ctx("1.3")), "ok", s.name)
 
     def test_ciphers_and_negotiated_versions(self):
-        # spec A.12: ssl_ciphers affects TLS <= 1.2 only; TLS 1.3 by default
+        # ssl_ciphers affects TLS <= 1.2 only; TLS 1.3 by default
         p = self.start_pair(["ssl_ciphers=ECDHE-RSA-AES128-GCM-SHA256"])
         got = {}
         for s in p.both():
@@ -652,7 +652,7 @@ class TLSVerifyDiff(unittest.TestCase):
 
 class TLSSessionResumption(unittest.TestCase):
     """Tickets are on in both servers: resumption works for 1.2 and 1.3 with and without
-    ssl_session_cache (spec A.11); asserted for memcached too so the test is not vacuous."""
+    ssl_session_cache; asserted for memcached too so the test is not vacuous."""
 
     def test_resumption(self):
         for cache in (False, True):
@@ -672,7 +672,7 @@ class TLSSessionResumption(unittest.TestCase):
                                 self.assertTrue(c2.sock.session_reused, f"{s.name} TLS{version} not resumed")
                                 self.assertEqual(c2.cmd("set r 0 0 1\r\nx"), b"STORED\r\n")
                     if cache:
-                        # OpenSSL-defined count (spec A.10: 2 per full TLS 1.3 handshake); loosely
+                        # OpenSSL-defined count (2 per full TLS 1.3 handshake); loosely
                         self.assertGreaterEqual(s.stat_int("ssl_new_sessions"), 1, s.name)
                     else:
                         self.assertIsNone(s.stat("ssl_new_sessions"))
@@ -740,7 +740,7 @@ class CachetTLSBetter(unittest.TestCase):
         self.assertIn(f"mtls:127.0.0.1:{mt}", dict(s2.stats("settings"))["inter"])
 
     def test_failed_handshakes_counted_reliably(self):
-        # memcached does not count these (they fail in its worker, spec A.10); Cachet counts every
+        # memcached does not count these (they fail in its worker); Cachet counts every
         # handshake that fails from the server's view
         live = LiveFiles(CERTS, "count")
         s = self.start(["ssl_ca_cert=" + live.ca, "ssl_verify_mode=2", "ssl_min_version=3"], live=live)
@@ -883,7 +883,7 @@ class CachetTLSBetter(unittest.TestCase):
                 c.send(b"version\r\n")  # immediately
             elif i % 3 == 1:
                 # the delay is the stimulus, not a wait for an event: memcached counts plaintext only
-                # when it arrives before its listener-thread SSL_accept (spec A.10); Cachet always
+                # when it arrives before its listener-thread SSL_accept; Cachet always
                 time.sleep(0.05 if i < 20 else 0.3)
                 c.send(b"version\r\n")
             if i % 3 != 2:

@@ -35,7 +35,7 @@
 //
 // Differences from memcached 1.6.18:
 // - `ssl_wbuf_size=0` → "ssl_wbuf_size must be at least 1 (kilobytes)", exit 1 (memcached accepts
-//   it and never writes a response, spec A.14); a size whose bytes overflow 32 bits → "could not
+//   it and never writes a response); a size whose bytes overflow 32 bits → "could not
 //   parse argument to ssl_wbuf_size" (memcached wraps).
 // - `ssl_keyformat` also takes `PEM`/`DER` (any case), stored as 1/2 (memcached: integers only,
 //   though its help says "PEM, DER or ENGINE").

@@ -9,7 +9,7 @@
 // - `-U`: only 0 is accepted; `-B`: no binary; `-i`: Cachet's license;
 // - `-l`: memcached 1.6.30's text for the notls/btls/mtls prefixes (1.6.18 only knows notls);
 // - `ssl_keyformat`: PEM or DER (names or 1/2); `ssl_wbuf_size`: the buffer is per worker thread
-//   (memcached's "per-connection" is wrong, spec A.14); `ssl_ciphersuites` is Cachet's.
+//   (memcached's "per-connection" is wrong: the buffer is per worker thread); `ssl_ciphersuites` is Cachet's.
 
 enum HelpText {
     static func usage(_ s: Settings) -> String {

@@ -41,7 +41,7 @@ public enum SettingsError: Error, Equatable, Sendable {
     // Cachet-only
     /// An option memcached has and Cachet does not implement; never silently ignored.
     case unsupported(option: String, reason: String?)
-    /// memcached accepts `ssl_wbuf_size=0` and then never writes a response (spec A.14).
+    /// memcached accepts `ssl_wbuf_size=0` and then never writes a response.
     case sslWbufSizeZero
 
     public var message: String {

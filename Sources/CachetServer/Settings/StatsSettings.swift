@@ -24,7 +24,7 @@ func cFormat(_ format: String, _ args: CVarArg...) -> String {
 }
 
 /// OpenSSL's SSL_VERIFY_* bitmask for memcached's 0..3 input: memcached stores and prints the
-/// bitmask (NONE 0, PEER 1, |FAIL_IF_NO_PEER_CERT 2, |CLIENT_ONCE 4), spec A.5.
+/// bitmask (NONE 0, PEER 1, |FAIL_IF_NO_PEER_CERT 2, |CLIENT_ONCE 4), as memcached prints it.
 func sslVerifyBitmask(_ mode: Int) -> Int {
     switch mode {
     case 1: return 1
