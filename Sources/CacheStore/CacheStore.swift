@@ -30,6 +30,8 @@ public final class CacheStore: @unchecked Sendable {
     public let events = StoreEvents()
     /// References to items whose values connections send from slab memory (ItemPins.swift).
     let pins = PinTable()
+    /// `stats sizes` histogram (SizeHistogram.swift), off until `stats sizes_enable`.
+    let sizes = SizeHistogram()
 
     public init(config: StoreConfig, clock: StoreClock) {
         self.config = config

@@ -178,6 +178,7 @@ extension CacheStore {
         c.lruUnlink(it)
         c.pointee.number -= 1
         c.pointee.memRequested -= it.totalSize(layout)
+        sizes.record(totalSize: it.totalSize(layout), cas: it.cas(layout), delta: -1)
         if it.itFlags & ItemFlags.pinned != 0 { keepPinnedZombie(it); return }
         var chunk = it.isChunked ? loadPointer(it.chunkInfo(layout), 0) : nil
         let headClass = it.memClassId
@@ -234,6 +235,7 @@ extension CacheStore {
         c.pointee.memRequested += it.totalSize(layout)
         c.pointee.totalItems += 1
         classLocks.unlock(cid)
+        sizes.record(totalSize: it.totalSize(layout), cas: it.cas(layout), delta: 1)
     }
 
     /// memcached do_item_unlink + free: out of the hash table and the LRU, memory back to the slabs.
