@@ -19,12 +19,14 @@ extension CacheStore {
     func allocChunk(_ classId: Int, oomClass: Int?) -> UnsafeMutableRawPointer? {
         let c = classes + classId
         classLocks.lock(classId)
-        if let p = c.popFree() ?? (allocator.newPageLocked(c) ? c.popFree() : nil) {
-            classLocks.unlock(classId)
-            return p
-        }
         var deferred: UnsafeMutableRawPointer? = nil
         let now = clock.currentTime
+        if config.reclaimBeforeAlloc { reclaimTailLocked(c, now: now, deferred: &deferred) }
+        if let p = c.popFree() ?? (allocator.newPageLocked(c) ? c.popFree() : nil) {
+            classLocks.unlock(classId)
+            freeDeferred(deferred)
+            return p
+        }
         var search = c.pointee.lruTail
         var tries = CacheStore.evictionSearchDepth
         while tries > 0, let raw = search {
@@ -70,6 +72,31 @@ extension CacheStore {
         classLocks.unlock(classId)
         freeDeferred(deferred)
         return p
+    }
+
+    /// memcached lru_pull_tail on the COLD LRU without eviction: from the tail, reclaim expired or flushed
+    /// items (up to `evictionSearchDepth` looked at) and stop at the first live one. Holds the class lock.
+    func reclaimTailLocked(_ c: SlabClassRef, now: UInt32, deferred: inout UnsafeMutableRawPointer?) {
+        var search = c.pointee.lruTail
+        var tries = CacheStore.evictionSearchDepth
+        while tries > 0, let raw = search {
+            let it = ItemRef(raw)
+            search = it.prev
+            if it.itFlags & ItemFlags.crawler != 0 { continue }   // a crawl's sentinel costs no try
+            tries -= 1
+            let seg = assoc.segment(for: it.hash)
+            guard assoc.locks.tryLock(seg) else { continue }
+            if it.itFlags & ItemFlags.pinned != 0 { assoc.locks.unlock(seg); continue }
+            guard (it.exptime != 0 && it.exptime < now) || isFlushed(it, now: now) else {
+                assoc.locks.unlock(seg)
+                return
+            }
+            c.pointee.reclaimed += 1
+            if it.itFlags & ItemFlags.fetched == 0 { c.pointee.expiredUnfetched += 1 }
+            assoc.remove(it, seg: seg)
+            releaseLocked(it, in: c, deferred: &deferred)
+            assoc.locks.unlock(seg)
+        }
     }
 
     /// An unlinked item with header, key space and value space ready (value not written), or nil on OOM.

@@ -19,6 +19,10 @@ public struct StoreConfig: Sendable {
     public var casEnabled: Bool = true
     /// `!-M`.
     public var evictionsEnabled: Bool = true
+    /// Without memcached's segmented LRU (`-o no_lru_maintainer`), every allocation first reclaims
+    /// expired and flushed items from its class's LRU tail (memcached do_item_alloc_pull), so they do not
+    /// linger until memory runs out.
+    public var reclaimBeforeAlloc: Bool = false
     /// `-o hashpower`, or 16 (memcached's HASHPOWER_DEFAULT).
     public var hashPowerInitial: Int = 16
     public init() {}

@@ -58,6 +58,9 @@ extension Connection {
             pendingNeed = need
             return .needMore
         }
+        // memcached reads a value that was not all there straight from the socket, exactly its bytes, and
+        // then transmits everything queued (its read buffer is empty): a later cull spares these replies.
+        if pendingNeed > 0 { getTransmitted = true }
         pendingNeed = 0
         let classId = store.classId(forTotalSize: ntotal)
         let value = UnsafeRawBufferPointer(rebasing: buf[next..<(next + vlen)])

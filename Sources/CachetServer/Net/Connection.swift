@@ -31,6 +31,8 @@ final class Connection {
     let wbuf = ByteBuffer(capacity: 4096)
     /// Bytes of a rejected value still to discard (memcached conn_swallow).
     var swallow = 0
+    /// The swallow ran out of input at least once (memcached then reads the rest from the socket).
+    var swallowWaited = false
     /// The request at the head of `rbuf` needs this many bytes before it can run (a value arriving).
     var pendingNeed = 0
     var closeAfterWrite = false
@@ -231,7 +233,9 @@ final class Connection {
                 let n = min(swallow, rbuf.count)
                 rbuf.consume(n)
                 swallow -= n
-                if swallow > 0 { return }
+                if swallow > 0 { swallowWaited = true; return }
+                // memcached swallows what it still needs straight from the socket and then transmits.
+                if swallowWaited { swallowWaited = false; repliesSinceTransmit = 0 }
                 step = .done
             } else if rbuf.isEmpty || rbuf.count < pendingNeed {
                 step = .needMore
@@ -241,7 +245,10 @@ final class Connection {
             if step == .done { starved = false }
             switch step {
             case .close:
-                // memcached still sends the replies queued before the offending line.
+                // An over-long line or an HTTP request: memcached closes at once, dropping the replies it
+                // had not transmitted yet (those since it last ran out of input, finished reading a value
+                // from the socket, or answered a get); earlier ones still go out.
+                truncateOutput(to: culledReplyStart(commandStart: wbuf.tail))
                 _ = flush()
                 close(); return
             case .needMore:
