@@ -165,6 +165,7 @@ public final class CacheStore: @unchecked Sendable {
         let seg = assoc.segment(for: hash)
         assoc.locks.lock(seg)
         let old = findLocked(key, hash: hash, seg: seg).item
+        let oldClass = old?.classId ?? 0
         let inCas = config.casEnabled ? casUnique : 0
         var result = StoreResult.notStored
         var linked = false
@@ -212,7 +213,8 @@ public final class CacheStore: @unchecked Sendable {
         if linked { newCas = it.cas(layout); length = it.valueLength }
         assoc.locks.unlock(seg)
         if !linked { freeUnlinked(it) }
-        return MetaStoreOutcome(result: result, classId: classId, cas: newCas, valueLength: length)
+        return MetaStoreOutcome(result: result, classId: classId, cas: newCas, valueLength: length,
+                                oldClassId: oldClass)
     }
 
     /// Append/prepend: a new item with old's flags and exptime and the two values joined; nil (→ NOT_STORED,

@@ -190,6 +190,16 @@ extension CacheStore {
         return it
     }
 
+    /// memcached allocates an item as soon as it has parsed a storage command, before its value arrives,
+    /// and frees it again when the value turns out to be a bad data chunk. Cachet reads the value first;
+    /// this makes the same allocation and frees it, for its side effects: the class gets its first page,
+    /// expired tail items are reclaimed or one is evicted, `outofmemory` is counted.
+    public func allocateAndRelease(keyLength: Int, valueLength: Int, flags: UInt32) {
+        guard layout.totalSize(keyLength: keyLength, valueLength: valueLength, flags: flags) <= config.itemSizeMax,
+              let it = allocItem(keyLength: keyLength, valueLength: valueLength, flags: flags) else { return }
+        freeUnlinked(it)
+    }
+
     // MARK: Freeing
 
     /// Frees an item that is not (or no longer) linked, taking each class lock in turn. Caller holds no class lock.

@@ -80,6 +80,9 @@ public struct MetaStoreOutcome: Sendable, Equatable {
     public var cas: UInt64
     /// The stored value's length (after append/prepend: the combined value).
     public var valueLength: Int
+    /// Class of the item the key held before (0 when none): memcached counts cas_hits and cas_badval
+    /// in that class, not the incoming item's.
+    public var oldClassId: Int = 0
 }
 
 public enum MetaDeleteResult: Sendable, Equatable {

@@ -95,11 +95,13 @@ extension Connection {
         }
     }
 
-    /// `lru_crawler enable|disable|sleep|tocrawl`, `slabs automove` and `stats detail on|off` change what
+    /// `lru_crawler enable|disable|sleep|tocrawl`, `slabs automove`, `stats sizes_enable|disable` and
+    /// `stats detail on|off` change what
     /// `stats settings` shows.
     private func runtimeSetting(_ name: String) -> String? {
         switch name {
         case "detail_enabled": return server.prefixStats.isOn ? "yes" : "no"
+        case "track_sizes": return store.sizeHistogram() != nil ? "yes" : "no"   // stats sizes_enable|disable
         case "lru_crawler": return server.crawler.enabled.load(ordering: .relaxed) ? "yes" : "no"
         case "lru_crawler_sleep": return String(server.crawler.sleepMicros.load(ordering: .relaxed))
         case "lru_crawler_tocrawl": return String(server.crawler.toCrawl.load(ordering: .relaxed))
