@@ -44,6 +44,12 @@ REGRESSIONS = [
     ("swallow read later survives a cull", [b"delete rk\r\nset rk 0 0 5000\r\n" + b"x" * 100,
                                             b"x" * 4900 + b"\r\nget " + LONG_KEY + b"\r\n"]),
     ("bget", [b"set rk 0 0 1\r\n1\r\nbget rk\r\nbget\r\n"]),
+    ("track_sizes follows sizes_enable", [b"stats sizes_enable\r\nstats settings\r\nstats sizes_disable\r\n"]),
+    # memcached allocates the item before reading the value: a bad data chunk still takes a slab page
+    ("bad data chunk allocates", [b"set rk 0 0 30\r\n" + b"x" * 32 + b"\r\nms rk 700\r\n" + b"y" * 702 + b"\r\n"]),
+    # cas_hits / cas_badval are counted in the class of the item being replaced
+    ("cas counters in the old item's class", [b"set rk 0 0 1000\r\n" + b"x" * 1000 + b"\r\ncas rk 0 0 1 1\r\np\r\n"
+                                              b"ms rk 1 C1\r\nq\r\n"]),
 ]
 
 
