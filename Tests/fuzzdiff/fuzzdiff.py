@@ -58,6 +58,8 @@ NOT_GENERATED = [
      "the two servers run a case a few ms apart: a second boundary between them changes the outcome"),
     ("non-get lines longer than 2048 bytes that do end in a newline within 17 KB",
      "whether memcached closes depends on how the bytes were split into reads"),
+    ("split writes in a case with a get key over 250 bytes, an over-long line or an HTTP request",
+     "memcached drops the replies it has not transmitted, and what it transmitted depends on its reads"),
     ("`shutdown` with -A, `refresh_certs`, `stats conns` details",
      "process/fd specific; covered by the integration tests"),
 ]
@@ -331,8 +333,9 @@ class Gen:
         return data
 
     def split(self, data):
-        """Cut `data` into 1-4 writes at random byte positions."""
-        if len(data) < 2 or self.chance(0.5):
+        """Cut `data` into 1-4 writes at random byte positions. Not a case whose replies a cull or a
+        close can drop (see NOT_GENERATED): which ones memcached drops depends on its read boundaries."""
+        if len(data) < 2 or self.chance(0.5) or drops_untransmitted(data):
             return [data]
         cuts = sorted(self.r.sample(range(1, len(data)), min(len(data) - 1, self.r.randrange(1, 4))))
         out, prev = [], 0
@@ -348,14 +351,16 @@ class Gen:
 END_MARK = b"mn\r\n"
 
 
+def drops_untransmitted(data):
+    """A get with a key over 250 bytes, an over-long line or an HTTP request make memcached drop the
+    replies it has not transmitted yet; which those are depends on where its reads ended."""
+    return b"HTTP/" in data or any(len(t) > 250 for t in re.split(rb"[ \r\n]", data))
+
+
 def pause_between_writes(writes):
-    """How long to wait between the pieces of a split case. A get with a key over 250 bytes, an
-    over-long line or an HTTP request make memcached drop the replies it has not transmitted yet,
-    and which those are depends on where its reads ended: give the server time to read each piece."""
-    data = b"".join(writes)
-    if b"HTTP/" in data or any(len(t) > 250 for t in re.split(rb"[ \r\n]", data)):
-        return 0.03
-    return 0.002
+    """How long to wait between the pieces of a split request, so that the server reads each piece on
+    its own; longer where the read boundaries decide which replies survive (hand-written cases)."""
+    return 0.2 if drops_untransmitted(b"".join(writes)) else 0.002
 
 
 def exchange(server, writes, timeout=10.0):
@@ -404,8 +409,10 @@ LOCAL_VOLATILE_STATS = {"conn_yields", "bytes_read"}
 DET_STATS = DETERMINISTIC_STATS - LOCAL_VOLATILE_STATS
 # `stats settings`: `oldest` is seconds since the last flush (a clock reading).
 VOLATILE_SETTINGS_EXTRA = {"oldest"}
-# `stats items` fields that are ages or times.
-ITEM_TIME_FIELDS = {"age", "age_hot", "age_warm", "evicted_time"}
+# `stats items` fields that are ages or times; and lrutail_reflocked, which memcached counts when its
+# tail reclaim meets an item still referenced by an unsent reply (Cachet does not count it: a known
+# difference, see the report of issue 10).
+ITEM_TIME_FIELDS = {"age", "age_hot", "age_warm", "evicted_time", "lrutail_reflocked"}
 
 STATS_BLOCK = re.compile(rb"(?:STAT [^\r\n]*\r\n)+END\r\n")
 CAS_VALUE_LINE = re.compile(rb"^(VALUE \S+ \d+ \d+) (\d+)\r\n", re.M)

@@ -44,6 +44,10 @@ REGRESSIONS = [
     ("swallow read later survives a cull", [b"delete rk\r\nset rk 0 0 5000\r\n" + b"x" * 100,
                                             b"x" * 4900 + b"\r\nget " + LONG_KEY + b"\r\n"]),
     ("bget", [b"set rk 0 0 1\r\n1\r\nbget rk\r\nbget\r\n"]),
+    # an mg reply holds its item until transmitted: incr/decr then make a new item (no space padding)
+    ("incr after mg in the same read", [b"set rn 0 0 3\r\n100\r\nmg rn v\r\ndecr rn 1\r\nget rn\r\n"
+                                        b"set ro 0 0 3\r\n100\r\nmg ro v\r\nmn\r\ndecr ro 1\r\nget ro\r\n"
+                                        b"set rp 0 0 1\r\n6\r\nmg rp\r\nma rp\r\nmg rp v\r\n"]),
     ("track_sizes follows sizes_enable", [b"stats sizes_enable\r\nstats settings\r\nstats sizes_disable\r\n"]),
     # memcached allocates the item before reading the value: a bad data chunk still takes a slab page
     ("bad data chunk allocates", [b"set rk 0 0 30\r\n" + b"x" * 32 + b"\r\nms rk 700\r\n" + b"y" * 702 + b"\r\n"]),

@@ -48,6 +48,10 @@ final class Connection {
     var repliesSinceTransmit = 0
     /// Set by a get: memcached transmits everything queued right after it.
     var getTransmitted = false
+    /// Items (hash, CAS) that mg hits answered since memcached would last have transmitted: its
+    /// responses hold a reference to them until then, and incr/decr will not rewrite a referenced item
+    /// in place (do_add_delta wants refcount 2), so they get a new item (no space padding, total_items+1).
+    var heldItems: [(hash: UInt32, cas: UInt64)] = []
     /// Stop reading while this much output is waiting for a slow reader.
     static let outputHighWater = 4 << 20
     /// Operational state: stats conns record, watch, metadump, close reason (ConnectionOps.swift).
@@ -235,7 +239,7 @@ final class Connection {
                 swallow -= n
                 if swallow > 0 { swallowWaited = true; return }
                 // memcached swallows what it still needs straight from the socket and then transmits.
-                if swallowWaited { swallowWaited = false; repliesSinceTransmit = 0 }
+                if swallowWaited { swallowWaited = false; markTransmitted() }
                 step = .done
             } else if rbuf.isEmpty || rbuf.count < pendingNeed {
                 step = .needMore
@@ -297,7 +301,7 @@ final class Connection {
             let before = wbuf.count
             getTransmitted = false
             let step = dispatch(line, buf, next)
-            if getTransmitted { repliesSinceTransmit = 0 } else { repliesSinceTransmit += wbuf.count - before }
+            if getTransmitted { markTransmitted() } else { repliesSinceTransmit += wbuf.count - before }
             return step
         }
     }
@@ -313,7 +317,7 @@ final class Connection {
     /// Writes as much of the queued output as the socket takes. Returns false when blocked or closed.
     @discardableResult
     func flush() -> Bool {
-        repliesSinceTransmit = 0
+        markTransmitted()
         if let t = tls {
             // memcached copies replies into a per-worker ssl_wbuf and hands at most ssl_wbuf_size
             // bytes to one SSL_write. The replies already sit contiguously in `wbuf`, so Cachet
@@ -369,6 +373,19 @@ final class Connection {
 
     /// Where the replies memcached would still hold unsent start: memcached transmits after every get
     /// and when a batch ends, so only replies of non-get commands since then are culled with this one.
+    /// memcached wrote (or culled) its queued responses, releasing their item references.
+    @inline(__always) func markTransmitted() {
+        repliesSinceTransmit = 0
+        if !heldItems.isEmpty { heldItems.removeAll(keepingCapacity: true) }
+    }
+
+    /// For incr/decr: is this item referenced by a response memcached has not transmitted yet?
+    var referencedByPendingReply: ((UInt32, UInt64) -> Bool)? {
+        if heldItems.isEmpty { return nil }
+        let held = heldItems
+        return { hash, cas in cas != 0 && held.contains { $0.hash == hash && $0.cas == cas } }
+    }
+
     func culledReplyStart(commandStart: Int) -> Int {
         max(wbuf.head, commandStart - repliesSinceTransmit)
     }
