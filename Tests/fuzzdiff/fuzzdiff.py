@@ -56,10 +56,14 @@ NOT_GENERATED = [
      "the connection (or a thread) is handed over and runs asynchronously in memcached: no bounded reply"),
     ("TTLs and delays of 1..3 s, `flush_all <positive delay>`",
      "the two servers run a case a few ms apart: a second boundary between them changes the outcome"),
-    ("non-get lines longer than 2048 bytes that do end in a newline within 17 KB",
-     "whether memcached closes depends on how the bytes were split into reads"),
-    ("split writes in a case with a get key over 250 bytes, an over-long line or an HTTP request",
-     "memcached drops the replies it has not transmitted, and what it transmitted depends on its reads"),
+    ("non-get lines longer than 2048 bytes that do end in a newline within 17 KB (also a long multiget\n"
+     "     line after a misframed data block, which would be read from its middle)",
+     "whether memcached closes depends on how the bytes were split into reads and its 16 KB read windows"),
+    ("split writes in a case with a get key over 250 bytes, an over-long line or an HTTP request;\n"
+     "     such cases longer than 12 KB",
+     "memcached drops the replies it has not transmitted, and what it transmitted depends on its reads:\n"
+     "     it reads at most 16 KB at a time and transmits whenever it has to read a value or a line further\n"
+     "     (known difference: Cachet reads more at once and does not model memcached's 16 KB windows)"),
     ("`shutdown` with -A, `refresh_certs`, `stats conns` details",
      "process/fd specific; covered by the integration tests"),
 ]
@@ -78,6 +82,10 @@ class Gen:
         self.r = rng
         self.ns = ns
         self.keys = [ns + b"k%d" % i for i in range(3)]
+        # Set once a data block may be misframed (wrong or unparsable length): the bytes after it are
+        # then read from an arbitrary point, and a long multiget line would turn into a long non-get
+        # line whose fate depends on memcached's 16 KB read windows (see NOT_GENERATED).
+        self.misframed = False
 
     # small helpers
     def chance(self, p):
@@ -146,10 +154,14 @@ class Gen:
         declared = len(val)
         if self.chance(0.08):                      # wrong declared length: data chunk errors
             declared = max(0, declared + self.pick([-2, -1, 1, 2]))
+            self.misframed = True
         length = b"%d" % declared
         if self.chance(0.05):
             length = self.pick([b"-1", b"abc", b"2147483648", b"4294967296"])
             val = val[:1000]
+            self.misframed = True
+        if suspicious:
+            self.misframed = True
         toks = [length if t is None else t for t in toks]
         line = b" ".join(toks) + self.eol()
         if length.isdigit() and int(length) < 100000:
@@ -246,10 +258,14 @@ class Gen:
             declared = len(val)
             if self.chance(0.06):
                 declared = max(0, declared + self.pick([-1, 1, 2]))
+                self.misframed = True
             dl = b"%d" % declared
             if self.chance(0.04):
                 dl = self.pick([b"-1", b"abc", b"", b"2147483647"])
                 val = val[:1000]
+                self.misframed = True
+            if len(key) > 250 or nflags >= 20:
+                self.misframed = True
             toks = [b"ms", key] + ([dl] if dl else []) + flags
             line = b" ".join(toks) + self.eol()
             if dl.isdigit() and int(dl) < 100000:
@@ -298,7 +314,7 @@ class Gen:
             n = self.r.randrange(1, 300)
             junk = bytes(self.r.randrange(1, 256) for _ in range(n)).replace(b"\n", b" ")
             return junk + b"\r\n"
-        if r < 0.8:
+        if r < 0.8 and not self.misframed:
             # a long multiget line (memcached keeps reading lines that start with `get `)
             keys = [self.pick(self.keys) for _ in range(self.r.randrange(300, 900))]
             return b"get " + b" ".join(keys) + b"\r\n"
@@ -326,8 +342,14 @@ class Gen:
         return self.garbage()
 
     def case(self):
-        n = self.pick([1, 2, 3, 4, 5, 6, 8, 10])
-        data = b"".join(self.command() for _ in range(n))
+        for _attempt in range(20):
+            n = self.pick([1, 2, 3, 4, 5, 6, 8, 10])
+            self.misframed = False
+            data = b"".join(self.command() for _ in range(n))
+            # Past memcached's 16 KB read buffer, a cull or close drops what memcached had not yet
+            # transmitted at its read boundaries (see NOT_GENERATED): keep such cases shorter.
+            if not (drops_untransmitted(data) and len(data) > 12000):
+                break
         while data[:1] == b"\x80":   # binary protocol: not generated (see NOT_GENERATED)
             data = data[1:]
         return data
