@@ -8,7 +8,7 @@ PY := /usr/bin/python3
 RUN_USER := $(shell id -un)
 DEV := .dev
 
-.PHONY: all build release run test unit integration bench stress soak clean bootstrap devcert
+.PHONY: all build release run test unit integration bench stress soak clean bootstrap devcert fuzz-diff
 
 all: build
 
@@ -62,6 +62,12 @@ stress: release
 soak: release
 	$(SWIFT) build $(RELEASE) --product cachet-bench
 	CACHET_BIN=$(RELEASE_BIN) $(PY) Tests/stress/soak.py
+
+# Differential fuzzer against memcached 1.6.18: `make fuzz-diff SEED=7 CASES=3000` (exit 1 on any difference).
+SEED ?= 1
+CASES ?= 2000
+fuzz-diff: release
+	CACHET_BIN=$(RELEASE_BIN) $(PY) Tests/fuzzdiff/fuzzdiff.py --seed $(SEED) --cases $(CASES)
 
 clean:
 	rm -rf .build $(DEV)

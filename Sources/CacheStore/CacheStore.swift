@@ -30,6 +30,8 @@ public final class CacheStore: @unchecked Sendable {
     public let events = StoreEvents()
     /// References to items whose values connections send from slab memory (ItemPins.swift).
     let pins = PinTable()
+    /// `stats sizes` histogram (SizeHistogram.swift), off until `stats sizes_enable`.
+    let sizes = SizeHistogram()
 
     public init(config: StoreConfig, clock: StoreClock) {
         self.config = config
@@ -163,6 +165,7 @@ public final class CacheStore: @unchecked Sendable {
         let seg = assoc.segment(for: hash)
         assoc.locks.lock(seg)
         let old = findLocked(key, hash: hash, seg: seg).item
+        let oldClass = old?.classId ?? 0
         let inCas = config.casEnabled ? casUnique : 0
         var result = StoreResult.notStored
         var linked = false
@@ -210,7 +213,8 @@ public final class CacheStore: @unchecked Sendable {
         if linked { newCas = it.cas(layout); length = it.valueLength }
         assoc.locks.unlock(seg)
         if !linked { freeUnlinked(it) }
-        return MetaStoreOutcome(result: result, classId: classId, cas: newCas, valueLength: length)
+        return MetaStoreOutcome(result: result, classId: classId, cas: newCas, valueLength: length,
+                                oldClassId: oldClass)
     }
 
     /// Append/prepend: a new item with old's flags and exptime and the two values joined; nil (→ NOT_STORED,

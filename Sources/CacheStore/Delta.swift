@@ -10,22 +10,26 @@ extension CacheStore {
     /// As above, plus the item's new CAS (for meta arithmetic's `c` flag). A non-zero `casUnique` that does
     /// not match the item's CAS leaves it alone and returns `casMismatch: true` (memcached
     /// DELTA_ITEM_CAS_MISMATCH, meta `C` flag → EX) with `.notFound` as the result.
+    /// `referenced` tells whether an item (hash, CAS) is still referenced by a reply the caller has not
+    /// sent in memcached's terms: such an item is never rewritten in place.
     public func delta(_ key: UnsafeRawBufferPointer, hash: UInt32, incr: Bool, delta: UInt64,
-                      casUnique: UInt64) -> (result: DeltaResult, cas: UInt64, casMismatch: Bool) {
+                      casUnique: UInt64, referenced: ((UInt32, UInt64) -> Bool)? = nil)
+        -> (result: DeltaResult, cas: UInt64, casMismatch: Bool) {
         let seg = assoc.segment(for: hash)
         assoc.locks.lock(seg)
         defer { assoc.locks.unlock(seg) }
         guard let it = findLocked(key, hash: hash, seg: seg).item else { return (.notFound, 0, false) }
         if it.nbytes <= 2 || it.isChunked { return (.nonNumeric, 0, false) }
         if casUnique != 0 && it.cas(layout) != casUnique { return (.notFound, 0, true) }
-        let r = deltaLocked(it, seg: seg, hash: hash, incr: incr, delta: delta, newCas: nil)
+        let r = deltaLocked(it, seg: seg, hash: hash, incr: incr, delta: delta, newCas: nil,
+                            inPlaceAllowed: !(referenced?(hash, it.cas(layout)) ?? false))
         return (r.result, r.item?.cas(layout) ?? 0, false)
     }
 
     /// The arithmetic on a live, plain item whose segment lock the caller holds (CAS already checked).
     /// Returns the item now holding the value (the same one when the digits fit, else its replacement).
     func deltaLocked(_ it: ItemRef, seg: Int, hash: UInt32, incr: Bool, delta: UInt64,
-                     newCas: UInt64?) -> (result: DeltaResult, item: ItemRef?) {
+                     newCas: UInt64?, inPlaceAllowed: Bool = true) -> (result: DeltaResult, item: ItemRef?) {
         let data = it.plainValue(layout)
         guard let current = CacheStore.parseDeltaValue(UnsafeRawBufferPointer(start: data, count: it.valueLength)) else {
             return (.nonNumeric, nil)
@@ -36,7 +40,7 @@ extension CacheStore {
             repeat { start -= 1; buf[start] = UInt8(48 + n % 10); n /= 10 } while n > 0
             let digits = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buf)[start..<20])
             // A pinned value is being sent as it is: give it a new item instead (memcached: refcount == 2).
-            if digits.count + 2 <= Int(it.nbytes) && it.itFlags & ItemFlags.pinned == 0 {
+            if inPlaceAllowed && digits.count + 2 <= Int(it.nbytes) && it.itFlags & ItemFlags.pinned == 0 {
                 memcpy(data, digits.baseAddress!, digits.count)
                 memset(data + digits.count, 32, Int(it.nbytes) - digits.count - 2)
                 it.setCas(newCas ?? nextCas(), layout)

@@ -19,12 +19,14 @@ extension CacheStore {
     func allocChunk(_ classId: Int, oomClass: Int?) -> UnsafeMutableRawPointer? {
         let c = classes + classId
         classLocks.lock(classId)
-        if let p = c.popFree() ?? (allocator.newPageLocked(c) ? c.popFree() : nil) {
-            classLocks.unlock(classId)
-            return p
-        }
         var deferred: UnsafeMutableRawPointer? = nil
         let now = clock.currentTime
+        if config.reclaimBeforeAlloc { reclaimTailLocked(c, now: now, deferred: &deferred) }
+        if let p = c.popFree() ?? (allocator.newPageLocked(c) ? c.popFree() : nil) {
+            classLocks.unlock(classId)
+            freeDeferred(deferred)
+            return p
+        }
         var search = c.pointee.lruTail
         var tries = CacheStore.evictionSearchDepth
         while tries > 0, let raw = search {
@@ -70,6 +72,31 @@ extension CacheStore {
         classLocks.unlock(classId)
         freeDeferred(deferred)
         return p
+    }
+
+    /// memcached lru_pull_tail on the COLD LRU without eviction: from the tail, reclaim expired or flushed
+    /// items (up to `evictionSearchDepth` looked at) and stop at the first live one. Holds the class lock.
+    func reclaimTailLocked(_ c: SlabClassRef, now: UInt32, deferred: inout UnsafeMutableRawPointer?) {
+        var search = c.pointee.lruTail
+        var tries = CacheStore.evictionSearchDepth
+        while tries > 0, let raw = search {
+            let it = ItemRef(raw)
+            search = it.prev
+            if it.itFlags & ItemFlags.crawler != 0 { continue }   // a crawl's sentinel costs no try
+            tries -= 1
+            let seg = assoc.segment(for: it.hash)
+            guard assoc.locks.tryLock(seg) else { continue }
+            if it.itFlags & ItemFlags.pinned != 0 { assoc.locks.unlock(seg); continue }
+            guard (it.exptime != 0 && it.exptime < now) || isFlushed(it, now: now) else {
+                assoc.locks.unlock(seg)
+                return
+            }
+            c.pointee.reclaimed += 1
+            if it.itFlags & ItemFlags.fetched == 0 { c.pointee.expiredUnfetched += 1 }
+            assoc.remove(it, seg: seg)
+            releaseLocked(it, in: c, deferred: &deferred)
+            assoc.locks.unlock(seg)
+        }
     }
 
     /// An unlinked item with header, key space and value space ready (value not written), or nil on OOM.
@@ -163,6 +190,16 @@ extension CacheStore {
         return it
     }
 
+    /// memcached allocates an item as soon as it has parsed a storage command, before its value arrives,
+    /// and frees it again when the value turns out to be a bad data chunk. Cachet reads the value first;
+    /// this makes the same allocation and frees it, for its side effects: the class gets its first page,
+    /// expired tail items are reclaimed or one is evicted, `outofmemory` is counted.
+    public func allocateAndRelease(keyLength: Int, valueLength: Int, flags: UInt32) {
+        guard layout.totalSize(keyLength: keyLength, valueLength: valueLength, flags: flags) <= config.itemSizeMax,
+              let it = allocItem(keyLength: keyLength, valueLength: valueLength, flags: flags) else { return }
+        freeUnlinked(it)
+    }
+
     // MARK: Freeing
 
     /// Frees an item that is not (or no longer) linked, taking each class lock in turn. Caller holds no class lock.
@@ -178,6 +215,7 @@ extension CacheStore {
         c.lruUnlink(it)
         c.pointee.number -= 1
         c.pointee.memRequested -= it.totalSize(layout)
+        sizes.record(totalSize: it.totalSize(layout), cas: it.cas(layout), delta: -1)
         if it.itFlags & ItemFlags.pinned != 0 { keepPinnedZombie(it); return }
         var chunk = it.isChunked ? loadPointer(it.chunkInfo(layout), 0) : nil
         let headClass = it.memClassId
@@ -234,6 +272,7 @@ extension CacheStore {
         c.pointee.memRequested += it.totalSize(layout)
         c.pointee.totalItems += 1
         classLocks.unlock(cid)
+        sizes.record(totalSize: it.totalSize(layout), cas: it.cas(layout), delta: 1)
     }
 
     /// memcached do_item_unlink + free: out of the hash table and the LRU, memory back to the slabs.

@@ -40,7 +40,8 @@ extension CacheStore {
         while let raw = p {
             let it = ItemRef(raw)
             p = it.next
-            if it.itFlags & ItemFlags.crawler != 0 { continue }
+            // memcached leaves out binary keys (meta `b`) so that no raw bytes are printed
+            if it.itFlags & (ItemFlags.crawler | ItemFlags.keyBinary) != 0 { continue }
             if !body(it.key(layout), it.valueLength, it.exptime, it.time) { return }
         }
     }

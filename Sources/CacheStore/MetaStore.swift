@@ -125,6 +125,7 @@ extension CacheStore {
     /// ma: incr/decr (memcached do_add_delta) or, on a miss with `vivifyInitial`, an add of that value.
     /// `body(item, value, created)` runs under the lock with the item now holding `value`.
     public func metaDelta(_ key: UnsafeRawBufferPointer, hash: UInt32, incr: Bool, delta: UInt64,
+                          referenced: ((UInt32, UInt64) -> Bool)? = nil,
                           casIn: UInt64, newCas: UInt64?, vivifyInitial: UInt64?,
                           _ body: (MetaItem, UInt64, Bool) -> Void) -> MetaDeltaResult {
         let seg = assoc.segment(for: hash)
@@ -133,7 +134,8 @@ extension CacheStore {
         if let it = findLocked(key, hash: hash, seg: seg).item {
             if it.nbytes <= 2 || it.isChunked { return .nonNumeric }
             if casIn != 0 && it.cas(layout) != casIn { return .casMismatch }
-            let r = deltaLocked(it, seg: seg, hash: hash, incr: incr, delta: delta, newCas: newCas)
+            let r = deltaLocked(it, seg: seg, hash: hash, incr: incr, delta: delta, newCas: newCas,
+                                inPlaceAllowed: !(referenced?(hash, it.cas(layout)) ?? false))
             switch r.result {
             case .ok(let value, let classId):
                 body(MetaItem(r.item!, layout), value, false)

@@ -19,6 +19,10 @@ public struct StoreConfig: Sendable {
     public var casEnabled: Bool = true
     /// `!-M`.
     public var evictionsEnabled: Bool = true
+    /// Without memcached's segmented LRU (`-o no_lru_maintainer`), every allocation first reclaims
+    /// expired and flushed items from its class's LRU tail (memcached do_item_alloc_pull), so they do not
+    /// linger until memory runs out.
+    public var reclaimBeforeAlloc: Bool = false
     /// `-o hashpower`, or 16 (memcached's HASHPOWER_DEFAULT).
     public var hashPowerInitial: Int = 16
     public init() {}
@@ -76,6 +80,9 @@ public struct MetaStoreOutcome: Sendable, Equatable {
     public var cas: UInt64
     /// The stored value's length (after append/prepend: the combined value).
     public var valueLength: Int
+    /// Class of the item the key held before (0 when none): memcached counts cas_hits and cas_badval
+    /// in that class, not the incoming item's.
+    public var oldClassId: Int = 0
 }
 
 public enum MetaDeleteResult: Sendable, Equatable {

@@ -13,6 +13,9 @@ public enum LineScan: Equatable {
 
 public enum LineScanner {
     public static let maxLineWithoutNewline = 2048
+    /// memcached reads at most its 16 KB read buffer before looking for the newline: a line whose
+    /// newline lies further out was never seen whole, so it is closed like one without a newline.
+    public static let readBufferSize = 16384
     /// Upper bound for a multi-get line that keeps growing (memcached has none; we stop at this).
     public static let maxMultigetLine = 8 << 20
 
@@ -22,18 +25,23 @@ public enum LineScanner {
         guard n > 0 else { return .needMore }
         if let nl = memchr(buf.baseAddress!, 0x0a, n) {
             let idx = UnsafeRawPointer(nl) - buf.baseAddress!
+            if idx >= readBufferSize && !keepsReading(buf) { return .close }
             var end = idx
             if idx > 1 && buf[idx - 1] == 0x0d { end = idx - 1 }
             return .line(lineEnd: end, next: idx + 1)
         }
-        if n > maxLineWithoutNewline {
-            var p = 0
-            while p < n && buf[p] == 0x20 { p += 1 }
-            if p > 100 { return .close }
-            let isGet = hasPrefix(buf, p, "get ") || hasPrefix(buf, p, "gets ")
-            if !isGet || n > maxMultigetLine { return .close }
-        }
+        if n > maxLineWithoutNewline && (!keepsReading(buf) || n > maxMultigetLine) { return .close }
         return .needMore
+    }
+
+    /// A long line memcached keeps reading: at most 100 leading spaces, then `get ` or `gets `.
+    @inline(__always)
+    static func keepsReading(_ buf: UnsafeRawBufferPointer) -> Bool {
+        let n = buf.count
+        var p = 0
+        while p < n && buf[p] == 0x20 { p += 1 }
+        if p > 100 { return false }
+        return hasPrefix(buf, p, "get ") || hasPrefix(buf, p, "gets ")
     }
 
     @inline(__always)

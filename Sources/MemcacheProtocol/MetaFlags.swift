@@ -8,8 +8,8 @@
 // default, `bad command line format`). md and ma print `invalid or duplicate flag` for all of them.
 //
 // Superset (not in 1.6.18, which answers `CLIENT_ERROR invalid flag`): `E<cas>` (1.6.27+, explicit new
-// CAS) and `x` (md: drop the value but keep the item, 1.6.21+) are accepted here for every command,
-// as memcached's later shared preparse does.
+// CAS) for every command, and `x` (1.6.21+: drop the value but keep the item) for md only, where it
+// means something. Elsewhere `x` stays the unknown flag 1.6.18 rejects.
 
 /// Why a meta command's flags were rejected; `MetaReply.message(for:)` has memcached's text.
 public enum MetaParseError: Sendable, Equatable {
@@ -72,7 +72,7 @@ public struct MetaFlags: Sendable {
     /// `keyScratch` (≥ 250 bytes), as memcached decodes it in place; the request line stays untouched so a
     /// command that waits for its data block can be parsed again.
     public static func parse(_ line: UnsafeRawBufferPointer, _ tokens: TokenList, first: Int,
-                             keyScratch: UnsafeMutableRawBufferPointer) -> MetaFlags {
+                             keyScratch: UnsafeMutableRawBufferPointer, allowRemoveValue: Bool = false) -> MetaFlags {
         var f = MetaFlags()
         var i = first
         while i < tokens.count {
@@ -115,7 +115,7 @@ public struct MetaFlags: Sendable {
                 if let v = Numbers.strtoull(arg) { f.casIn = v; f.hasCas = true } else { f.error = .badToken }
             case UInt8(ascii: "E"):   // superset, 1.6.27+
                 if let v = Numbers.strtoull(arg) { f.newCas = v; f.hasNewCas = true } else { f.error = .badToken }
-            case UInt8(ascii: "x"):   // superset, 1.6.21+
+            case UInt8(ascii: "x") where allowRemoveValue:   // superset (md), 1.6.21+
                 f.removeValue = true
             case UInt8(ascii: "M"):
                 if t.length != 2 { f.error = .incorrectMLength } else { f.mode = line[t.start + 1] }

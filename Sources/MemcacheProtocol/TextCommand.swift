@@ -84,6 +84,8 @@ public enum TextCommandParser {
         }
         if equals(line, c, "prepend") { return wantOr(6, 7, .prepend) }
         if equals(line, c, "replace") { return wantOr(6, 7, .replace) }
+        // The ancient `bget` (binary get): memcached still answers it exactly as `get`.
+        if equals(line, c, "bget") { return n >= 3 ? .get : .error }
         if equals(line, c, "flush_all") { return want(2, 4, .flushAll) }
         if equals(line, c, "version") { return .version }
         if equals(line, c, "quit") { return .quit }

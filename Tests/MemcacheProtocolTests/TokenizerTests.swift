@@ -91,6 +91,16 @@ private func tokens(_ s: String) -> (TokenList, [String]) {
         #expect(scan(Array("get ".utf8) + Array(repeating: UInt8(ascii: "k"), count: 3000)) == .needMore)
         #expect(scan(Array(repeating: UInt8(ascii: " "), count: 101) + Array("get ".utf8) + Array(repeating: UInt8(ascii: "k"), count: 3000)) == .close)
     }
+
+    @Test func newlineBeyondMemcachedsReadBufferCloses() {
+        // memcached never sees a newline further out than its 16 KB read buffer: such a line is closed.
+        let long = Array(repeating: UInt8(ascii: "x"), count: 16384) + Array("\r\n".utf8)
+        #expect(scan(long) == .close)
+        let fits = Array(repeating: UInt8(ascii: "x"), count: 16383) + Array("\n".utf8)
+        #expect(scan(fits) == .line(lineEnd: 16383, next: 16384))
+        #expect(scan(Array("get ".utf8) + Array(repeating: UInt8(ascii: "k"), count: 20000) + Array("\r\n".utf8))
+                == .line(lineEnd: 20004, next: 20006))
+    }
 }
 
 @Suite struct CommandTests {
@@ -105,6 +115,8 @@ private func tokens(_ s: String) -> (TokenList, [String]) {
 
     @Test func tokenCountsFollowMemcached() {
         #expect(identify("set k 0 0 1") == .set)
+        #expect(identify("bget k") == .get)   // the ancient binary get, still a get in 1.6.18
+        #expect(identify("bget") == .error)
         #expect(identify("set k 0 0 1 noreply") == .set)
         #expect(identify("set k 0 0") == .error)
         #expect(identify("cas k 0 0 1") == .error)

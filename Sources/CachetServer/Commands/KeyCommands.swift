@@ -45,7 +45,8 @@ extension Connection {
             return
         }
         if watchLog.wants(.fetchers) { _ = logPeek(key) }
-        switch store.delta(key, hash: store.hash(key), incr: incr, delta: delta) {
+        switch store.delta(key, hash: store.hash(key), incr: incr, delta: delta, casUnique: 0,
+                             referenced: referencedByPendingReply).result {
         case .ok(let value, let classId):
             stats.addSlab(classId, incr ? .incrHits : .decrHits)
             if !nr {

@@ -32,6 +32,7 @@ extension Connection {
         var createdClass = 0
         if watchLog.wants(.fetchers) { _ = logPeek(key) }
         let r = store.metaDelta(key, hash: store.hash(key), incr: incr, delta: f.delta,
+                                referenced: referencedByPendingReply,
                                 casIn: f.hasCas ? f.casIn : 0, newCas: f.hasNewCas ? f.newCas : nil,
                                 vivifyInitial: f.vivify ? f.initial : nil) { it, value, created in
             let out = wbuf

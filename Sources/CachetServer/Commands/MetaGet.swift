@@ -26,10 +26,12 @@ extension Connection {
         var hitClass = 0
         var hitLength = 0
         var ran = false
+        var heldCas: UInt64 = 0
         let (result, _) = store.metaGet(key, hash: store.hash(key), bumpBefore: !f.locked && !f.noUpdate,
                                         bumpAfter: f.locked && !f.noUpdate, vivify: f.vivify,
                                         newCas: f.hasNewCas ? f.newCas : nil) { it, created in
             ran = true
+            heldCas = it.cas
             hitClass = it.classId
             hitLength = it.valueLength
             let out = wbuf
@@ -106,6 +108,8 @@ extension Connection {
             wbuf.append(MetaReply.opaqueTooLong)
             return
         }
+        // memcached's response keeps a reference to the item until it is transmitted.
+        if ran { heldItems.append((store.hash(key), heldCas)) }
         if result == .expired { stats.add(.getExpired) }
         if result == .flushed { stats.add(.getFlushed) }
         if ran {

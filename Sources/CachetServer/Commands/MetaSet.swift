@@ -72,9 +72,13 @@ extension Connection {
             pendingNeed = need
             return .needMore
         }
+        // memcached reads a value that was not all there straight from the socket, exactly its bytes, and
+        // then transmits everything queued (its read buffer is empty): a later cull spares these replies.
+        if pendingNeed > 0 { getTransmitted = true }
         pendingNeed = 0
         let classId = store.classId(forTotalSize: ntotal)
         if buf[next + vlen] != 0x0d || buf[next + vlen + 1] != 0x0a {
+            store.allocateAndRelease(keyLength: key.count, valueLength: vlen, flags: f.clientFlags)
             stats.addSlab(classId, .setCmds)
             wbuf.append(Reply.badDataChunk)
             rbuf.consume(need)
@@ -102,9 +106,11 @@ extension Connection {
         }
         if r.result != .outOfMemory && r.result != .tooLarge { stats.addSlab(classId, .setCmds) }
         if mode == .cas {
+            // counted in the class of the item being replaced (memcached do_store_item)
+            let casClass = r.oldClassId == 0 ? classId : r.oldClassId
             switch r.result {
-            case .stored: stats.addSlab(classId, .casHits)
-            case .exists: stats.addSlab(classId, .casBadval)
+            case .stored: stats.addSlab(casClass, .casHits)
+            case .exists: stats.addSlab(casClass, .casBadval)
             case .notFound: stats.add(.casMisses)
             default: break
             }

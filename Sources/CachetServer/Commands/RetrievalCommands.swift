@@ -27,6 +27,7 @@ extension Connection {
                     // memcached culls every response not yet sent (conn_release_items), not only this
                     // command's: replies of earlier pipelined commands still queued vanish as well.
                     truncateOutput(to: culledReplyStart(commandStart: mark))
+                    heldItems.removeAll()   // the culled responses drop their item references too
                     wbuf.append(Reply.badFormat)
                     return
                 }

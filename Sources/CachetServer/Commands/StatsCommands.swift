@@ -60,18 +60,48 @@ extension Connection {
             slabStats()
             wbuf.append(Reply.end)
         } else if isSub("sizes") {
+            sizeStats()
+            wbuf.append(Reply.end)
+        } else if isSub("sizes_enable") {
+            // memcached answers these two with one STAT line and no END.
+            if !store.config.casEnabled {
+                stat("sizes_status", "error")
+                stat("sizes_error", "cas_support_disabled")
+            } else {
+                store.enableSizeHistogram()
+                stat("sizes_status", "enabled")
+            }
+        } else if isSub("sizes_disable") {
+            store.disableSizeHistogram()
             stat("sizes_status", "disabled")
+        } else if isSub("extstore") {
+            // A memcached built without extstore passes the name to its engine stats, which print
+            // nothing for it: just the terminator.
             wbuf.append(Reply.end)
         } else {
             wbuf.append(Reply.error)
         }
     }
 
-    /// `lru_crawler enable|disable|sleep|tocrawl`, `slabs automove` and `stats detail on|off` change what
+    /// `stats sizes`: the histogram of item sizes in 32-byte buckets (memcached item_stats_sizes), or
+    /// its status when it is off.
+    private func sizeStats() {
+        guard let hist = store.sizeHistogram() else {
+            stat("sizes_status", "disabled")
+            return
+        }
+        for (i, n) in hist.enumerated() where n != 0 {
+            stat(String(i * 32), String(n))
+        }
+    }
+
+    /// `lru_crawler enable|disable|sleep|tocrawl`, `slabs automove`, `stats sizes_enable|disable` and
+    /// `stats detail on|off` change what
     /// `stats settings` shows.
     private func runtimeSetting(_ name: String) -> String? {
         switch name {
         case "detail_enabled": return server.prefixStats.isOn ? "yes" : "no"
+        case "track_sizes": return store.sizeHistogram() != nil ? "yes" : "no"   // stats sizes_enable|disable
         case "lru_crawler": return server.crawler.enabled.load(ordering: .relaxed) ? "yes" : "no"
         case "lru_crawler_sleep": return String(server.crawler.sleepMicros.load(ordering: .relaxed))
         case "lru_crawler_tocrawl": return String(server.crawler.toCrawl.load(ordering: .relaxed))

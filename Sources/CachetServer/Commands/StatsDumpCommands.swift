@@ -37,12 +37,15 @@ extension Connection {
         var shown: UInt32 = 0
         var total = 0
         let now = server.clock.currentTime
+        // 1.6.18 dumps only its COLD LRU: with its LRU maintainer, items stored or bumped moments ago
+        // are still in HOT/WARM until the maintainer moves them (within about a second). Cachet has one
+        // LRU per class, so it leaves out items touched in the current clock second, which is what
+        // 1.6.18 shows. Without the maintainer (`-o no_lru_maintainer`) memcached links every item
+        // straight into COLD, and the dump shows them all.
+        let skipRecent = server.settings.lruMaintainerThread
         store.cachedump(classId: Int(id)) { key, length, exptime, lastAccess in
             if limit != 0 && shown >= limit { return false }
-            // 1.6.18 dumps only its COLD LRU: items stored or bumped moments ago are still in HOT/WARM
-            // until the LRU maintainer moves them (within about a second). Cachet has one LRU per class,
-            // so it leaves out items touched in the current clock second, which is what 1.6.18 shows.
-            if lastAccess == now { return true }
+            if skipRecent && lastAccess == now { return true }
             let exp = exptime == 0 ? 0 : Int(exptime) + started
             // "ITEM " + key + " [" + len + " b; " + exp + " s]\r\n"
             let size = 5 + key.count + 2 + String(length).utf8.count + 4 + String(exp).utf8.count + 4

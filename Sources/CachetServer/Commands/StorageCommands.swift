@@ -58,10 +58,14 @@ extension Connection {
             pendingNeed = need
             return .needMore
         }
+        // memcached reads a value that was not all there straight from the socket, exactly its bytes, and
+        // then transmits everything queued (its read buffer is empty): a later cull spares these replies.
+        if pendingNeed > 0 { getTransmitted = true }
         pendingNeed = 0
         let classId = store.classId(forTotalSize: ntotal)
         let value = UnsafeRawBufferPointer(rebasing: buf[next..<(next + vlen)])
         if buf[next + vlen] != 0x0d || buf[next + vlen + 1] != 0x0a {
+            store.allocateAndRelease(keyLength: key.count, valueLength: vlen, flags: flags)
             stats.addSlab(classId, .setCmds)
             reply(Reply.badDataChunk, noreply: nr)
             rbuf.consume(need)
@@ -70,10 +74,12 @@ extension Connection {
         let watched = watchLog.wants(.fetchers) || watchLog.wants(.mutations)
         let old = watched ? store.peek(key, hash: store.hash(key)) : nil
         // Only `set` drops the old value when the new one cannot be stored (memcached's text protocol).
-        let (result, storedClass, _) = store.store(mode, key: key, hash: store.hash(key), flags: flags,
-                                                   exptime: exptime, value: value, casUnique: casUnique,
-                                                   unlinkOnFailure: mode == .set)
-        let usedClass = storedClass == 0 ? classId : storedClass
+        let r = store.storeItem(mode, key: key, hash: store.hash(key), flags: flags, exptime: exptime, value: value,
+                                casUnique: casUnique, unlinkOnFailure: mode == .set, options: MetaStoreOptions())
+        let result = r.result
+        let usedClass = r.classId == 0 ? classId : r.classId
+        // cas_hits / cas_badval go to the class of the item being replaced (memcached do_store_item).
+        let casClass = r.oldClassId == 0 ? usedClass : r.oldClassId
         // memcached counts set_cmds in complete_nread, i.e. only once the incoming item was allocated:
         // with -M, 80000 small sets into a full class 2 show 2:cmd_set 69904 (the number stored).
         if result != .outOfMemory { stats.addSlab(classId, .setCmds) }
@@ -84,11 +90,11 @@ extension Connection {
         }
         switch result {
         case .stored:
-            if mode == .cas { stats.addSlab(usedClass, .casHits) }
+            if mode == .cas { stats.addSlab(casClass, .casHits) }
             reply(Reply.stored, noreply: nr)
         case .notStored: reply(Reply.notStored, noreply: nr)
         case .exists:
-            stats.addSlab(usedClass, .casBadval)
+            stats.addSlab(casClass, .casBadval)
             reply(Reply.exists, noreply: nr)
         case .notFound:
             stats.add(.casMisses)

@@ -31,6 +31,8 @@ final class Connection {
     let wbuf = ByteBuffer(capacity: 4096)
     /// Bytes of a rejected value still to discard (memcached conn_swallow).
     var swallow = 0
+    /// The swallow ran out of input at least once (memcached then reads the rest from the socket).
+    var swallowWaited = false
     /// The request at the head of `rbuf` needs this many bytes before it can run (a value arriving).
     var pendingNeed = 0
     var closeAfterWrite = false
@@ -46,6 +48,10 @@ final class Connection {
     var repliesSinceTransmit = 0
     /// Set by a get: memcached transmits everything queued right after it.
     var getTransmitted = false
+    /// Items (hash, CAS) that mg hits answered since memcached would last have transmitted: its
+    /// responses hold a reference to them until then, and incr/decr will not rewrite a referenced item
+    /// in place (do_add_delta wants refcount 2), so they get a new item (no space padding, total_items+1).
+    var heldItems: [(hash: UInt32, cas: UInt64)] = []
     /// Stop reading while this much output is waiting for a slow reader.
     static let outputHighWater = 4 << 20
     /// Operational state: stats conns record, watch, metadump, close reason (ConnectionOps.swift).
@@ -232,7 +238,9 @@ final class Connection {
                 let n = min(swallow, rbuf.count)
                 rbuf.consume(n)
                 swallow -= n
-                if swallow > 0 { return }
+                if swallow > 0 { swallowWaited = true; return }
+                // memcached swallows what it still needs straight from the socket and then transmits.
+                if swallowWaited { swallowWaited = false; markTransmitted() }
                 step = .done
             } else if rbuf.isEmpty || rbuf.count < pendingNeed {
                 step = .needMore
@@ -242,7 +250,10 @@ final class Connection {
             if step == .done { starved = false }
             switch step {
             case .close:
-                // memcached still sends the replies queued before the offending line.
+                // An over-long line or an HTTP request: memcached closes at once, dropping the replies it
+                // had not transmitted yet (those since it last ran out of input, finished reading a value
+                // from the socket, or answered a get); earlier ones still go out.
+                truncateOutput(to: culledReplyStart(commandStart: wbuf.tail))
                 _ = flush()
                 close(); return
             case .needMore:
@@ -291,7 +302,7 @@ final class Connection {
             let before = wbuf.count
             getTransmitted = false
             let step = dispatch(line, buf, next)
-            if getTransmitted { repliesSinceTransmit = 0 } else { repliesSinceTransmit += wbuf.count - before }
+            if getTransmitted { markTransmitted() } else { repliesSinceTransmit += wbuf.count - before }
             return step
         }
     }
@@ -307,7 +318,7 @@ final class Connection {
     /// Writes as much of the queued output as the socket takes. Returns false when blocked or closed.
     @discardableResult
     func flush() -> Bool {
-        repliesSinceTransmit = 0
+        markTransmitted()
         if let t = tls {
             // memcached copies replies into a per-worker ssl_wbuf and hands at most ssl_wbuf_size
             // bytes to one SSL_write. The replies already sit contiguously in `wbuf`, so Cachet
@@ -363,6 +374,19 @@ final class Connection {
 
     /// Where the replies memcached would still hold unsent start: memcached transmits after every get
     /// and when a batch ends, so only replies of non-get commands since then are culled with this one.
+    /// memcached wrote (or culled) its queued responses, releasing their item references.
+    @inline(__always) func markTransmitted() {
+        repliesSinceTransmit = 0
+        if !heldItems.isEmpty { heldItems.removeAll(keepingCapacity: true) }
+    }
+
+    /// For incr/decr: is this item referenced by a response memcached has not transmitted yet?
+    var referencedByPendingReply: ((UInt32, UInt64) -> Bool)? {
+        if heldItems.isEmpty { return nil }
+        let held = heldItems
+        return { hash, cas in cas != 0 && held.contains { $0.hash == hash && $0.cas == cas } }
+    }
+
     func culledReplyStart(commandStart: Int) -> Int {
         max(wbuf.head, commandStart - repliesSinceTransmit)
     }

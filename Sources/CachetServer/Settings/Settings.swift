@@ -132,6 +132,7 @@ public struct Settings: Sendable {
         c.slabChunkMax = slabChunkMax
         c.casEnabled = casEnabled
         c.evictionsEnabled = evictionsEnabled
+        c.reclaimBeforeAlloc = !lruSegmented
         c.hashPowerInitial = hashPowerInit == 0 ? 16 : hashPowerInit
         return c
     }
