@@ -59,3 +59,13 @@ stress: release
 
 clean:
 	rm -rf .build $(DEV)
+
+# Sanitizer and fuzzing runs (not part of `make test`; see Scripts/sanitize and Scripts/fuzz).
+.PHONY: asan tsan fuzz fuzz-seeds
+FUZZ_SECONDS ?= 60
+
+fuzz: bootstrap
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./Scripts/fuzz
+
+fuzz-seeds:
+	$(PY) Scripts/fuzz-seeds
