@@ -64,6 +64,12 @@ clean:
 .PHONY: asan tsan fuzz fuzz-seeds
 FUZZ_SECONDS ?= 60
 
+asan: bootstrap
+	./Scripts/sanitize address
+
+tsan: bootstrap
+	./Scripts/sanitize thread
+
 fuzz: bootstrap
 	FUZZ_SECONDS=$(FUZZ_SECONDS) ./Scripts/fuzz
 
