@@ -184,7 +184,13 @@ class Scenarios(SanitizedCase):
                 s = srv.raw_connect(timeout=30)
                 try:
                     s.sendall(b"watch fetchers mutations\r\n")
+                    s.settimeout(30)
                     buf = b""
+                    while not buf.startswith(b"OK\r\n"):   # the reply first (a sanitized server is slow)
+                        chunk = s.recv(65536)
+                        if not chunk or (len(buf + chunk) >= 4 and not (buf + chunk).startswith(b"OK\r\n")):
+                            raise AssertionError(f"watch reply {(buf + chunk)[:100]!r}")
+                        buf += chunk
                     deadline = time.monotonic() + 0.3
                     while time.monotonic() < deadline:
                         s.settimeout(0.1)
