@@ -71,3 +71,19 @@ fuzz-diff: release
 
 clean:
 	rm -rf .build $(DEV)
+
+# Sanitizer and fuzzing runs (not part of `make test`; see Scripts/sanitize and Scripts/fuzz).
+.PHONY: asan tsan fuzz fuzz-seeds
+FUZZ_SECONDS ?= 60
+
+asan: bootstrap
+	./Scripts/sanitize address
+
+tsan: bootstrap
+	./Scripts/sanitize thread
+
+fuzz: bootstrap
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./Scripts/fuzz
+
+fuzz-seeds:
+	$(PY) Scripts/fuzz-seeds

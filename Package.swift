@@ -11,6 +11,10 @@ let package = Package(
     products: [
         .executable(name: "cachet", targets: ["cachet"]),
         .executable(name: "cachet-bench", targets: ["cachet-bench"]),
+        // For the libFuzzer targets in Fuzz/ (their own package: a fuzz entry point links only with
+        // -sanitize=fuzzer), which drive the real parsing and request code.
+        .library(name: "MemcacheProtocol", targets: ["MemcacheProtocol"]),
+        .library(name: "CachetServer", targets: ["CachetServer"]),
     ],
     dependencies: [
         // cachet-bench only: HDR latency histogram (offline mirror, pinned to 0.2.0 in practice).

@@ -104,7 +104,9 @@ extension CacheStore {
     /// `copyParts` (append/prepend): the lengths memcached copies in turn, which decide chunk sizes.
     func allocItem(keyLength: Int, valueLength: Int, flags: UInt32, copyParts: (Int, Int)? = nil) -> ItemRef? {
         let ntotal = layout.totalSize(keyLength: keyLength, valueLength: valueLength, flags: flags)
-        let largest = classes[largestClassId]
+        // Only the largest class's fixed size and id: its other fields change under its lock, which is not
+        // held here (copying the whole SlabClass raced with free-list updates on other threads).
+        let largest = (id: largestClassId, size: classes[largestClassId].size)
         if ntotal <= largest.size {
             let cid = SlabClassTable.classId(forSize: ntotal, in: slabClasses)
             guard let p = allocChunk(cid, oomClass: cid) else { return nil }
