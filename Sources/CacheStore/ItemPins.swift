@@ -10,6 +10,7 @@
 //   rewrites a pinned value in place (memcached checks refcount == 2 for the same reason).
 // - `unpin` drops one reference; the last one clears the bit, or frees a zombie's memory.
 // So a pinned value's bytes never change and are never reused until it is unpinned.
+import CachetSync
 import Synchronization
 
 /// A pinned stretch of an item's value: stays readable after the segment lock is released, until it is
@@ -45,7 +46,7 @@ public struct PinnedValue: @unchecked Sendable {
 /// Invariant: an entry exists exactly while its item's `ItemFlags.pinned` bit is set or it is a zombie.
 final class PinTable: Sendable {
     struct Entry { var count: Int; var zombie: Bool }
-    let entries = Mutex<[UInt: Entry]>([:])
+    let entries = Locked<[UInt: Entry]>([:])
 }
 
 /// A linked item's value as a `get` or meta get body sees it (`ItemView`, `MetaItem`): what a connection needs

@@ -5,11 +5,12 @@
 // memcached's), and only items whose CAS is at least that are counted when linked or unlinked: items that existed before the histogram was switched on are
 // never counted (nor subtracted). The enabled flag is an atomic read on every link/unlink; the buckets
 // sit behind their own lock, taken last (after the segment and class locks).
+import CachetSync
 import Synchronization
 
 final class SizeHistogram: @unchecked Sendable {
     private let on = Atomic<Bool>(false)
-    private let state = Mutex<(buckets: [Int], casMin: UInt64)>(([], 0))
+    private let state = Locked<(buckets: [Int], casMin: UInt64)>(([], 0))
 
     /// Switches the histogram on unless it is on already (then `casMin` is not called).
     func enable(bucketCount: Int, casMin: () -> UInt64) {

@@ -8,6 +8,7 @@
 // Connections take the current context when they are created and keep it (TLSConnection holds a
 // strong reference, and OpenSSL's SSL holds its own SSL_CTX reference), so a swap never affects a
 // live connection: old connections keep their certificate, new ones get the new one.
+import CachetSync
 import COpenSSL
 import Synchronization
 #if canImport(Glibc)
@@ -20,9 +21,9 @@ public final class TLSContextStore: Sendable {
     public let stats: TLSStats
 
     /// The context new connections use. Readers take the lock only to copy (retain) the reference.
-    private let current: Mutex<TLSContext>
+    private let current: Locked<TLSContext>
     /// Serialises reloads (two concurrent `refresh_certs` would otherwise race to swap).
-    private let reloading = Mutex<Void>(())
+    private let reloading = Locked<Void>(())
     private let lastRefreshTime: Atomic<Int64>
     private let notAfterTime: Atomic<Int64>  // Int64.min = unknown
 
@@ -31,7 +32,7 @@ public final class TLSContextStore: Sendable {
         let ctx = try TLSContextBuilder.build(settings, stats: stats)
         self.settings = settings
         self.stats = stats
-        current = Mutex(ctx)
+        current = Locked(ctx)
         lastRefreshTime = Atomic(Self.now())
         notAfterTime = Atomic(ctx.certNotAfter ?? Int64.min)
     }

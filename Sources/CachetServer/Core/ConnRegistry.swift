@@ -4,6 +4,7 @@
 // and updates two atomics once per event (state, last command time); `stats conns` on any thread reads
 // a consistent-enough snapshot under the registry lock without touching another worker's Connection.
 // TLS connections add Cachet-only lines (tls_version, tls_cipher, tls_resumed, tls_peer_subject).
+import CachetSync
 import Glibc
 import Synchronization
 
@@ -31,7 +32,7 @@ final class ConnStatus: Sendable {
     let state: Atomic<UInt8>
     let lastCmd: Atomic<UInt32>
     /// Cachet-only `stats conns` lines, set once after a TLS handshake completes.
-    let tlsLines = Mutex<[(String, String)]>([])
+    let tlsLines = Locked<[(String, String)]>([])
 
     init(fd: Int32, addr: String, listenAddr: String?, state: ConnState, now: UInt32) {
         self.fd = fd
@@ -43,7 +44,7 @@ final class ConnStatus: Sendable {
 }
 
 final class ConnRegistry: Sendable {
-    private let entries = Mutex<[Int32: ConnStatus]>([:])
+    private let entries = Locked<[Int32: ConnStatus]>([:])
 
     func add(_ s: ConnStatus) { entries.withLock { $0[s.fd] = s } }
     func remove(_ s: ConnStatus) {

@@ -4,6 +4,7 @@
 // The table mirrors memcached's so `dump` lists prefixes in the same order: 256 buckets chosen by the
 // prefix's murmur3 hash, each a chain with the newest prefix first.
 // Recording costs one relaxed atomic load while detail is off; when on, a mutex per record (as memcached).
+import CachetSync
 import CacheStore
 import MemcacheProtocol
 import Synchronization
@@ -20,7 +21,7 @@ final class PrefixStats: Sendable {
     let delimiter: UInt8
     /// memcached `settings.detail_enabled` (`-D` or `stats detail on`).
     let enabled: Atomic<Bool>
-    private let table = Mutex<[[Entry]]>(Array(repeating: [], count: PrefixStats.hashSize))
+    private let table = Locked<[[Entry]]>(Array(repeating: [], count: PrefixStats.hashSize))
     private let store: CacheStore
 
     init(store: CacheStore, delimiter: UInt8, enabled: Bool) {

@@ -1,5 +1,6 @@
 // Process-wide state shared by the listener thread and every worker: settings, the store, TLS,
 // connection accounting and the runtime knobs that commands can change (verbosity, memory limit).
+import CachetSync
 import CacheStore
 import CachetTLS
 import MemcacheProtocol
@@ -25,7 +26,7 @@ final class ServerContext: Sendable {
     let slabAutomove: Atomic<Int>
     let slabAutomoveRatioBits: Atomic<UInt64>
     /// `lru tune` / `lru mode` values (recorded for `stats settings`; Cachet has one LRU per class).
-    let lruTuning: Mutex<LRUTuning>
+    let lruTuning: Locked<LRUTuning>
     /// Cert refresh bookkeeping in memcached's relative clock (time_since_server_cert_refresh).
     let certRefreshRel = Atomic<UInt32>(0)
 
@@ -67,7 +68,7 @@ final class ServerContext: Sendable {
         self.maxBytes = Atomic(Int(clamping: settings.maxBytes))
         self.slabAutomove = Atomic(settings.slabAutomove)
         self.slabAutomoveRatioBits = Atomic((0.8 as Double).bitPattern)
-        self.lruTuning = Mutex(LRUTuning(segmented: settings.lruSegmented))
+        self.lruTuning = Locked(LRUTuning(segmented: settings.lruSegmented))
         self.prefixStats = PrefixStats(store: store, delimiter: settings.prefixDelimiter, enabled: settings.detailEnabled)
         self.watchLog = WatchLog(storeEvents: store.events)
         self.crawler = CrawlerState(settings: settings)

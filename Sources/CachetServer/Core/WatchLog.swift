@@ -6,6 +6,7 @@
 // worker passes the queue on to the socket. A watcher that cannot keep up loses lines: its buffer never
 // grows past `bufferLimit`; the count lost is reported as memcached's `skipped=<n>` line before the next
 // line that fits.
+import CachetSync
 import CacheStore
 import Glibc
 import Synchronization
@@ -62,7 +63,7 @@ final class WatchLog: Sendable {
     let skippedTotal = Atomic<UInt64>(0)
     let count = Atomic<Int>(0)
     private let gid = Atomic<UInt64>(0)
-    private let watchers = Mutex<[Watcher]>([])
+    private let watchers = Locked<[Watcher]>([])
     /// Lets the store report evictions only while someone watches them.
     private let storeEvents: StoreEvents
 

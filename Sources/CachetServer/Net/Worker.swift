@@ -1,12 +1,13 @@
 // A worker thread: its own libevent base, the connections handed to it by the listener thread, a
 // mailbox for everything other threads hand it, and a 1-second timer for idle_timeout. Everything a
-// worker owns is touched only by its own thread, except `mailbox` (Mutex + eventfd) and `stats` (atomics).
+// worker owns is touched only by its own thread, except `mailbox` (a lock + eventfd) and `stats` (atomics).
 //
 // The mailbox is the one way into a worker from another thread. Its event base is created without
 // libevent's lock (EVENT_BASE_FLAG_NOLOCK), so no other thread may add, activate or free its events, and
 // a Connection may be freed by its worker at any moment: another thread names what it wants done
 // (a new connection, "this watcher has lines", stop) and the worker does it on its own thread, finding
 // the connection it concerns in its own table — or not, if it has gone meanwhile.
+import CachetSync
 import CLibevent
 import CachetTLS
 import Glibc
@@ -57,7 +58,7 @@ final class Worker: @unchecked Sendable {
     let server: ServerContext
     let stats = ThreadStats()
     let base: OpaquePointer
-    private let mailbox = Mutex<[WorkerMail]>([])
+    private let mailbox = Locked<[WorkerMail]>([])
     /// Set by the worker's thread once its event loop has returned (after a `.stop`).
     let stopped = Atomic<Bool>(false)
     private let notifyFd: Int32
