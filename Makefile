@@ -50,9 +50,11 @@ test: bootstrap
 	$(SWIFT) test --skip-build
 	CACHET_BIN=$(RELEASE_BIN) $(PY) -m unittest discover -s Tests/integration -p 'test_*.py' -v
 	CACHET_BIN=$(RELEASE_BIN) ./Scripts/bench-smoke
-	# AddressSanitizer server under the concurrency scenarios (unit tests under ASan: `make asan`), and
-	# every libFuzzer target: committed seeds and past crashes replayed, then 10 s of fuzzing each.
+	# AddressSanitizer and ThreadSanitizer servers under the concurrency scenarios (the unit tests under
+	# them: `make asan` / `make tsan`), and every libFuzzer target: committed seeds and past crashes
+	# replayed, then 10 s of fuzzing each.
 	SANITIZE_SKIP_UNIT=1 ./Scripts/sanitize address
+	SANITIZE_SKIP_UNIT=1 ./Scripts/sanitize thread
 	FUZZ_SECONDS=10 ./Scripts/fuzz
 
 bench: release
@@ -76,7 +78,7 @@ fuzz-diff: release
 clean:
 	rm -rf .build $(DEV)
 
-# Sanitizer and fuzzing runs (`make test` runs the ASan scenarios and 10 s per fuzz target; see Scripts/sanitize
+# Sanitizer and fuzzing runs (`make test` runs the ASan and TSan scenarios and 10 s per fuzz target; see Scripts/sanitize
 # and Scripts/fuzz).
 .PHONY: asan tsan fuzz fuzz-seeds
 FUZZ_SECONDS ?= 60

@@ -30,6 +30,7 @@
 // Invariant: an `ItemRef` is only dereferenced by a thread holding the item's hash-segment lock, or by the
 // thread that allocated it before it is linked; fields also read under the class lock (`prev`, `next`,
 // `time`, `nkey`, `nbytes`, `clsid`, chunk chain) are only written while holding both locks or before linking.
+import CItemFlags
 import Glibc
 
 struct ItemFlags {
@@ -122,9 +123,12 @@ struct ItemRef: Equatable {
         @inline(__always) get { Int(raw.load(fromByteOffset: 44, as: UInt8.self)) }
         @inline(__always) nonmutating set { raw.storeBytes(of: UInt8(newValue), toByteOffset: 44, as: UInt8.self) }
     }
+    /// Shared between lock domains: written under the item's segment lock (a get marks it fetched), read by
+    /// eviction and the crawler under a class lock (only bits that never change on a linked item, such as
+    /// chunked and crawler) — so every access is a relaxed atomic byte access (a plain mov).
     var itFlags: UInt8 {
-        @inline(__always) get { raw.load(fromByteOffset: 45, as: UInt8.self) }
-        @inline(__always) nonmutating set { raw.storeBytes(of: newValue, toByteOffset: 45, as: UInt8.self) }
+        @inline(__always) get { cachet_load_byte(raw + 45) }
+        @inline(__always) nonmutating set { cachet_store_byte(raw + 45, newValue) }
     }
     var classId: Int {
         @inline(__always) get { Int(raw.load(fromByteOffset: 46, as: UInt8.self)) }

@@ -40,7 +40,7 @@ extension UnsafeMutablePointer where Pointee == SlabClass {
     /// Returns a chunk to this class. Caller holds this class's lock.
     @inline(__always) func pushFree(_ p: UnsafeMutableRawPointer) {
         storePointer(p, 0, pointee.freeList)
-        p.storeBytes(of: 0, toByteOffset: 45, as: UInt8.self)   // itFlags: not linked
+        ItemRef(p).itFlags = 0   // not linked
         pointee.freeList = p
         pointee.freeCount += 1
     }

@@ -92,6 +92,8 @@ final class Worker: @unchecked Sendable {
         var tv = timeval(tv_sec: 1, tv_usec: 0)
         event_add(idleEvent, &tv)
         pthread_create(&thread, nil, workerMain, Unmanaged.passRetained(self).toOpaque())
+        // Nobody joins a worker: at exit the main thread waits for `stopped` (bounded), not for the thread.
+        pthread_detach(thread)
     }
 
     func run() {
