@@ -27,7 +27,8 @@ extension Connection {
         var hitLength = 0
         var ran = false
         var heldCas: UInt64 = 0
-        let (result, _) = store.metaGet(key, hash: store.hash(key), bumpBefore: !f.locked && !f.noUpdate,
+        let hash = store.hash(key)
+        let (result, _) = store.metaGet(key, hash: hash, bumpBefore: !f.locked && !f.noUpdate,
                                         bumpAfter: f.locked && !f.noUpdate, vivify: f.vivify,
                                         newCas: f.hasNewCas ? f.newCas : nil) { it, created in
             ran = true
@@ -109,7 +110,7 @@ extension Connection {
             return
         }
         // memcached's response keeps a reference to the item until it is transmitted.
-        if ran { heldItems.append((store.hash(key), heldCas)) }
+        if ran { heldItems.append((hash, heldCas)) }
         if result == .expired { stats.add(.getExpired) }
         if result == .flushed { stats.add(.getFlushed) }
         if ran {
