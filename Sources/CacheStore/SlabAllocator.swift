@@ -14,14 +14,16 @@ struct SlabClass {
     var freeList: UnsafeMutableRawPointer? = nil
     var freeCount = 0
     var totalPages = 0
-    // LRU (items whose head chunk is in this class), see LRU.swift.
-    var lruHead: UnsafeMutableRawPointer? = nil
-    var lruTail: UnsafeMutableRawPointer? = nil
+    // The LRU segments (HOT, WARM, COLD, TEMP) of the items linked in this class, see LRU.swift; reached
+    // through `list(_:)`. `keyOffset` (the store's item layout) lets a list count its items' bytes.
+    var lists = (LRUList(), LRUList(), LRUList(), LRUList())
+    var keyOffset = itemHeaderSize
     // `stats items` / `stats` counters.
     var number = 0, memRequested = 0, totalItems = 0
     var evicted = 0, evictedNonzero = 0, evictedTime: UInt32 = 0, outOfMemory = 0
-    var reclaimed = 0, expiredUnfetched = 0, evictedUnfetched = 0
-    var crawlerReclaimed = 0, crawlerItemsChecked = 0
+    var reclaimed = 0, expiredUnfetched = 0, evictedUnfetched = 0, evictedActive = 0
+    var crawlerReclaimed = 0, crawlerItemsChecked = 0, lrutailReflocked = 0
+    var movesToCold = 0, movesToWarm = 0, movesWithinLRU = 0, directReclaims = 0
 
     init(id: Int, size: Int, perSlab: Int) { self.id = id; self.size = size; self.perSlab = perSlab }
 }
