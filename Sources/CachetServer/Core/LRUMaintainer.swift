@@ -3,7 +3,10 @@
 // reclaims) so that allocations rarely have to. As memcached, each class has its own back-off: a class
 // with nothing to do is looked at again after 1 ms, growing by an eighth each idle pass up to 1 s; a class
 // that had work halves its wait. The thread sleeps for the shortest wait due, on an eventfd so `stop()`
-// wakes it at once. `lru_maintainer_juggles` counts its passes.
+// wakes it at once — and at least 1 ms: memcached skips the sleep while a class keeps having work (under a
+// steady read load, re-activated WARM items always give it some), which makes its maintainer spin on a core;
+// 1 ms between passes still lets each pass move up to 500 × 5 items per class. `lru_maintainer_juggles`
+// counts the passes.
 import CacheStore
 import CLibevent
 import Glibc
@@ -54,12 +57,11 @@ final class LRUMaintainer: @unchecked Sendable {
     fileprivate func run() {
         var toSleep = LRUMaintainer.minSleepMicros
         while !stopFlag.load(ordering: .relaxed) {
-            if toSleep > 0 {
-                var p = pollfd(fd: wakeFd, events: Int16(POLLIN), revents: 0)
-                _ = poll(&p, 1, Int32((toSleep + 999) / 1000))
-                if stopFlag.load(ordering: .relaxed) { break }
-            }
-            let lastSleep = max(toSleep, LRUMaintainer.minSleepMicros)
+            toSleep = max(toSleep, LRUMaintainer.minSleepMicros)
+            var p = pollfd(fd: wakeFd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&p, 1, Int32((toSleep + 999) / 1000))
+            if stopFlag.load(ordering: .relaxed) { break }
+            let lastSleep = toSleep
             toSleep = LRUMaintainer.maxSleepMicros
             juggles.add(1, ordering: .relaxed)
             for id in 1..<nextJuggle.count {
