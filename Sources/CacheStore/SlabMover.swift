@@ -8,7 +8,8 @@
 // - a free chunk is cut out of the free list;
 // - a linked item (found from its header, or from a value chunk's pointer to its header) whose segment lock
 //   can be *tried* is rescued into a free chunk of the same class elsewhere when there is one
-//   (`slab_reassign_rescues`; a value chunk is copied and its chain relinked: `slab_reassign_chunk_rescues`),
+//   (`slab_reassign_rescues`; a value chunk is copied and its chain relinked: `slab_reassign_chunk_rescues`
+//   only),
 //   otherwise unlinked (`slab_reassign_evictions_nomem`); expired or flushed items are just unlinked;
 // - free chunks of the page that the rescue allocation pops are `slab_reassign_inline_reclaim`;
 // - anything else (allocated and not linked yet, being unlinked, pinned by a connection sending it, segment
@@ -321,7 +322,20 @@ extension CacheStore {
         // was written before it was linked (the flags byte is read with acquire ordering).
         guard head.itFlags & ItemFlags.linked != 0 else { classLocks.unlock(src); return .busy }
         let seg = assoc.segment(for: head.hash)
-        guard assoc.locks.tryLock(seg) else { classLocks.unlock(src); return .busy }
+        if !assoc.locks.tryLock(seg) {
+            // Someone holds the segment (a request on another key, `stats` counting buckets): wait for it
+            // in lock order (segment, then class) and check the chunk still holds the same item.
+            classLocks.unlock(src)
+            assoc.locks.lock(seg)
+            classLocks.lock(src)
+            let again = ItemRef(p).itFlags
+            let sameHead = again == ChunkMark.valueChunk ? ChunkMark.head(of: p) == head.raw
+                                                         : again & ItemFlags.crawler == 0 && valueChunk == nil
+            guard again == mark || (valueChunk == nil && again & ItemFlags.crawler == 0), sameHead,
+                  head.itFlags & ItemFlags.linked != 0, assoc.segment(for: head.hash) == seg else {
+                assoc.locks.unlock(seg); classLocks.unlock(src); return .busy
+            }
+        }
         // Under the segment lock the item cannot be linked or unlinked by anyone else.
         guard head.itFlags & ItemFlags.linked != 0,
               valueChunk == nil || chainLink(of: head, to: valueChunk!) != nil else {
@@ -346,9 +360,8 @@ extension CacheStore {
         if let fresh {
             if let ch = valueChunk {
                 rescueValueChunk(ch, into: fresh, head: head, chunkSize: move.size)
-                counters.chunkRescues += 1
+                counters.chunkRescues += 1   // memcached counts these apart from `rescues`
                 assoc.locks.unlock(seg)
-                counters.rescues += 1
                 classLocks.lock(src)
                 ItemRef(ch).itFlags = ChunkMark.cleared
                 move.completed[i] = true
