@@ -356,6 +356,9 @@ extension CacheStore {
             fresh = rebalanceAllocLocked(c, move: &move, counters: &counters)
             if fresh == nil { counters.evictionsNomem += 1 }
         }
+        // A plain item is copied while its LRU's class lock is still held: the LRU code may change header
+        // bytes (the LRU segment bits of byte 46) under that lock alone.
+        if let fresh, valueChunk == nil, !head.isChunked { copyItem(head, into: fresh) }
         classLocks.unlock(src)
         if let fresh {
             if let ch = valueChunk {
@@ -368,7 +371,8 @@ extension CacheStore {
                 classLocks.unlock(src)
                 return .done
             }
-            rescueItem(head, into: fresh, seg: seg)
+            if head.isChunked { copyItem(head, into: fresh) }
+            replaceLocked(head, with: ItemRef(fresh), seg: seg, cas: head.cas(layout))
             counters.rescues += 1
         } else {
             unlinkLocked(head, seg: seg)
@@ -410,10 +414,10 @@ extension CacheStore {
         return nil
     }
 
-    /// Copies a linked item (plain, or a chunked item's header) into `fresh` and replaces it there, keeping
-    /// its CAS (memcached do_item_replace; like memcached, the copy is linked as a new item: time = now).
-    /// Caller holds the item's segment lock and no class lock.
-    private func rescueItem(_ old: ItemRef, into fresh: UnsafeMutableRawPointer, seg: Int) {
+    /// Copies a linked item (plain, or a chunked item's header) into `fresh`, for `replaceLocked` to link the
+    /// copy in its place with the same CAS (memcached do_item_replace; like memcached, the copy is linked as a
+    /// new item: time = now). Caller holds the item's segment lock.
+    private func copyItem(_ old: ItemRef, into fresh: UnsafeMutableRawPointer) {
         // Bytes 0..23 (hash chain and LRU links) are not copied: other threads change them under locks this
         // thread does not hold.
         let length = old.isChunked ? layout.chunkInfoOffset(keyLength: old.nkey) + 8 : old.totalSize(layout)
@@ -430,7 +434,6 @@ extension CacheStore {
             }
             storePointer(old.chunkInfo(layout), 0, nil)
         }
-        replaceLocked(old, with: it, seg: seg, cas: old.cas(layout))
     }
 
     /// Copies value chunk `chunk` of `head` into `fresh` (same class) and relinks the chain through it.
