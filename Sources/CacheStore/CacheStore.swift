@@ -34,6 +34,8 @@ public final class CacheStore: @unchecked Sendable {
     let pins = PinTable()
     /// `stats sizes` histogram (SizeHistogram.swift), off until `stats sizes_enable`.
     let sizes = SizeHistogram()
+    /// The slab page mover (SlabMover.swift).
+    let mover = SlabMover()
 
     public init(config: StoreConfig, clock: StoreClock) {
         self.config = config

@@ -140,6 +140,7 @@ extension CacheStore {
                 storePointer(chunk, 0, nil)
                 chunk.storeBytes(of: UInt32(len), toByteOffset: 8, as: UInt32.self)
                 chunk.storeBytes(of: UInt8(cid), toByteOffset: 12, as: UInt8.self)
+                ChunkMark.setHead(chunk, head)   // the slab mover finds the item from any of its chunks
                 storePointer(link, 0, chunk)
                 link = chunk
                 valueLeft -= len
@@ -170,6 +171,7 @@ extension CacheStore {
     /// Frees `it`'s chunks that belong to `c` (whose lock the caller holds) and prepends the others to
     /// `deferred` (a list through the chunks' next pointers) for `freeDeferred` once the lock is released.
     func releaseLocked(_ it: ItemRef, in c: SlabClassRef, deferred: inout UnsafeMutableRawPointer?) {
+        it.itFlags &= ~ItemFlags.linked   // under the segment lock: the slab mover relies on it
         c.lruUnlink(it)
         c.pointee.number -= 1
         c.pointee.memRequested -= it.totalSize(layout)

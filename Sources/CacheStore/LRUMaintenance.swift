@@ -189,6 +189,7 @@ extension CacheStore {
                     assoc.remove(it, seg: lock)
                     releaseLocked(it, in: c, deferred: &deferred)
                     removed += 1
+                    noteEviction(classId: c.pointee.id)   // slab_automove=2 (SlabMover.swift)
                 } else if flags & ItemFlags.active != 0 && lruPolicy.segmented {
                     c.pointee.movesToWarm += 1
                     it.itFlags = flags & ~ItemFlags.active

@@ -1,6 +1,13 @@
 // Owns slab memory: pages of `slabPageSize` bytes taken lazily per class under the `-m` limit (memcached
-// slabs.c do_slabs_newslab / split_slab_page_into_freelist), each class's free-chunk list, and the per-class
-// state that lives under the class lock (LRU ends and the `stats items` counters, see LRU.swift / Stats.swift).
+// slabs.c do_slabs_newslab / split_slab_page_into_freelist), each class's list of pages and free-chunk list,
+// the global page pool (memcached's class 0: pages given back by the slab mover, taken before mapping new
+// ones), and the per-class state that lives under the class lock (LRU ends and the `stats items` counters,
+// see LRU.swift / Stats.swift).
+//
+// The free list is doubly linked (next at byte 0, prev at byte 8 of a free chunk) so that the slab mover can
+// cut a free chunk of the page it empties out of the middle of the list (memcached slab_rebalance_cut_free).
+// Every chunk carries its state in the flags byte (45), see `ChunkMark`.
+import CItemFlags
 import Glibc
 
 /// One slab class, kept in raw memory owned by `SlabAllocator` (no reference counting on the hot path).
@@ -13,7 +20,9 @@ struct SlabClass {
     // Memory.
     var freeList: UnsafeMutableRawPointer? = nil
     var freeCount = 0
-    var totalPages = 0
+    /// The class's pages, oldest first (memcached's slab_list): the slab mover empties `pages[0]`.
+    var pages: [UnsafeMutableRawPointer] = []
+    var totalPages: Int { pages.count }
     // The LRU segments (HOT, WARM, COLD, TEMP) of the items linked in this class, see LRU.swift; reached
     // through `list(_:)`. `keyOffset` (the store's item layout) lets a list count its items' bytes.
     var lists = (LRUList(), LRUList(), LRUList(), LRUList())
@@ -31,27 +40,85 @@ struct SlabClass {
 typealias SlabClassRef = UnsafeMutablePointer<SlabClass>
 
 extension UnsafeMutablePointer where Pointee == SlabClass {
-    /// Pops a free chunk. Caller holds this class's lock.
+    /// Pops a free chunk, marked "allocated" (flags 0: neither free nor linked, so the slab mover waits for
+    /// its new owner to link or free it). Caller holds this class's lock.
     @inline(__always) func popFree() -> UnsafeMutableRawPointer? {
         guard let p = pointee.freeList else { return nil }
-        pointee.freeList = loadPointer(p, 0)
+        let next = loadPointer(p, 0)
+        pointee.freeList = next
+        if let n = next { storePointer(n, 8, nil) }
         pointee.freeCount -= 1
+        ItemRef(p).itFlags = 0
         return p
     }
 
     /// Returns a chunk to this class. Caller holds this class's lock.
     @inline(__always) func pushFree(_ p: UnsafeMutableRawPointer) {
-        storePointer(p, 0, pointee.freeList)
-        ItemRef(p).itFlags = 0   // not linked
+        let head = pointee.freeList
+        storePointer(p, 0, head)
+        storePointer(p, 8, nil)
+        if let h = head { storePointer(h, 8, p) }
+        ItemRef(p).itFlags = ChunkMark.free
         pointee.freeList = p
         pointee.freeCount += 1
     }
+
+    /// Takes a free chunk out of the free list wherever it is (memcached slab_rebalance_cut_free).
+    /// Caller holds this class's lock; `p` is marked `ChunkMark.free`.
+    func cutFree(_ p: UnsafeMutableRawPointer) {
+        let next = loadPointer(p, 0), prev = loadPointer(p, 8)
+        if let pr = prev { storePointer(pr, 0, next) } else { pointee.freeList = next }
+        if let n = next { storePointer(n, 8, prev) }
+        pointee.freeCount -= 1
+        ItemRef(p).itFlags = ChunkMark.cleared
+    }
+
+    /// Splits a page into free chunks and adds it to the class (memcached split_slab_page_into_freelist).
+    /// Caller holds this class's lock.
+    func addPage(_ page: UnsafeMutableRawPointer) {
+        pointee.pages.append(page)
+        let size = pointee.size
+        for i in 0..<pointee.perSlab { pushFree(page + i * size) }
+    }
 }
 
-/// Invariant: `classes[id]` is the class with that id for id in 0...largestId (0 is an unused placeholder);
-/// `classes` and `classLocks` live until `deinit`. The memory-limit fields and `pages` are touched only under
-/// `memLock`, which is taken (briefly) only while holding a class lock, never the other way round. Pages are
-/// freed only in `deinit`, when no thread can use the store.
+/// What a chunk of a page holds, told by its flags byte (45). An item can be ACTIVE only after it was
+/// fetched, and `fetched` is never cleared, so flags with `active` set and `fetched` clear never belong to an
+/// item: those combinations mark the other states (crawler sentinels are separately allocated, never in a
+/// page). Invariant, for every chunk of every page:
+/// - `free`: on its class's free list (set by `pushFree` under the class lock);
+/// - `cleared`: emptied by the slab mover for the page it is moving (off every list, unused);
+/// - `valueChunk`: a value chunk of a chunked item; bytes 16..23 point to the item's header (set by
+///   `allocItem` before the item is linked, cleared by `pushFree` when the chunk is freed);
+/// - anything else (`isMark` false): an item header, linked (`ItemFlags.linked`) or not yet / no longer
+///   (allocated and being filled, or a pinned item unlinked but still being sent): 0 right after `popFree`.
+enum ChunkMark {
+    static let free: UInt8 = ItemFlags.active | ItemFlags.stale
+    static let cleared: UInt8 = ItemFlags.active | ItemFlags.tokenSent
+    static let valueChunk: UInt8 = ItemFlags.active | ItemFlags.chunked
+
+    /// True for the three marks above, false for every item header.
+    @inline(__always) static func isMark(_ flags: UInt8) -> Bool {
+        flags & (ItemFlags.active | ItemFlags.fetched) == ItemFlags.active
+    }
+
+    /// Byte offset of a value chunk's pointer to its item's header (bytes 13..47 of a chunk are unused).
+    static let headOffset = 16
+
+    @inline(__always) static func setHead(_ chunk: UnsafeMutableRawPointer, _ head: UnsafeMutableRawPointer) {
+        cachet_store_pointer(chunk + headOffset, head)
+        ItemRef(chunk).itFlags = valueChunk
+    }
+    @inline(__always) static func head(of chunk: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
+        cachet_load_pointer(chunk + headOffset)
+    }
+}
+
+/// Invariant: `classes[id]` is the class with that id for id in 1...largestId (0 is a placeholder: the global
+/// page pool lives in `pool`); `classes` and `classLocks` live until `deinit`. The memory-limit fields and
+/// `pool` are touched only under `memLock`, which is taken (briefly) while holding at most one class lock,
+/// never the other way round. A page belongs to exactly one class's `pages` or to `pool`; pages are unmapped
+/// only from the pool (`releaseExcessLocked`, when over the limit) or in `deinit`.
 final class SlabAllocator: @unchecked Sendable {
     let classes: UnsafeMutablePointer<SlabClass>
     let classCount: Int
@@ -62,7 +129,8 @@ final class SlabAllocator: @unchecked Sendable {
     private var memoryLimit: Int
     private var totalMalloced = 0
     private var mallocFails = 0
-    private var pages: [UnsafeMutableRawPointer] = []
+    /// memcached's global page pool (slab class 0), last in first out.
+    private var pool: [UnsafeMutableRawPointer] = []
 
     init(table: [SlabClassInfo], pageSize: Int, memoryLimit: Int) {
         classCount = table.count + 1
@@ -79,36 +147,66 @@ final class SlabAllocator: @unchecked Sendable {
     }
 
     deinit {
-        for p in pages { munmap(p, pageSize) }
+        for p in pool { munmap(p, pageSize) }
+        for id in 1..<classCount { for p in classes[id].pages { munmap(p, pageSize) } }
         classes.deinitialize(count: classCount)
         classes.deallocate()
         classLocks.destroy()
         memLock.destroy()
     }
 
-    /// memcached do_slabs_newslab: refuse when over the limit, unless the class has no page yet.
-    /// Caller holds `c`'s lock.
+    /// memcached do_slabs_newslab: refuse when over the limit, unless the class has no page yet or the
+    /// global pool has one; a pool page is taken before a new one is mapped. Caller holds `c`'s lock.
     func newPageLocked(_ c: SlabClassRef) -> Bool {
         memLock.lock(0)
-        if memoryLimit != 0 && totalMalloced + pageSize > memoryLimit && c.pointee.totalPages > 0 {
+        if memoryLimit != 0 && totalMalloced + pageSize > memoryLimit && c.pointee.totalPages > 0 && pool.isEmpty {
             memLock.unlock(0)
             return false
         }
-        // Pages are mapped directly (page-aligned, never moved, given back only at deinit): they stay
-        // out of malloc's arenas, whose heaps otherwise kept tens of MB of RSS around a large fill.
-        guard let page = mmap(nil, pageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
-              page != MAP_FAILED else {
-            mallocFails += 1
-            memLock.unlock(0)
-            return false
+        var page = pool.popLast()
+        if page == nil {
+            // Pages are mapped directly (page-aligned, never moved): they stay out of malloc's arenas, whose
+            // heaps otherwise kept tens of MB of RSS around a large fill.
+            guard let p = mmap(nil, pageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+                  p != MAP_FAILED else {
+                mallocFails += 1
+                memLock.unlock(0)
+                return false
+            }
+            totalMalloced += pageSize
+            page = p
         }
-        pages.append(page)
-        totalMalloced += pageSize
         memLock.unlock(0)
-        c.pointee.totalPages += 1
-        let size = c.pointee.size
-        for i in 0..<c.pointee.perSlab { c.pushFree(page + i * size) }
+        c.addPage(page!)
         return true
+    }
+
+    /// A page emptied by the slab mover goes to the global pool (memcached slab_rebalance_finish with
+    /// destination 0); pages over the memory limit are then given back to the system (memory_release).
+    func givePageToPool(_ page: UnsafeMutableRawPointer) {
+        memLock.lock(0)
+        pool.append(page)
+        releaseExcessLocked()
+        memLock.unlock(0)
+    }
+
+    /// Takes a page from the global pool (`slabs reassign 0 N`).
+    func takePageFromPool() -> UnsafeMutableRawPointer? {
+        memLock.lock(0); defer { memLock.unlock(0) }
+        return pool.popLast()
+    }
+
+    private func releaseExcessLocked() {
+        while memoryLimit != 0 && totalMalloced > memoryLimit, let p = pool.popLast() {
+            munmap(p, pageSize)
+            totalMalloced -= pageSize
+        }
+    }
+
+    /// Pages in the global pool (memcached's `slab_global_page_pool`).
+    var poolPages: Int {
+        memLock.lock(0); defer { memLock.unlock(0) }
+        return pool.count
     }
 
     func setMemoryLimit(_ bytes: Int) {

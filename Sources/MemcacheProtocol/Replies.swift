@@ -42,8 +42,7 @@ public enum Reply {
     public static let slabsReassignSame: StaticString = "SAME src and dst class are identical\r\n"
     public static let slabsReassignBadClass: StaticString = "BADCLASS invalid src or dst class id\r\n"
     public static let slabsReassignNoSpare: StaticString = "NOSPARE source class has no spare pages\r\n"
-    /// Cachet: pages never move between classes (README "Differences").
-    public static let slabsReassignNotSupported: StaticString = "CLIENT_ERROR slab reassignment not supported\r\n"
+    public static let slabsReassignBusy: StaticString = "BUSY currently processing reassign request\r\n"
     public static let lruPctTooLarge: StaticString = "ERROR hot and warm pcts must not exceed 80\r\n"
     public static let lruFactorNotPositive: StaticString = "ERROR hot/warm age factors must be greater than 0\r\n"
     public static let crawlerBusy: StaticString = "BUSY currently processing crawler request\r\n"

@@ -354,8 +354,7 @@ class StatsConns(OpsDiff):
 
 class SlabsAndLRUCommands(DiffCase):
     """`slabs automove|reassign` and `lru tune|mode|temp_ttl`: every reply 1.6.18 gives without moving a
-    page (Cachet never moves pages; a reassign memcached would start is a Cachet-only case in
-    test_operations), and what `stats settings` shows afterwards."""
+    page (moves themselves: test_slab_mover), and what `stats settings` shows afterwards."""
 
     SETTINGS = b"stats settings\r\n"
 

@@ -11,7 +11,7 @@ and then fails if the sanitizer wrote a report (a report file, or a report on th
 Scenarios: watch connections opening/closing during set/get traffic; `lru_crawler metadump all`
 during traffic; refresh_certs and SIGHUP reloads under TLS load; SIGTERM while clients run; values
 >= 64 KB (sent from slab memory) overwritten and deleted while clients read them; a 50-connection
-cachet-bench --verify load.
+cachet-bench --verify load, alone and with slab pages moving under it.
 """
 
 import glob
@@ -324,6 +324,33 @@ class Scenarios(SanitizedCase):
                             "--prefill", "--verify", "--time", str(int(SECONDS)), "--quiet"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
         self.assertEqual(r.returncode, 0, f"cachet-bench --verify failed: {r.stdout[-2000:]!r} {r.stderr[-2000:]!r}")
+
+
+    def test_slab_moves_during_bench_verify(self):
+        """Page moves (explicit `slabs reassign` and slab_automove=2 on every eviction) while 50 connections
+        set and get plain and chunked values with cachet-bench --verify, in 16 MB so evictions happen."""
+        srv = self.plain_server("-c", "1024", "-m", "16", "-o", "slab_automove=2,slab_chunk_max=16384")
+        bench = os.environ.get("CACHET_BENCH_BIN", os.path.join(REPO_ROOT, ".build", "release", "cachet-bench"))
+        proc = subprocess.Popen([bench, "--port", str(srv.port), "--threads", "2", "--conns", "25",
+                                 "--pipeline", "2", "--ratio", "1:2", "--keys", "20000", "--data-size-range",
+                                 "50-30000", "--verify", "--time", str(int(SECONDS)), "--quiet"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        replies = set()
+        with srv.connect(timeout=60) as c:
+            deadline = time.monotonic() + SECONDS + 120
+            while proc.poll() is None and time.monotonic() < deadline:
+                for src, dst in ((-1, 0), (-1, 5), (-1, 12), (0, 20)):
+                    replies.add(c.roundtrip(b"slabs reassign %d %d\r\n" % (src, dst), timeout=60))
+                time.sleep(0.01)
+            moved = [l for l in c.roundtrip(b"stats\r\n", timeout=60).split(b"\r\n")
+                     if l.startswith(b"STAT slabs_moved ")]
+        out, err = proc.communicate(timeout=300)
+        self.assertEqual(proc.returncode, 0, f"cachet-bench --verify failed: {out[-2000:]!r} {err[-2000:]!r}")
+        # automove=2 keeps the mover busy, so an explicit request may never find it idle.
+        self.assertLessEqual(replies, {b"OK\r\n", b"BUSY currently processing reassign request\r\n",
+                                      b"NOSPARE source class has no spare pages\r\n",
+                                      b"BADCLASS invalid src or dst class id\r\n"})
+        self.assertNotEqual(moved, [b"STAT slabs_moved 0"])
 
 
 class TLSReload(SanitizedCase):

@@ -225,30 +225,6 @@ class MetadumpUnderLoad(unittest.TestCase):
 
 
 @cachet_only
-class SlabsAndLRUWhereCachetDiffers(unittest.TestCase):
-    """Requests memcached 1.6.18 would carry out but Cachet's store cannot (pages never move between
-    classes): each gets a CLIENT_ERROR saying so, and nothing else changes. Every other reply of these commands is compared with memcached in ops_cases."""
-
-    def test_refused_with_a_clear_error(self):
-        with Server(cachet_bin(), ["-m", "64"]) as srv, srv.connect(timeout=30) as c:
-            val = b"v" * 90
-            c.send(b"".join(b"set k%d 0 0 %d noreply\r\n%s\r\n" % (i, len(val), val) for i in range(30000)))
-            self.assertEqual(c.roundtrip(b"version\r\n")[:8], b"VERSION ")
-            pages = {int(m.group(1)): int(m.group(2)) for m in
-                     re.finditer(rb"STAT (\d+):total_pages (\d+)", c.roundtrip(b"stats slabs\r\n"))}
-            src = max(pages, key=pages.get)
-            self.assertGreaterEqual(pages[src], 2, pages)   # memcached would answer OK and move a page
-            self.assertEqual(c.roundtrip(b"slabs reassign %d 1\r\n" % src),
-                             b"CLIENT_ERROR slab reassignment not supported\r\n")
-            self.assertEqual(c.roundtrip(b"slabs reassign -1 1\r\n"),
-                             b"CLIENT_ERROR slab reassignment not supported\r\n")
-            after = {int(m.group(1)): int(m.group(2)) for m in
-                     re.finditer(rb"STAT (\d+):total_pages (\d+)", c.roundtrip(b"stats slabs\r\n"))}
-            self.assertEqual(after, pages)
-            self.assertEqual(c.roundtrip(b"get k7\r\n"), b"VALUE k7 0 90\r\n" + val + b"\r\nEND\r\n")
-
-
-@cachet_only
 class TLSOperations(unittest.TestCase):
     """Cachet-only: `stats conns` TLS lines; `watch connevents` conntlserr (memcached 1.6.30+)."""
 

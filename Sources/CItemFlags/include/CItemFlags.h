@@ -6,11 +6,24 @@
 #define CITEMFLAGS_H
 #include <stdint.h>
 
+// Acquire/release rather than relaxed for the slab mover: it reads an item's hash (written before the item
+// was linked) only after it saw the linked bit, with no lock in common with the linking thread; on x86-64
+// these are still plain `mov`s.
 static inline uint8_t cachet_load_byte(const void *p) {
-    return __atomic_load_n((const uint8_t *)p, __ATOMIC_RELAXED);
+    return __atomic_load_n((const uint8_t *)p, __ATOMIC_ACQUIRE);
 }
 
 static inline void cachet_store_byte(void *p, uint8_t v) {
-    __atomic_store_n((uint8_t *)p, v, __ATOMIC_RELAXED);
+    __atomic_store_n((uint8_t *)p, v, __ATOMIC_RELEASE);
+}
+
+// A value chunk's pointer to its item's header (slab mover): written by the allocating thread without a
+// class lock, read by the mover under one, so both sides use a relaxed atomic word (a plain mov).
+static inline void *cachet_load_pointer(const void *p) {
+    return __atomic_load_n((void *const *)p, __ATOMIC_RELAXED);
+}
+
+static inline void cachet_store_pointer(void *p, void *v) {
+    __atomic_store_n((void **)p, v, __ATOMIC_RELAXED);
 }
 #endif

@@ -1,9 +1,9 @@
 // `slabs automove|reassign` and `lru tune|mode|temp_ttl` (memcached 1.6.18 process_slabs_command,
 // process_slabs_automove_command, process_lru_command): same parsing, same replies, same checks in the
-// same order. Cachet's store never moves pages between classes, so:
-// - `slabs automove` levels and ratio are recorded (`stats settings`), as `-o slab_automove` is;
-// - `slabs reassign` answers every error memcached answers (disabled, bad format, SAME, BADCLASS, NOSPARE)
-//   and a request memcached would start gets `CLIENT_ERROR slab reassignment not supported`;
+// same order.
+// - `slabs automove` levels and ratio apply at once to the store's automove (SlabAutomove.swift) and show in
+//   `stats settings`;
+// - `slabs reassign` starts the store's page mover (SlabMover.swift) with memcached's replies;
 // - `lru tune|mode|temp_ttl` change the store's LRU policy (CacheStore's LRUPolicy) at once, as memcached's
 //   settings do; `mode` and `temp_ttl` need the LRU maintainer thread, as in memcached.
 import MemcacheProtocol
@@ -22,10 +22,13 @@ extension Connection {
                     return
                 }
                 server.slabAutomoveRatioBits.store(ratio.bitPattern, ordering: .relaxed)
+                store.slabAutomoveRatio = ratio
             } else {
                 guard let level = Numbers.strtoul(arg) else { reply(Reply.badFormat, noreply: nr); return }
                 guard level <= 2 else { reply(Reply.error, noreply: nr); return }
                 server.slabAutomove.store(Int(level), ordering: .relaxed)
+                // Without slab_reassign memcached has no mover thread: a level is recorded, nothing moves.
+                if server.settings.slabReassign { store.slabAutomoveLevel = Int(level) }
             }
             reply(Reply.ok, noreply: nr)
         } else {
@@ -38,16 +41,13 @@ extension Connection {
         guard let s = Numbers.strtol(token(line, 2)), let d = Numbers.strtol(token(line, 3)) else {
             return Reply.badFormat
         }
-        var src = Int(s)
-        let dst = Int(d)
-        if src == dst { return Reply.slabsReassignSame }
-        let largest = store.largestSlabClass
-        if src == -1 {   // memcached: "pick any" class with a spare page, other than dst
-            src = (1...largest).first { $0 != dst && store.pageCount(classId: $0) > 1 } ?? -1
+        switch store.slabsReassign(src: Int(s), dst: Int(d)) {
+        case .ok: return Reply.ok
+        case .running: return Reply.slabsReassignBusy
+        case .same: return Reply.slabsReassignSame
+        case .badClass: return Reply.slabsReassignBadClass
+        case .noSpare: return Reply.slabsReassignNoSpare
         }
-        if src < 0 || src > largest || dst < 0 || dst > largest { return Reply.slabsReassignBadClass }
-        if store.pageCount(classId: src) < 2 { return Reply.slabsReassignNoSpare }
-        return Reply.slabsReassignNotSupported
     }
 
     func processLRU(_ line: UnsafeRawBufferPointer) {

@@ -186,10 +186,15 @@ extension Connection {
         stat("hash_bytes", s.hashBytes)
         stat("hash_is_expanding", s.hashIsExpanding ? 1 : 0)
         // memcached prints the crawler/maintainer lines only when those threads are enabled.
-        let background = ["slab_reassign_rescues", "slab_reassign_chunk_rescues", "slab_reassign_evictions_nomem",
-                          "slab_reassign_inline_reclaim", "slab_reassign_busy_items", "slab_reassign_busy_deletes",
-                          "slab_reassign_running", "slabs_moved"]
-        for name in background { stat(name, "0") }
+        let mover = store.slabMoverStats
+        stat("slab_reassign_rescues", mover.rescues)
+        stat("slab_reassign_chunk_rescues", mover.chunkRescues)
+        stat("slab_reassign_evictions_nomem", mover.evictionsNomem)
+        stat("slab_reassign_inline_reclaim", mover.inlineReclaim)
+        stat("slab_reassign_busy_items", mover.busyItems)
+        stat("slab_reassign_busy_deletes", mover.busyDeletes)
+        stat("slab_reassign_running", mover.running ? 1 : 0)
+        stat("slabs_moved", mover.slabsMoved)
         if server.settings.lruCrawler {
             stat("lru_crawler_running", store.isCrawling ? 1 : 0)
             stat("lru_crawler_starts", server.crawler.starts.load(ordering: .relaxed))
@@ -215,7 +220,7 @@ extension Connection {
         stat("bytes", s.bytes)
         stat("curr_items", s.currItems)
         stat("total_items", s.totalItems)
-        stat("slab_global_page_pool", 0)
+        stat("slab_global_page_pool", store.globalPagePool)
         stat("expired_unfetched", s.expiredUnfetched)
         stat("evicted_unfetched", s.evictedUnfetched)
         let maintainer = server.settings.lruMaintainerThread

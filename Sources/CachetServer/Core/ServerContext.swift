@@ -22,7 +22,8 @@ final class ServerContext: Sendable {
     let listenDisabledNum = Atomic<Int>(0)
     let verbosity: Atomic<Int>
     let maxBytes: Atomic<Int>
-    /// `slabs automove <level>` / `slabs automove ratio <r>` (recorded for `stats settings`; no slab mover).
+    /// `slabs automove <level>` / `slabs automove ratio <r>` as `stats settings` shows them (the store's
+    /// automove gets the same values).
     let slabAutomove: Atomic<Int>
     let slabAutomoveRatioBits: Atomic<UInt64>
     /// Cert refresh bookkeeping in memcached's relative clock (time_since_server_cert_refresh).
@@ -67,7 +68,13 @@ final class ServerContext: Sendable {
         self.verbosity = Atomic(settings.verbosity)
         self.maxBytes = Atomic(Int(clamping: settings.maxBytes))
         self.slabAutomove = Atomic(settings.slabAutomove)
-        self.slabAutomoveRatioBits = Atomic((0.8 as Double).bitPattern)
+        self.slabAutomoveRatioBits = Atomic(settings.slabAutomoveRatio.bitPattern)
+        store.slabAutomoveRatio = settings.slabAutomoveRatio
+        store.slabAutomoveLevel = settings.slabReassign ? settings.slabAutomove : 0
+        // memcached decides automove=1 moves in its LRU maintainer thread: without it, no automove.
+        if settings.slabReassign && settings.lruMaintainerThread {
+            store.startSlabAutomove(windowSize: settings.slabAutomoveWindow)
+        }
         self.prefixStats = PrefixStats(store: store, delimiter: settings.prefixDelimiter, enabled: settings.detailEnabled)
         self.watchLog = WatchLog(storeEvents: store.events)
         self.crawler = CrawlerState(settings: settings)

@@ -17,8 +17,9 @@
 // |  ssl_session_cache, ssl_kernel_tls,      |                                                           |
 // |  ssl_min_version                         |                                                           |
 // | ssl_ciphersuites=<TLS1.3 suites>         | Cachet only (SSL_CTX_set_ciphersuites)                    |
-// | slab_reassign, no_slab_reassign          | accepted, recorded for `stats settings` (no slab mover)   |
-// | slab_automove[=0..2], no_slab_automove   | accepted (range checked), recorded                        |
+// | slab_reassign, no_slab_reassign          | implemented (`slabs reassign` allowed or refused)         |
+// | slab_automove[=0..2], no_slab_automove   | implemented (SlabAutomove / eviction hook), range checked |
+// | slab_automove_ratio=R, slab_automove_window=N | implemented; memcached's range checks             |
 // | lru_crawler, no_lru_crawler              | implemented (`lru_crawler crawl/metadump` on or off)      |
 // | lru_crawler_sleep=N                      | implemented (µs between crawl batches, 0..1000000)        |
 // | lru_crawler_tocrawl=N                    | implemented (items checked per class per crawl, 0 = all)  |
@@ -33,7 +34,7 @@
 // | modern, inline_ascii_resp,               | accepted, no effect (memcached 1.6.18 ignores them too)   |
 // |  no_inline_ascii_resp                    |                                                           |
 // | no_drop_privileges                       | accepted, no effect (Cachet installs no seccomp filter)   |
-// | drop_privileges, no_hashexpand, slab_automove_ratio, slab_automove_window,                   |
+// | drop_privileges, no_hashexpand,                                                               |
 // |  tail_repair_time, watcher_logbuf_size, worker_logbuf_size,                                   |
 // |  slab_sizes, track_sizes, resp_obj_mem_limit, read_buf_mem_limit, sock_cookie_id, ext_*,     |
 // |  slab_automove_freeratio  → `cachet: option -o <name> is not supported`, exit 64             |
@@ -52,7 +53,7 @@ import CachetTLS
 
 enum ExtendedOptions {
     static let unsupported: Set<String> = [
-        "drop_privileges", "no_hashexpand", "slab_automove_ratio", "slab_automove_window",
+        "drop_privileges", "no_hashexpand",
         "tail_repair_time", "watcher_logbuf_size", "worker_logbuf_size",
         "slab_sizes", "track_sizes", "resp_obj_mem_limit", "read_buf_mem_limit", "sock_cookie_id",
         // extstore (storage_read_config in 1.6.18)
@@ -118,6 +119,16 @@ enum ExtendedOptions {
             if n < 0 || n > 2 { throw SettingsError.slabAutomoveRange }
             s.slabAutomove = n
         case "no_slab_automove": s.slabAutomove = 0
+        case "slab_automove_ratio":
+            guard let value else { throw SettingsError.missingArgument("slab_automove_ratio") }
+            let r = CNumeric.atof(value)
+            if r <= 0 || r > 1 { throw SettingsError.slabAutomoveRatioRange }
+            s.slabAutomoveRatio = r
+        case "slab_automove_window":
+            guard let value else { throw SettingsError.missingArgument("slab_automove_window") }
+            let n = Int(CNumeric.atoi(value))
+            if n < 3 { throw SettingsError.slabAutomoveWindowRange }
+            s.slabAutomoveWindow = n
         case "lru_crawler": s.lruCrawler = true
         case "no_lru_crawler": s.lruCrawler = false
         case "lru_crawler_sleep":

@@ -92,6 +92,9 @@ public struct Settings: Sendable {
     // reported by `stats settings` so it prints what memcached would (table in ExtendedOptions.swift).
     public var slabReassign = true
     public var slabAutomove: Int = 1
+    /// `-o slab_automove_ratio` / `slab_automove_window` (memcached's defaults 0.8 and 30).
+    public var slabAutomoveRatio: Double = 0.8
+    public var slabAutomoveWindow: Int = 30
     public var lruCrawler = true
     /// `-o lru_crawler_sleep` (µs between crawler batches) and `-o lru_crawler_tocrawl` (items checked
     /// per class per crawl, 0 = all); `lru_crawler sleep|tocrawl` change them at run time (CrawlerState).

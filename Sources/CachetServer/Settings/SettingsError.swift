@@ -32,6 +32,8 @@ public enum SettingsError: Error, Equatable, Sendable {
     case hashpowerTooLow(Int)
     case hashpowerTooHigh(Int)
     case slabAutomoveRange
+    case slabAutomoveRatioRange
+    case slabAutomoveWindowRange
     case unknownHashAlgorithm
     case missingValue(String)
     case tocrawlNot32Bit
@@ -82,6 +84,8 @@ public enum SettingsError: Error, Equatable, Sendable {
             return "Initial hashtable multiplier of \(n) is too high\n"
                 + "Choose a value based on \"STAT hash_power_level\" from a running instance\n"
         case .slabAutomoveRange: return "slab_automove must be between 0 and 2\n"
+        case .slabAutomoveRatioRange: return "slab_automove_ratio must be > 0 and < 1\n"
+        case .slabAutomoveWindowRange: return "slab_automove_window must be > 2\n"
         case .unknownHashAlgorithm: return "Unknown hash_algorithm option (jenkins, murmur3, xxh3)\n"
         case .missingValue(let o): return "Missing \(o) value\n"
         case .tocrawlNot32Bit: return "lru_crawler_tocrawl takes a numeric 32bit value\n"
@@ -102,9 +106,9 @@ public enum SettingsError: Error, Equatable, Sendable {
         case .getopt, .threadsNotPositive, .maxConnsNotPositive, .reqsPerEventNotPositive,
              .factorNotAboveOne, .chunkSizeZero, .illegalSuboption, .missingArgument,
              .missingNumericArgument, .couldNotParse, .invalidChoice, .hashpowerTooLow,
-             .hashpowerTooHigh, .slabAutomoveRange, .unknownHashAlgorithm, .sslWbufSizeZero,
-             .missingValue, .tocrawlNot32Bit, .crawlerSleepRange, .noDelimiter, .lruPctRange,
-             .lruFactorNotPositive:
+             .hashpowerTooHigh, .slabAutomoveRange, .slabAutomoveRatioRange, .slabAutomoveWindowRange,
+             .unknownHashAlgorithm, .sslWbufSizeZero, .missingValue, .tocrawlNot32Bit, .crawlerSleepRange,
+             .noDelimiter, .lruPctRange, .lruFactorNotPositive:
             return 1
         case .invalidBindingProtocol, .itemSizeBelowMinimum, .itemSizeAboveHalfMemory,
              .itemSizeAboveGigabyte, .slabChunkAboveItemSize, .itemSizeNotMultipleOfChunk,

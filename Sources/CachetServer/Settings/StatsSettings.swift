@@ -74,12 +74,10 @@ public func statsSettingsLines(_ s: Settings, verbosity: Int, oldestLive: UInt32
         ("item_size_max", String(s.itemSizeMax)),
         ("maxconns_fast", yesNo(s.maxConnsFast)),
         ("hashpower_init", String(s.hashPowerInit)),
-        // slab_reassign: only decides which error `slabs reassign` answers (no page mover).
-        // slab_automove*: recorded only.
         ("slab_reassign", yesNo(s.slabReassign)),
         ("slab_automove", String(s.slabAutomove)),
-        ("slab_automove_ratio", "0.80"),
-        ("slab_automove_window", "30"),
+        ("slab_automove_ratio", cFormat("%.2f", s.slabAutomoveRatio)),
+        ("slab_automove_window", String(s.slabAutomoveWindow)),
         ("slab_chunk_max", String(s.slabChunkMax)),
         // The crawler runs when asked (`lru_crawler crawl|metadump`); there are no automatic crawls.
         ("lru_crawler", yesNo(s.lruCrawler)),
