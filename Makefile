@@ -21,20 +21,13 @@ build: bootstrap
 release: bootstrap
 	$(SWIFT) build $(RELEASE) --product cachet
 
+# The dev certificate is made, or renewed when it expires within 3 days (it is valid for 30).
 devcert:
-	@mkdir -p $(DEV)
-	@if [ ! -f $(DEV)/server.pem ]; then \
-	  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=localhost" \
-	    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-	    -keyout $(DEV)/server.key -out $(DEV)/server.pem 2>/dev/null && \
-	  echo "made a self-signed dev certificate in $(DEV)/"; fi
+	@CACHET_DEV_DIR=$(DEV) ./Scripts/run-dev --cert-only
 
-run: release devcert
-	@echo "cachet: TLS on 127.0.0.1:11211, plaintext (notls:) on 127.0.0.1:11212"
-	@echo "  connect:   openssl s_client -connect 127.0.0.1:11211 -quiet   (then type: stats settings)"
-	@echo "  plaintext: printf 'set a 0 0 1\\r\\nx\\r\\nget a\\r\\n' | nc -q1 127.0.0.1 11212"
-	$(RELEASE_BIN) -u $(RUN_USER) -Z -o ssl_chain_cert=$(DEV)/server.pem,ssl_key=$(DEV)/server.key \
-	  -l 127.0.0.1:11211,notls:127.0.0.1:11212 -v
+# Foreground, -v; prints a "ready" line once both listeners accept (Scripts/run-dev).
+run: release
+	@CACHET_BIN=$(RELEASE_BIN) CACHET_DEV_DIR=$(DEV) CACHET_RUN_USER=$(RUN_USER) ./Scripts/run-dev
 
 unit: bootstrap
 	$(SWIFT) build --build-tests
@@ -57,7 +50,9 @@ test: bootstrap
 	SANITIZE_SKIP_UNIT=1 ./Scripts/sanitize thread
 	FUZZ_SECONDS=10 ./Scripts/fuzz
 
+# valgrind (callgrind rows) is needed by the bench only, so `make test`'s bootstrap stays lean.
 bench: release
+	@./Scripts/bootstrap bench
 	./Scripts/bench
 
 stress: release

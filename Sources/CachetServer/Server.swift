@@ -49,6 +49,9 @@ final class MainLoop {
                     writeStderr("Could not reload TLS certificates on SIGHUP: \(failure)\n")
                 } else {
                     server.certRefreshRel.store(server.clock.currentTime, ordering: .relaxed)
+                    if server.verbosity.load(ordering: .relaxed) > 0 {
+                        writeStderr("Reloaded TLS certificates on SIGHUP\n")
+                    }
                 }
             }
         }
@@ -67,15 +70,27 @@ final class MainLoop {
                 writeStdoutIfTerminal("Graceful shutdown signal handled: \(String(cString: strsignal(sig))).\n")
             }
             writeStderr("Gracefully stopping\n")
-            stopWorkers()
-            exit(0)
+            exitProcess(graceful: true)
         default:
             if !server.shutdownByCommand.load(ordering: .relaxed) {
                 writeStdoutIfTerminal("Signal handled: \(String(cString: strsignal(sig))).\n")
             }
-            stopWorkers()
-            exit(0)
+            exitProcess(graceful: false)
         }
+    }
+
+    /// memcached's end of main(): workers stopped, the pid file removed when it daemonized, and with `-v`
+    /// (or a `verbosity` raised at run time) `Exiting normally` on stderr — except after a graceful stop,
+    /// which says `Gracefully stopping` instead.
+    private func exitProcess(graceful: Bool) -> Never {
+        stopWorkers()
+        if server.settings.daemonize, let pidFile = server.settings.pidFile {
+            Startup.removePidFile(pidFile)
+        }
+        if !graceful && server.verbosity.load(ordering: .relaxed) > 0 {
+            writeStderr("Exiting normally\n")
+        }
+        exit(0)
     }
 
     /// Asks every worker to leave its event loop and waits (at most a second) until they have, so exit's
@@ -123,9 +138,10 @@ public enum CachetServerMain {
         var tlsStore: TLSContextStore? = nil
         if settings.tls.enabled {
             do {
-                tlsStore = try TLSContextStore(settings: settings.tls)
+                tlsStore = try TLSContextStore(settings: Startup.absoluteCertificatePaths(settings.tls))
             } catch {
                 writeStderr(error.stderrText)
+                if let hint = Startup.missingCertificateHint(settings.tls, error) { writeStderr(hint) }
                 return 64
             }
         }
@@ -143,7 +159,7 @@ public enum CachetServerMain {
             }
         }
         if settings.daemonize {
-            if let failure = Startup.daemonize(pidFile: settings.pidFile) {
+            if let failure = Startup.daemonize(keepStdio: settings.verbosity > 0) {
                 writeStderr(failure)
                 return 71
             }
@@ -169,6 +185,7 @@ public enum CachetServerMain {
         }
         for w in workers { w.start() }
         for l in main.listeners { l.start(base: base) }
+        if let pidFile = settings.pidFile { Startup.savePidFile(pidFile) }
         event_base_dispatch(base)
         return 0
     }

@@ -17,6 +17,8 @@
 //   in usage() when -U/-o idle_timeout were given before -h): Cachet prints the whole text.
 // - `-t` above 64 prints memcached's warning via `Settings.startupWarnings` (the caller writes it).
 
+import CachetTLS
+
 public enum SettingsOutcome: Sendable {
     case run(Settings)
     case exit(code: Int32, stdout: String, stderr: String)
@@ -90,6 +92,7 @@ public enum SettingsParser {
             }
         }
         if let error = validate(s) { return error.outcome }
+        if let warning = tlsOptionsWithoutTLS(s) { s.startupWarnings.append(warning) }
         return .run(s)
     }
 
@@ -208,5 +211,18 @@ public enum SettingsParser {
         if s.port > 65535 || s.port < 0 { return .invalidPort(s.port) }
         if s.tls.enabled && s.port == 0 { return .sslWithoutTCPPort }
         return nil
+    }
+
+    /// memcached 1.6.18 takes `-o ssl_*` without `-Z` silently and serves plaintext; an operator who
+    /// forgot `-Z` deserves to hear it.
+    static func tlsOptionsWithoutTLS(_ s: Settings) -> String? {
+        let t = s.tls
+        guard !t.enabled else { return nil }
+        let defaults = TLSSettings()
+        guard t.chainCert != nil || t.key != nil || t.caCert != nil || t.ciphers != nil || t.ciphersuites != nil
+            || t.keyFormat != defaults.keyFormat || t.verifyMode != defaults.verifyMode || t.wbufSize != defaults.wbufSize
+            || t.sessionCache || t.kernelTLS || t.minVersion != defaults.minVersion
+        else { return nil }
+        return "cachet: warning: -o ssl_* options have no effect without -Z (TLS is off; every listener is plaintext)\n"
     }
 }
