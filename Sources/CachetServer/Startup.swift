@@ -89,7 +89,7 @@ enum Startup {
             guard let p, !p.isEmpty, !p.hasPrefix("/"), access(p, F_OK) == 0 else { return p }
             var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
             guard getcwd(&buf, buf.count) != nil else { return p }
-            let cwd = String(cString: buf)
+            let cwd = buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             return (cwd == "/" ? "" : cwd) + "/" + p
         }
         t.chainCert = resolve(t.chainCert)

@@ -72,10 +72,34 @@ public enum SettingsParser {
     static let itemSizeMaxLowerLimit = 1024
     static let itemSizeMaxUpperLimit = 1024 * 1024 * 1024
 
-    /// `arguments` excludes argv[0].
+    /// `arguments` excludes argv[0]. A leading `--config-file <path>` splices in the file's options
+    /// (ConfigFile.swift).
     public static func parse(_ arguments: [String]) -> SettingsOutcome {
+        switch ConfigFile.expand(arguments) {
+        case .failure(let f): return .exit(code: f.code, stdout: "", stderr: f.message)
+        case .success(let args): return parseOptions(args)
+        }
+    }
+
+    /// One config-file line's options on their own: getopt and each option's checks, not the checks
+    /// that relate several options (those run once the whole command line is known). nil = fine.
+    static func check(_ arguments: [String]) -> SettingsOutcome? {
         var s = Settings()
         var slabChunkChanged = false
+        return applyAll(arguments, &s, &slabChunkChanged)
+    }
+
+    private static func parseOptions(_ arguments: [String]) -> SettingsOutcome {
+        var s = Settings()
+        var slabChunkChanged = false
+        if let done = applyAll(arguments, &s, &slabChunkChanged) { return done }
+        if let error = validate(s) { return error.outcome }
+        if let warning = tlsOptionsWithoutTLS(s) { s.startupWarnings.append(warning) }
+        return .run(s)
+    }
+
+    private static func applyAll(_ arguments: [String], _ s: inout Settings,
+                                 _ slabChunkChanged: inout Bool) -> SettingsOutcome? {
         let getopt = GetoptLong(programName: "cachet", optstring: optstring, longOptions: longOptions)
         for event in getopt.parse(arguments) {
             switch event {
@@ -91,9 +115,7 @@ public enum SettingsParser {
                 }
             }
         }
-        if let error = validate(s) { return error.outcome }
-        if let warning = tlsOptionsWithoutTLS(s) { s.startupWarnings.append(warning) }
-        return .run(s)
+        return nil
     }
 
     /// One getopt result; returns an outcome for -h/-V/-i, throws SettingsError to stop.
