@@ -83,6 +83,7 @@ final class MainLoop {
     /// (or a `verbosity` raised at run time) `Exiting normally` on stderr — except after a graceful stop,
     /// which says `Gracefully stopping` instead.
     private func exitProcess(graceful: Bool) -> Never {
+        SystemdNotify.stopping()
         stopWorkers()
         if server.settings.daemonize, let pidFile = server.settings.pidFile {
             Startup.removePidFile(pidFile)
@@ -186,6 +187,7 @@ public enum CachetServerMain {
         for w in workers { w.start() }
         for l in main.listeners { l.start(base: base) }
         if let pidFile = settings.pidFile { Startup.savePidFile(pidFile) }
+        SystemdNotify.ready(listeners: main.listeners.map { ($0.info.tls == nil ? "" : "tls ") + $0.info.address })
         event_base_dispatch(base)
         return 0
     }
