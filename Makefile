@@ -8,7 +8,8 @@ PY := /usr/bin/python3
 RUN_USER := $(shell id -un)
 DEV := .dev
 
-.PHONY: all build release run test unit integration bench stress soak clean bootstrap devcert fuzz-diff
+.PHONY: all build release release-all run test unit integration bench stress soak clean bootstrap devcert fuzz-diff \
+	install install-files uninstall deb
 
 all: build
 
@@ -20,6 +21,47 @@ build: bootstrap
 
 release: bootstrap
 	$(SWIFT) build $(RELEASE) --product cachet
+
+release-all: bootstrap
+	$(SWIFT) build $(RELEASE) --product cachet
+	$(SWIFT) build $(RELEASE) --product cachet-bench
+
+# ---- installing (`make install`, or `make release-all && sudo make install-files` when root has no swift)
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/cachet
+# The units and the man page name /etc/cachet.conf; a /usr/local install still reads its config from /etc.
+SYSCONFDIR ?= /etc
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+UNITS := cachet.service cachet@.service
+
+install: release-all
+	@$(MAKE) --no-print-directory install-files
+
+# Copies what is built; never overwrites an existing $(SYSCONFDIR)/cachet.conf (the operator's).
+install-files:
+	@for b in cachet cachet-bench; do test -x .build/release/$$b || \
+	  { echo "make install-files: .build/release/$$b is missing (make release-all first)" >&2; exit 1; }; done
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSTEMDUNITDIR) \
+	  $(DESTDIR)$(SYSCONFDIR)/cachet
+	install -m 755 .build/release/cachet .build/release/cachet-bench $(DESTDIR)$(BINDIR)/
+	install -m 644 man/cachet.1 man/cachet-bench.1 $(DESTDIR)$(MANDIR)/man1/
+	for u in $(UNITS); do \
+	  sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' dist/systemd/$$u.in > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp && \
+	  chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp && mv $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; done
+	install -m 644 dist/cachet.conf $(DESTDIR)$(DOCDIR)/cachet.conf.example
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/cachet.conf ]; then echo "kept the existing $(DESTDIR)$(SYSCONFDIR)/cachet.conf"; \
+	  else install -m 644 dist/cachet.conf $(DESTDIR)$(SYSCONFDIR)/cachet.conf; fi
+
+# Removes what install-files put there; the config only when it is still the unmodified example.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/cachet $(DESTDIR)$(BINDIR)/cachet-bench \
+	  $(DESTDIR)$(MANDIR)/man1/cachet.1 $(DESTDIR)$(MANDIR)/man1/cachet-bench.1 \
+	  $(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(UNITS)) $(DESTDIR)$(DOCDIR)/cachet.conf.example
+	-rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/cachet 2>/dev/null
+	@if cmp -s dist/cachet.conf $(DESTDIR)$(SYSCONFDIR)/cachet.conf; then rm -f $(DESTDIR)$(SYSCONFDIR)/cachet.conf; \
+	  elif [ -e $(DESTDIR)$(SYSCONFDIR)/cachet.conf ]; then echo "kept $(DESTDIR)$(SYSCONFDIR)/cachet.conf (modified)"; fi
 
 # The dev certificate is made, or renewed when it expires within 3 days (it is valid for 30).
 devcert:
