@@ -184,11 +184,21 @@ public enum CachetServerMain {
         case .success(let ls):
             main.listeners = ls
         }
+        var metrics: MetricsListener? = nil
+        if let port = settings.metricsPort {
+            let m = MetricsListener(server: server, base: base)
+            if let e = m.open(addr: settings.metricsAddr, port: port) {
+                writeStderr(e.message)
+                return e.exitCode
+            }
+            metrics = m
+        }
         for w in workers { w.start() }
         for l in main.listeners { l.start(base: base) }
         if let pidFile = settings.pidFile { Startup.savePidFile(pidFile) }
         SystemdNotify.ready(listeners: main.listeners.map { ($0.info.tls == nil ? "" : "tls ") + $0.info.address })
         event_base_dispatch(base)
+        withExtendedLifetime(metrics) {}
         return 0
     }
 }

@@ -95,6 +95,9 @@ public enum SettingsParser {
         if let done = applyAll(arguments, &s, &slabChunkChanged) { return done }
         if let error = validate(s) { return error.outcome }
         if let warning = tlsOptionsWithoutTLS(s) { s.startupWarnings.append(warning) }
+        if s.metricsPort == nil && s.metricsAddr != Settings().metricsAddr {
+            s.startupWarnings.append("cachet: warning: -o metrics_addr has no effect without -o metrics_port (metrics are off)\n")
+        }
         return .run(s)
     }
 
