@@ -63,6 +63,10 @@ uninstall:
 	@if cmp -s dist/cachet.conf $(DESTDIR)$(SYSCONFDIR)/cachet.conf; then rm -f $(DESTDIR)$(SYSCONFDIR)/cachet.conf; \
 	  elif [ -e $(DESTDIR)$(SYSCONFDIR)/cachet.conf ]; then echo "kept $(DESTDIR)$(SYSCONFDIR)/cachet.conf (modified)"; fi
 
+# A binary .deb in the repository root (Scripts/deb: staged install-files, maintainer scripts from dist/debian).
+deb: release-all
+	./Scripts/deb
+
 # The dev certificate is made, or renewed when it expires within 3 days (it is valid for 30).
 devcert:
 	@CACHET_DEV_DIR=$(DEV) ./Scripts/run-dev --cert-only
