@@ -57,30 +57,29 @@ enum ConfigFile {
         }
     }
 
+    /// A regular file of at most 1 MB. Opened non-blocking and checked with fstat first, so a FIFO, a
+    /// terminal or a device named by mistake is refused instead of waited on.
     static func read(_ path: String) -> Result<String, ConfigFileFailure> {
-        guard let f = fopen(path, "r") else {
-            return .failure(ConfigFileFailure(code: unreadableExitCode,
-                message: "cachet: cannot read the config file \(path): \(String(cString: strerror(errno)))\n"))
+        func failure(_ why: String, _ code: Int32 = unreadableExitCode) -> Result<String, ConfigFileFailure> {
+            .failure(ConfigFileFailure(code: code, message: "cachet: cannot read the config file \(path): \(why)\n"))
         }
-        defer { fclose(f) }
-        var bytes: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = fread(&buf, 1, buf.count, f)
-            if n > 0 { bytes.append(contentsOf: buf[0..<n]) }
-            if n < buf.count {
-                if ferror(f) != 0 {
-                    return .failure(ConfigFileFailure(code: unreadableExitCode,
-                        message: "cachet: cannot read the config file \(path): \(String(cString: strerror(errno)))\n"))
-                }
-                break
-            }
-            if bytes.count > 1 << 20 {
-                return .failure(ConfigFileFailure(code: malformedExitCode,
-                                                  message: "cachet: \(path): larger than 1 MB, not a config file\n"))
-            }
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return failure(String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return failure(String(cString: strerror(errno))) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { return failure("not a regular file") }
+        guard st.st_size <= 1 << 20 else { return failure("larger than 1 MB, not a config file", malformedExitCode) }
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        var got = 0
+        while got < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + got, $0.count - got) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { return failure(String(cString: strerror(errno))) }
+            if n == 0 { break }
+            got += n
         }
-        return .success(String(decoding: bytes, as: UTF8.self))
+        return .success(String(decoding: bytes[0..<got], as: UTF8.self))
     }
 
     struct Line: Equatable { let number: Int; let words: [String] }
