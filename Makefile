@@ -79,7 +79,7 @@ unit: bootstrap
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-integration: release
+integration: release-all
 	CACHET_BIN=$(RELEASE_BIN) $(PY) -m unittest discover -s Tests/integration -p 'test_*.py' -v
 
 test: bootstrap

@@ -141,8 +141,9 @@ public enum CachetServerMain {
             do {
                 tlsStore = try TLSContextStore(settings: Startup.absoluteCertificatePaths(settings.tls))
             } catch {
-                writeStderr(error.stderrText)
+                // The hint goes first so memcached's line stays the last one (scripts read the last line).
                 if let hint = Startup.missingCertificateHint(settings.tls, error) { writeStderr(hint) }
+                writeStderr(error.stderrText)
                 return 64
             }
         }

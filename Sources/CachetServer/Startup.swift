@@ -99,7 +99,7 @@ enum Startup {
     }
 
     /// `-Z` without `-o ssl_chain_cert`/`ssl_key` fails with memcached's `Error loading … (null)` line and
-    /// exit code; this one extra line says what to add.
+    /// exit code; this one extra line, printed before memcached's, says what to add.
     static func missingCertificateHint(_ t: TLSSettings, _ e: TLSContextError) -> String? {
         switch e.kind {
         case .certificateChain where t.chainCert == nil, .key where t.key == nil, .validation where t.key == nil:
