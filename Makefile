@@ -8,7 +8,8 @@ PY := /usr/bin/python3
 RUN_USER := $(shell id -un)
 DEV := .dev
 
-.PHONY: all build release run test unit integration bench stress soak clean bootstrap devcert fuzz-diff
+.PHONY: all build release release-all run test unit integration bench stress soak clean bootstrap devcert fuzz-diff \
+	install install-files uninstall deb
 
 all: build
 
@@ -21,26 +22,64 @@ build: bootstrap
 release: bootstrap
 	$(SWIFT) build $(RELEASE) --product cachet
 
-devcert:
-	@mkdir -p $(DEV)
-	@if [ ! -f $(DEV)/server.pem ]; then \
-	  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=localhost" \
-	    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-	    -keyout $(DEV)/server.key -out $(DEV)/server.pem 2>/dev/null && \
-	  echo "made a self-signed dev certificate in $(DEV)/"; fi
+release-all: bootstrap
+	$(SWIFT) build $(RELEASE) --product cachet
+	$(SWIFT) build $(RELEASE) --product cachet-bench
 
-run: release devcert
-	@echo "cachet: TLS on 127.0.0.1:11211, plaintext (notls:) on 127.0.0.1:11212"
-	@echo "  connect:   openssl s_client -connect 127.0.0.1:11211 -quiet   (then type: stats settings)"
-	@echo "  plaintext: printf 'set a 0 0 1\\r\\nx\\r\\nget a\\r\\n' | nc -q1 127.0.0.1 11212"
-	$(RELEASE_BIN) -u $(RUN_USER) -Z -o ssl_chain_cert=$(DEV)/server.pem,ssl_key=$(DEV)/server.key \
-	  -l 127.0.0.1:11211,notls:127.0.0.1:11212 -v
+# ---- installing (`make install`, or `make release-all && sudo make install-files` when root has no swift)
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/cachet
+# The units and the man page name /etc/cachet.conf; a /usr/local install still reads its config from /etc.
+SYSCONFDIR ?= /etc
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+UNITS := cachet.service cachet@.service
+
+install: release-all
+	@$(MAKE) --no-print-directory install-files
+
+# Copies what is built; never overwrites an existing $(SYSCONFDIR)/cachet.conf (the operator's).
+install-files:
+	@for b in cachet cachet-bench; do test -x .build/release/$$b || \
+	  { echo "make install-files: .build/release/$$b is missing (make release-all first)" >&2; exit 1; }; done
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSTEMDUNITDIR) \
+	  $(DESTDIR)$(SYSCONFDIR)/cachet
+	install -m 755 .build/release/cachet .build/release/cachet-bench $(DESTDIR)$(BINDIR)/
+	install -m 644 man/cachet.1 man/cachet-bench.1 $(DESTDIR)$(MANDIR)/man1/
+	for u in $(UNITS); do \
+	  sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' dist/systemd/$$u.in > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp && \
+	  chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp && mv $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; done
+	install -m 644 dist/cachet.conf $(DESTDIR)$(DOCDIR)/cachet.conf.example
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/cachet.conf ]; then echo "kept the existing $(DESTDIR)$(SYSCONFDIR)/cachet.conf"; \
+	  else install -m 644 dist/cachet.conf $(DESTDIR)$(SYSCONFDIR)/cachet.conf; fi
+
+# Removes what install-files put there; the config only when it is still the unmodified example.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/cachet $(DESTDIR)$(BINDIR)/cachet-bench \
+	  $(DESTDIR)$(MANDIR)/man1/cachet.1 $(DESTDIR)$(MANDIR)/man1/cachet-bench.1 \
+	  $(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(UNITS)) $(DESTDIR)$(DOCDIR)/cachet.conf.example
+	-rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/cachet 2>/dev/null
+	@if cmp -s dist/cachet.conf $(DESTDIR)$(SYSCONFDIR)/cachet.conf; then rm -f $(DESTDIR)$(SYSCONFDIR)/cachet.conf; \
+	  elif [ -e $(DESTDIR)$(SYSCONFDIR)/cachet.conf ]; then echo "kept $(DESTDIR)$(SYSCONFDIR)/cachet.conf (modified)"; fi
+
+# A binary .deb in the repository root (Scripts/deb: staged install-files, maintainer scripts from dist/debian).
+deb: release-all
+	./Scripts/deb
+
+# The dev certificate is made, or renewed when it expires within 3 days (it is valid for 30).
+devcert:
+	@CACHET_DEV_DIR=$(DEV) ./Scripts/run-dev --cert-only
+
+# Foreground, -v; prints a "ready" line once both listeners accept (Scripts/run-dev).
+run: release
+	@CACHET_BIN=$(RELEASE_BIN) CACHET_DEV_DIR=$(DEV) CACHET_RUN_USER=$(RUN_USER) ./Scripts/run-dev
 
 unit: bootstrap
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-integration: release
+integration: release-all
 	CACHET_BIN=$(RELEASE_BIN) $(PY) -m unittest discover -s Tests/integration -p 'test_*.py' -v
 
 test: bootstrap
@@ -57,7 +96,9 @@ test: bootstrap
 	SANITIZE_SKIP_UNIT=1 ./Scripts/sanitize thread
 	FUZZ_SECONDS=10 ./Scripts/fuzz
 
+# valgrind (callgrind rows) is needed by the bench only, so `make test`'s bootstrap stays lean.
 bench: release
+	@./Scripts/bootstrap bench
 	./Scripts/bench
 
 stress: release

@@ -30,7 +30,8 @@
 //
 // Invariant: an `ItemRef` is only dereferenced by a thread holding the item's hash-segment lock, or by the
 // thread that allocated it before it is linked; fields also read under the class lock (`prev`, `next`,
-// `time`, `nkey`, `nbytes`, `clsid`, chunk chain) are only written while holding both locks or before linking.
+// `nkey`, `nbytes`, `clsid`, chunk chain) are only written while holding both locks or before linking, except
+// `time` and `itFlags`, which a fetch writes under the segment lock alone: those two are relaxed atomics.
 import CItemFlags
 import Glibc
 
@@ -101,9 +102,11 @@ struct ItemRef: Equatable {
         @inline(__always) get { loadPointer(raw, 16) }
         @inline(__always) nonmutating set { storePointer(raw, 16, newValue) }
     }
+    /// Last access. A fetch refreshes it under the item's segment lock only (memcached does the same), while
+    /// the LRU maintainer reads it under a class lock: a relaxed atomic word (a plain mov).
     var time: UInt32 {
-        @inline(__always) get { raw.load(fromByteOffset: 24, as: UInt32.self) }
-        @inline(__always) nonmutating set { raw.storeBytes(of: newValue, toByteOffset: 24, as: UInt32.self) }
+        @inline(__always) get { cachet_load_u32(raw + 24) }
+        @inline(__always) nonmutating set { cachet_store_u32(raw + 24, newValue) }
     }
     var exptime: UInt32 {
         @inline(__always) get { raw.load(fromByteOffset: 28, as: UInt32.self) }

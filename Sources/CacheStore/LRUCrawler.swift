@@ -54,11 +54,28 @@ extension CacheStore {
     /// crawl runs (memcached's `BUSY currently processing crawler request`). `toCrawl` > 0 caps the items
     /// looked at per class (memcached's lru_crawler_tocrawl; metadump passes 0, as memcached does).
     public func startCrawl(classIds: [Int], byHash: Bool = false, toCrawl: Int = 0) -> LRUCrawl? {
+        let ids = Set(classIds.filter { $0 >= 1 && $0 <= largestClassId }).flatMap { cid in (0..<4).map { cid | $0 << 6 } }
+        return startCrawl(lruIds: byHash ? [] : ids, byHash: byHash, toCrawl: toCrawl)
+    }
+
+    /// As above for LRU ids (class | segment << 6), as memcached's maintainer starts its autoexpire crawls;
+    /// with `collectStats` the crawl also gathers what its scheduler needs (`LRUCrawl.results`).
+    public func startCrawl(lruIds: [Int], byHash: Bool = false, toCrawl: Int = 0,
+                           collectStats: Bool = false) -> LRUCrawl? {
         guard crawlerBusy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             return nil
         }
-        return LRUCrawl(store: self, classIds: classIds.filter { $0 >= 1 && $0 <= largestClassId }, byHash: byHash,
-                        toCrawl: toCrawl)
+        let ids = lruIds.filter { ($0 & 63) >= 1 && ($0 & 63) <= largestClassId }
+        return LRUCrawl(store: self, lruIds: ids, byHash: byHash, toCrawl: toCrawl, collectStats: collectStats)
+    }
+
+    /// Items on LRU `lruId` (class | segment << 6); 0 for an id out of range.
+    public func lruCount(lruId: Int) -> Int {
+        let cid = lruId & 63
+        guard cid >= 1 && cid <= largestClassId else { return 0 }
+        classLocks.lock(cid)
+        defer { classLocks.unlock(cid) }
+        return (classes + cid).list(lruId >> 6).pointee.count
     }
 
     /// memcached's lru_crawler_running: a crawl or metadump holds the crawler.
@@ -89,13 +106,18 @@ public final class LRUCrawl: @unchecked Sendable {
     private let byHash: Bool
     private var nextSegment = 0
     private var finished = false
+    /// With `collectStats`: what each LRU's crawl saw, by LRU id (memcached's crawlerstats_t).
+    public private(set) var results: [Int: CrawlResult] = [:]
+    private let collectStats: Bool
 
-    init(store: CacheStore, classIds: [Int], byHash: Bool, toCrawl: Int = 0) {
+    init(store: CacheStore, lruIds: [Int], byHash: Bool, toCrawl: Int = 0, collectStats: Bool = false) {
         self.store = store
         self.byHash = byHash
         self.toCrawl = toCrawl
+        self.collectStats = collectStats
         checked = Array(repeating: 0, count: 256)
-        active = byHash ? [] : Set(classIds).flatMap { cid in (0..<4).map { cid | $0 << 6 } }.sorted()
+        active = byHash ? [] : Array(Set(lruIds)).sorted()
+        if collectStats { for id in active { results[id] = CrawlResult() } }
         for id in active {
             // nbytes 0 marks a sentinel (ItemRef.isCrawlerSentinel); it is never counted in its list.
             let s = UnsafeMutableRawPointer.allocate(byteCount: store.layout.keyOffset + 8, alignment: 16)
@@ -130,10 +152,17 @@ public final class LRUCrawl: @unchecked Sendable {
         }
     }
 
-    /// memcached's autoexpire crawler: unlinks expired and flushed items. True when done.
+    /// memcached's autoexpire crawler: unlinks expired and flushed items (and, with `collectStats`, notes
+    /// how soon the others expire). True when done.
     public func reclaimStep(rounds: Int) -> Bool {
         let now = store.clock.currentTime
-        return advance(rounds: rounds) { it in store.isDead(it, now: now) }
+        guard collectStats else { return advance(rounds: rounds) { it in store.isDead(it, now: now) } }
+        return advance(rounds: rounds) { it in
+            let id = it.classId | it.lruSegment << 6
+            let dead = store.isDead(it, now: now)
+            results[id, default: CrawlResult()].note(exptime: it.exptime, now: now, dead: dead)
+            return dead
+        }
     }
 
     /// Unlinks the remaining sentinels and frees the crawler slot.
@@ -244,6 +273,22 @@ public final class LRUCrawl: @unchecked Sendable {
             store.assoc.locks.unlock(seg)
         }
         return nextSegment >= store.assoc.segmentCount
+    }
+}
+
+/// What an autoexpire crawl of one LRU saw (memcached crawler.c's crawlerstats_t): items looked at, how many
+/// never expire, how many it reclaimed, and how many expire in each of the next 60 minutes.
+public struct CrawlResult: Sendable {
+    public var seen = 0, noExpiry = 0, reclaimed = 0
+    public var expiringInMinute = [Int](repeating: 0, count: 61)
+    public init() {}
+
+    mutating func note(exptime: UInt32, now: UInt32, dead: Bool) {
+        seen += 1
+        if dead { reclaimed += 1; return }
+        if exptime == 0 { noExpiry += 1; return }
+        let bucket = Int((exptime &- now) / 60)
+        if bucket <= 60 { expiringInMinute[bucket] += 1 }
     }
 }
 

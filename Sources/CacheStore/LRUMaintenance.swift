@@ -71,7 +71,7 @@ extension CacheStore {
     }
 
     /// memcached do_item_get's bump of a fetched item. Segmented: the first fetch sets FETCHED, the second
-    /// ACTIVE (and refreshes the access time, or rescues a COLD item to WARM); flat: FETCHED and a move to
+    /// ACTIVE, which refreshes the access time (a COLD item is rescued to WARM); flat: FETCHED and a move to
     /// the head at most once a minute. Caller holds the item's segment lock.
     @inline(__always) func bumpLocked(_ it: ItemRef) {
         let f = it.itFlags
@@ -89,24 +89,29 @@ extension CacheStore {
         updateLocked(it)
     }
 
-    /// memcached do_item_update: segmented, an ACTIVE item in COLD moves to WARM (time refreshed, ACTIVE
-    /// cleared), otherwise only the access time moves, at most once a minute; flat, the item also moves to
-    /// its list's head. Caller holds the item's segment lock.
+    /// memcached do_item_update: segmented, an ACTIVE item in COLD moves to WARM (ACTIVE cleared), and the
+    /// access time is refreshed either way; flat, at most once a minute the item's time is refreshed and it
+    /// moves to its list's head. Caller holds the item's segment lock.
     @inline(__always) func updateLocked(_ it: ItemRef) {
         let now = clock.currentTime
-        let segmented = lruPolicy.segmented
-        let rescue = segmented && it.lruSegment == LRUSegment.cold && it.itFlags & ItemFlags.active != 0
-        guard rescue || Int64(it.time) < Int64(now) - Int64(itemUpdateInterval) else { return }
+        if lruPolicy.segmented {
+            guard it.lruSegment == LRUSegment.cold && it.itFlags & ItemFlags.active != 0 else {
+                it.time = now
+                return
+            }
+        } else if Int64(it.time) >= Int64(now) - Int64(itemUpdateInterval) {
+            return
+        }
         let cid = it.classId
         let c = classes + cid
         classLocks.lock(cid)
         if it.itFlags & ItemFlags.linked != 0 {
             it.time = now
-            if rescue {
+            if lruPolicy.segmented {
                 it.itFlags &= ~ItemFlags.active
                 c.lruMove(it, to: LRUSegment.warm)
                 c.pointee.movesToWarm += 1
-            } else if !segmented {
+            } else {
                 c.lruMoveToHead(it)
             }
         }
@@ -161,12 +166,9 @@ extension CacheStore {
                     it.itFlags = flags & ~ItemFlags.active
                     removed += 1
                     if seg == LRUSegment.warm {
-                        // Still wanted: back to WARM's head when its time is due a refresh (else it stays).
+                        // Still wanted: back to WARM's head, and the walk goes on.
                         c.pointee.movesWithinLRU += 1
-                        if Int64(it.time) < Int64(now) - Int64(itemUpdateInterval) {
-                            it.time = now
-                            c.lruMoveToHead(it)
-                        }
+                        c.lruMoveToHead(it)
                         assoc.locks.unlock(lock)
                         continue
                     }

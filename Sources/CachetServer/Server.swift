@@ -49,6 +49,9 @@ final class MainLoop {
                     writeStderr("Could not reload TLS certificates on SIGHUP: \(failure)\n")
                 } else {
                     server.certRefreshRel.store(server.clock.currentTime, ordering: .relaxed)
+                    if server.verbosity.load(ordering: .relaxed) > 0 {
+                        writeStderr("Reloaded TLS certificates on SIGHUP\n")
+                    }
                 }
             }
         }
@@ -67,15 +70,28 @@ final class MainLoop {
                 writeStdoutIfTerminal("Graceful shutdown signal handled: \(String(cString: strsignal(sig))).\n")
             }
             writeStderr("Gracefully stopping\n")
-            stopWorkers()
-            exit(0)
+            exitProcess(graceful: true)
         default:
             if !server.shutdownByCommand.load(ordering: .relaxed) {
                 writeStdoutIfTerminal("Signal handled: \(String(cString: strsignal(sig))).\n")
             }
-            stopWorkers()
-            exit(0)
+            exitProcess(graceful: false)
         }
+    }
+
+    /// memcached's end of main(): workers stopped, the pid file removed when it daemonized, and with `-v`
+    /// (or a `verbosity` raised at run time) `Exiting normally` on stderr — except after a graceful stop,
+    /// which says `Gracefully stopping` instead.
+    private func exitProcess(graceful: Bool) -> Never {
+        SystemdNotify.stopping()
+        stopWorkers()
+        if server.settings.daemonize, let pidFile = server.settings.pidFile {
+            Startup.removePidFile(pidFile)
+        }
+        if !graceful && server.verbosity.load(ordering: .relaxed) > 0 {
+            writeStderr("Exiting normally\n")
+        }
+        exit(0)
     }
 
     /// Asks every worker to leave its event loop and waits (at most a second) until they have, so exit's
@@ -125,8 +141,10 @@ public enum CachetServerMain {
         var tlsStore: TLSContextStore? = nil
         if settings.tls.enabled {
             do {
-                tlsStore = try TLSContextStore(settings: settings.tls)
+                tlsStore = try TLSContextStore(settings: Startup.absoluteCertificatePaths(settings.tls))
             } catch {
+                // The hint goes first so memcached's line stays the last one (scripts read the last line).
+                if let hint = Startup.missingCertificateHint(settings.tls, error) { writeStderr(hint) }
                 writeStderr(error.stderrText)
                 return 64
             }
@@ -145,7 +163,7 @@ public enum CachetServerMain {
             }
         }
         if settings.daemonize {
-            if let failure = Startup.daemonize(pidFile: settings.pidFile) {
+            if let failure = Startup.daemonize(keepStdio: settings.verbosity > 0) {
                 writeStderr(failure)
                 return 71
             }
@@ -169,10 +187,22 @@ public enum CachetServerMain {
         case .success(let ls):
             main.listeners = ls
         }
+        var metrics: MetricsListener? = nil
+        if let port = settings.metricsPort {
+            let m = MetricsListener(server: server, base: base)
+            if let e = m.open(addr: settings.metricsAddr, port: port) {
+                writeStderr(e.message)
+                return e.exitCode
+            }
+            metrics = m
+        }
         for w in workers { w.start() }
         server.lruMaintainer?.start()
         for l in main.listeners { l.start(base: base) }
+        if let pidFile = settings.pidFile { Startup.savePidFile(pidFile) }
+        SystemdNotify.ready(listeners: main.listeners.map { ($0.info.tls == nil ? "" : "tls ") + $0.info.address })
         event_base_dispatch(base)
+        withExtendedLifetime(metrics) {}
         return 0
     }
 }

@@ -1,5 +1,5 @@
-// Startup steps with memcached's messages and exit codes: user switch and root check, daemonizing
-// with a pidfile, opening listeners.
+// Startup steps with memcached's messages and exit codes: user switch and root check, daemonizing,
+// the pid file, certificate paths, opening listeners.
 import CacheStore
 import CachetTLS
 import Glibc
@@ -32,25 +32,81 @@ enum Startup {
         return nil
     }
 
-    /// memcached's daemonize(): fork, the parent exits 0, the child detaches and writes the pidfile.
-    static func daemonize(pidFile: String?) -> String? {
+    /// memcached's daemonize(): fork, the parent exits 0, the child detaches. Like memcached, `-v` keeps
+    /// stdin/stdout/stderr open (so `Exiting normally` and errors still reach whoever started it);
+    /// otherwise they go to /dev/null.
+    static func daemonize(keepStdio: Bool) -> String? {
         let pid = fork()
         if pid < 0 { return "failed to daemon() in order to daemonize\n" }
         if pid > 0 { _exit(0) }
         if setsid() < 0 { return "failed to daemon() in order to daemonize\n" }
         _ = chdir("/")
-        let devnull = open("/dev/null", O_RDWR)
-        if devnull >= 0 {
-            dup2(devnull, 0); dup2(devnull, 1); dup2(devnull, 2)
-            if devnull > 2 { close(devnull) }
-        }
-        if let path = pidFile {
-            if let f = fopen(path, "w") {
-                fputs("\(getpid())\n", f)
-                fclose(f)
+        if !keepStdio {
+            let devnull = open("/dev/null", O_RDWR)
+            if devnull >= 0 {
+                dup2(devnull, 0); dup2(devnull, 1); dup2(devnull, 2)
+                if devnull > 2 { close(devnull) }
             }
         }
         return nil
+    }
+
+    /// `-P`: written once the listeners are open (so whoever waits for the file can connect), with or
+    /// without `-d` as memcached does. Written to `<file>.tmp` and renamed, so a reader never sees a
+    /// half-written pid. A failure is reported and the server keeps running (memcached's behaviour).
+    static func savePidFile(_ path: String) {
+        let tmp = path + ".tmp"
+        guard let f = fopen(tmp, "w") else {
+            writeStderr("Could not open the pid file \(tmp) for writing: \(String(cString: strerror(errno)))\n")
+            return
+        }
+        fputs("\(getpid())\n", f)
+        if fclose(f) != 0 {
+            writeStderr("Could not close the pid file \(tmp): \(String(cString: strerror(errno)))\n")
+            return
+        }
+        if rename(tmp, path) != 0 {
+            writeStderr("Could not rename the pid file from \(tmp) to \(path): \(String(cString: strerror(errno)))\n")
+        }
+    }
+
+    /// At exit memcached removes the pid file only when it daemonized (`-d`): a foreground process's pid
+    /// file belongs to whoever started it.
+    static func removePidFile(_ path: String) {
+        if unlink(path) != 0 {
+            writeStderr("could not remove the pid file \(path)\n")
+        }
+    }
+
+    /// Certificate paths given relative to the working directory would stop resolving once `-d` has
+    /// changed directory to `/`, and every later reload (SIGHUP, `refresh_certs`) would fail. A relative
+    /// path that names an existing file at startup is made absolute (symlinks kept, so a renewal that
+    /// swaps a link target is still picked up); a missing one is left as typed so the startup error names
+    /// what the operator wrote.
+    static func absoluteCertificatePaths(_ t: TLSSettings) -> TLSSettings {
+        var t = t
+        func resolve(_ p: String?) -> String? {
+            guard let p, !p.isEmpty, !p.hasPrefix("/"), access(p, F_OK) == 0 else { return p }
+            var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            guard getcwd(&buf, buf.count) != nil else { return p }
+            let cwd = buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            return (cwd == "/" ? "" : cwd) + "/" + p
+        }
+        t.chainCert = resolve(t.chainCert)
+        t.key = resolve(t.key)
+        t.caCert = resolve(t.caCert)
+        return t
+    }
+
+    /// `-Z` without `-o ssl_chain_cert`/`ssl_key` fails with memcached's `Error loading … (null)` line and
+    /// exit code; this one extra line, printed before memcached's, says what to add.
+    static func missingCertificateHint(_ t: TLSSettings, _ e: TLSContextError) -> String? {
+        switch e.kind {
+        case .certificateChain where t.chainCert == nil, .key where t.key == nil, .validation where t.key == nil:
+            return "cachet: -Z needs a certificate and its key: -o ssl_chain_cert=<chain.pem>,ssl_key=<key.pem>\n"
+        default:
+            return nil
+        }
     }
 
     /// `-r`: raise the core-file limit to its maximum (memcached's maxcore); `-k`: mlockall, with

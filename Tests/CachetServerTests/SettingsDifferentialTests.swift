@@ -106,6 +106,11 @@ import Testing
         "   - ssl_ciphersuites:    specify TLSv1.3 ciphersuites to be used",
         "   - ssl_wbuf_size:       size in kilobytes of per-worker-thread SSL output buffer",
         "                          (default: 16, min: 1)",
+        // Cachet-only options: the config file and the metrics endpoint.
+        "--config-file=<file>      read options from <file> first (memcached.conf format, one per line);",
+        "                          must be the first argument",
+        "   - metrics_port:        serve Prometheus metrics over HTTP on this port (default: off)",
+        "   - metrics_addr:        address of the metrics listener (default: 127.0.0.1)",
     ]
 
     @Test func everyOtherLineIsMemcachedsVerbatim() throws {

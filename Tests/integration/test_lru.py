@@ -89,6 +89,16 @@ class LRUDifferential(unittest.TestCase):
         cls = int(re.search(rb"STAT (\d+):chunk_size", conns[0].roundtrip(b"stats slabs\r\n")).group(1))
         self.compare_items(conns, cls)
 
+    def test_maintainer_starts_one_autoexpire_crawl_at_startup(self):
+        conns = self.pair()
+        for c in conns:
+            wait_for(lambda: dict(parse_stats(c.roundtrip(b"stats\r\n"))).get("lru_crawler_starts") == "1",
+                     timeout=10, what=f"the start-up crawl on {c.label}")
+            wait_for(lambda: dict(parse_stats(c.roundtrip(b"stats\r\n"))).get("lru_crawler_running") == "0",
+                     timeout=10, what=f"the start-up crawl to end on {c.label}")
+        # The next ones are a minute or more away: a crawl asked for now is not refused as busy.
+        self.both(conns, b"lru_crawler crawl all\r\n")
+
     def test_temp_lru_holds_short_ttls(self):
         conns = self.pair(["-o", "temporary_ttl=100"])
         for req in (b"set t1 0 50 1\r\nx\r\n", b"set t2 0 1000 1\r\nx\r\n", b"set t3 0 0 1\r\nx\r\n"):

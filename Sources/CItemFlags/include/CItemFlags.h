@@ -26,4 +26,13 @@ static inline void *cachet_load_pointer(const void *p) {
 static inline void cachet_store_pointer(void *p, void *v) {
     __atomic_store_n((void **)p, v, __ATOMIC_RELAXED);
 }
+// An item's last-access time: a fetch refreshes it under the item's segment lock while the LRU maintainer
+// reads it under a class lock (ages, max-age checks), as memcached does; a relaxed 32-bit access is a plain mov.
+static inline uint32_t cachet_load_u32(const void *p) {
+    return __atomic_load_n((const uint32_t *)p, __ATOMIC_RELAXED);
+}
+
+static inline void cachet_store_u32(void *p, uint32_t v) {
+    __atomic_store_n((uint32_t *)p, v, __ATOMIC_RELAXED);
+}
 #endif

@@ -80,6 +80,9 @@ extension Connection {
             out(failure)
         } else {
             server.certRefreshRel.store(server.clock.currentTime, ordering: .relaxed)
+            if server.verbosity.load(ordering: .relaxed) > 0 {
+                writeStderr("Reloaded TLS certificates on refresh_certs\n")
+            }
             reply(Reply.ok, noreply: noreply(line))
         }
     }

@@ -1,5 +1,5 @@
 // The LRU crawler's runtime knobs (`lru_crawler enable|disable|sleep|tocrawl`, shown by `stats settings`)
-// and the background thread that runs `lru_crawler crawl` (memcached's autoexpire crawler): it reclaims
+// and the background thread that runs `lru_crawler crawl` and the maintainer's autoexpire crawls: it reclaims
 // expired and flushed items in small batches, sleeping `sleep` µs between batches, so it never holds a
 // lock for long. Metadump does not run here: it streams on the requesting connection (CrawlerCommands).
 import CacheStore
@@ -22,9 +22,9 @@ final class CrawlerState: Sendable {
     /// Items visited per class between sleeps.
     static let batchRounds = 1000
 
-    /// Runs `crawl` to completion on a detached thread.
-    func runInBackground(_ crawl: LRUCrawl) {
-        let job = CrawlJob(crawl: crawl, sleepMicros: sleepMicros.load(ordering: .relaxed))
+    /// Runs `crawl` to completion on a detached thread, then hands it to `done` (before it is finished).
+    func runInBackground(_ crawl: LRUCrawl, done: (@Sendable (LRUCrawl) -> Void)? = nil) {
+        let job = CrawlJob(crawl: crawl, sleepMicros: sleepMicros.load(ordering: .relaxed), done: done)
         var thread = pthread_t()
         let arg = Unmanaged.passRetained(job).toOpaque()
         if pthread_create(&thread, nil, crawlThreadMain, arg) == 0 {
@@ -40,12 +40,16 @@ final class CrawlerState: Sendable {
 private final class CrawlJob: @unchecked Sendable {
     let crawl: LRUCrawl
     let sleepMicros: Int
-    init(crawl: LRUCrawl, sleepMicros: Int) { self.crawl = crawl; self.sleepMicros = sleepMicros }
+    let done: (@Sendable (LRUCrawl) -> Void)?
+    init(crawl: LRUCrawl, sleepMicros: Int, done: (@Sendable (LRUCrawl) -> Void)?) {
+        self.crawl = crawl; self.sleepMicros = sleepMicros; self.done = done
+    }
 
     func run() {
         while !crawl.reclaimStep(rounds: CrawlerState.batchRounds) {
             if sleepMicros > 0 { usleep(UInt32(sleepMicros)) }
         }
+        done?(crawl)
         crawl.finish()
     }
 }

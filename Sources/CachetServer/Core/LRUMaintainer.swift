@@ -26,6 +26,8 @@ final class LRUMaintainer: @unchecked Sendable {
     static let maxSleepMicros = 1_000_000
 
     private let store: CacheStore
+    /// memcached's maintainer also schedules the autoexpire crawls.
+    private let crawls: AutoexpireCrawls
     private let wakeFd: Int32
     private let stopFlag = Atomic<Bool>(false)
     let stopped = Atomic<Bool>(false)
@@ -34,8 +36,9 @@ final class LRUMaintainer: @unchecked Sendable {
     private var nextJuggle: [Int]
     private var backoff: [Int]
 
-    init(store: CacheStore) {
+    init(store: CacheStore, crawler: CrawlerState) {
         self.store = store
+        crawls = AutoexpireCrawls(store: store, crawler: crawler)
         wakeFd = eventfd(0, Int32(EFD_NONBLOCK))
         nextJuggle = Array(repeating: 0, count: store.largestSlabClass + 1)
         backoff = nextJuggle
@@ -80,6 +83,7 @@ final class LRUMaintainer: @unchecked Sendable {
                 nextJuggle[id] = backoff[id]
                 toSleep = min(toSleep, nextJuggle[id])
             }
+            crawls.check()
         }
     }
 }

@@ -78,7 +78,7 @@ final class ServerContext: Sendable {
         self.prefixStats = PrefixStats(store: store, delimiter: settings.prefixDelimiter, enabled: settings.detailEnabled)
         self.watchLog = WatchLog(storeEvents: store.events)
         self.crawler = CrawlerState(settings: settings)
-        self.lruMaintainer = settings.lruMaintainerThread ? LRUMaintainer(store: store) : nil
+        self.lruMaintainer = settings.lruMaintainerThread ? LRUMaintainer(store: store, crawler: crawler) : nil
         let log = watchLog
         store.events.onEviction = { r in
             log.emit(.evictions, "type=eviction key=\(URIEncode.string(r.key)) fetch=\(r.fetched ? "yes" : "no") ttl=\(r.ttl) la=\(r.lastAccessAge) clsid=\(r.classId) size=\(r.valueLength)")

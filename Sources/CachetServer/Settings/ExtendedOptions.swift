@@ -17,6 +17,7 @@
 // |  ssl_session_cache, ssl_kernel_tls,      |                                                           |
 // |  ssl_min_version                         |                                                           |
 // | ssl_ciphersuites=<TLS1.3 suites>         | Cachet only (SSL_CTX_set_ciphersuites)                    |
+// | metrics_port=<1..65535>, metrics_addr=<a>| Cachet only: Prometheus page (Metrics/), off by default   |
 // | slab_reassign, no_slab_reassign          | implemented (`slabs reassign` allowed or refused)         |
 // | slab_automove[=0..2], no_slab_automove   | implemented (SlabAutomove / eviction hook), range checked |
 // | slab_automove_ratio=R, slab_automove_window=N | implemented; memcached's range checks             |
@@ -175,6 +176,14 @@ enum ExtendedOptions {
             default: throw SettingsError.unknownHashAlgorithm
             }
         case "modern", "inline_ascii_resp", "no_inline_ascii_resp", "no_drop_privileges": break
+        case "metrics_port":
+            let v = try required(value, name)
+            guard let n = CNumeric.safeStrtol(v), (1...65535).contains(n) else { throw SettingsError.couldNotParse(name) }
+            s.metricsPort = Int(n)
+        case "metrics_addr":
+            let v = try required(value, name)
+            if v.isEmpty { throw SettingsError.couldNotParse(name) }
+            s.metricsAddr = v
         case let n where n.hasPrefix("ssl_"):
             try applyTLS(token: token, name: name, value: value, &s.tls)
         case let n where unsupported.contains(n):

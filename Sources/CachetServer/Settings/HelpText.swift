@@ -9,7 +9,8 @@
 // - `-U`: only 0 is accepted; `-B`: no binary; `-i`: Cachet's license;
 // - `-l`: memcached 1.6.30's text for the notls/btls/mtls prefixes (1.6.18 only knows notls);
 // - `ssl_keyformat`: PEM or DER (names or 1/2); `ssl_wbuf_size`: the buffer is per worker thread
-//   (memcached's "per-connection" is wrong: the buffer is per worker thread); `ssl_ciphersuites` is Cachet's.
+//   (memcached's "per-connection" is wrong: the buffer is per worker thread); `ssl_ciphersuites` is Cachet's;
+// - Cachet-only: `--config-file` (ConfigFile.swift) and the `metrics_port`/`metrics_addr` options (Metrics/).
 
 enum HelpText {
     static func usage(_ s: Settings) -> String {
@@ -36,6 +37,8 @@ enum HelpText {
             "-vv                       very verbose (also print client commands/responses)",
             "-vvv                      extremely verbose (internal state transitions)",
             "-h, --help                print this help and exit",
+            "--config-file=<file>      read options from <file> first (memcached.conf format, one per line);",
+            "                          must be the first argument",
             "-i, --license             print cachet license",
             "-V, --version             print version and exit",
             "-P, --pidfile=<file>      save PID in <file>, only used with -d option",
@@ -93,6 +96,8 @@ enum HelpText {
             "   - ssl_kernel_tls:      enable kernel TLS offload",
             "   - ssl_min_version:     minimum protocol version to accept (default: \(minVersion))",
             "                          valid values are 0(tlsv1.0), 1(tlsv1.1), 2(tlsv1.2), or 3(tlsv1.3).",
+            "   - metrics_port:        serve Prometheus metrics over HTTP on this port (default: off)",
+            "   - metrics_addr:        address of the metrics listener (default: \(s.metricsAddr))",
         ]
         return lines.joined(separator: "\n") + "\n"
     }

@@ -115,6 +115,11 @@ public struct Settings: Sendable {
     /// `-Z` and `-o ssl_*`.
     public var tls = TLSSettings()
 
+    /// `-o metrics_port=<port>` (Cachet only): the Prometheus page's plain HTTP listener; nil = off.
+    public var metricsPort: Int? = nil
+    /// `-o metrics_addr=<addr>` (Cachet only): where that listener binds; loopback unless said otherwise.
+    public var metricsAddr: String = "127.0.0.1"
+
     /// Non-fatal messages memcached prints while parsing (e.g. the `-t > 64` warning); the caller
     /// writes them to stderr before starting.
     public var startupWarnings: [String] = []

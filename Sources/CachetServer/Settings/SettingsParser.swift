@@ -17,6 +17,8 @@
 //   in usage() when -U/-o idle_timeout were given before -h): Cachet prints the whole text.
 // - `-t` above 64 prints memcached's warning via `Settings.startupWarnings` (the caller writes it).
 
+import CachetTLS
+
 public enum SettingsOutcome: Sendable {
     case run(Settings)
     case exit(code: Int32, stdout: String, stderr: String)
@@ -70,10 +72,37 @@ public enum SettingsParser {
     static let itemSizeMaxLowerLimit = 1024
     static let itemSizeMaxUpperLimit = 1024 * 1024 * 1024
 
-    /// `arguments` excludes argv[0].
+    /// `arguments` excludes argv[0]. A leading `--config-file <path>` splices in the file's options
+    /// (ConfigFile.swift).
     public static func parse(_ arguments: [String]) -> SettingsOutcome {
+        switch ConfigFile.expand(arguments) {
+        case .failure(let f): return .exit(code: f.code, stdout: "", stderr: f.message)
+        case .success(let args): return parseOptions(args)
+        }
+    }
+
+    /// One config-file line's options on their own: getopt and each option's checks, not the checks
+    /// that relate several options (those run once the whole command line is known). nil = fine.
+    static func check(_ arguments: [String]) -> SettingsOutcome? {
         var s = Settings()
         var slabChunkChanged = false
+        return applyAll(arguments, &s, &slabChunkChanged)
+    }
+
+    private static func parseOptions(_ arguments: [String]) -> SettingsOutcome {
+        var s = Settings()
+        var slabChunkChanged = false
+        if let done = applyAll(arguments, &s, &slabChunkChanged) { return done }
+        if let error = validate(s) { return error.outcome }
+        if let warning = tlsOptionsWithoutTLS(s) { s.startupWarnings.append(warning) }
+        if s.metricsPort == nil && s.metricsAddr != Settings().metricsAddr {
+            s.startupWarnings.append("cachet: warning: -o metrics_addr has no effect without -o metrics_port (metrics are off)\n")
+        }
+        return .run(s)
+    }
+
+    private static func applyAll(_ arguments: [String], _ s: inout Settings,
+                                 _ slabChunkChanged: inout Bool) -> SettingsOutcome? {
         let getopt = GetoptLong(programName: "cachet", optstring: optstring, longOptions: longOptions)
         for event in getopt.parse(arguments) {
             switch event {
@@ -89,8 +118,7 @@ public enum SettingsParser {
                 }
             }
         }
-        if let error = validate(s) { return error.outcome }
-        return .run(s)
+        return nil
     }
 
     /// One getopt result; returns an outcome for -h/-V/-i, throws SettingsError to stop.
@@ -210,5 +238,18 @@ public enum SettingsParser {
         if s.port > 65535 || s.port < 0 { return .invalidPort(s.port) }
         if s.tls.enabled && s.port == 0 { return .sslWithoutTCPPort }
         return nil
+    }
+
+    /// memcached 1.6.18 takes `-o ssl_*` without `-Z` silently and serves plaintext; an operator who
+    /// forgot `-Z` deserves to hear it.
+    static func tlsOptionsWithoutTLS(_ s: Settings) -> String? {
+        let t = s.tls
+        guard !t.enabled else { return nil }
+        let defaults = TLSSettings()
+        guard t.chainCert != nil || t.key != nil || t.caCert != nil || t.ciphers != nil || t.ciphersuites != nil
+            || t.keyFormat != defaults.keyFormat || t.verifyMode != defaults.verifyMode || t.wbufSize != defaults.wbufSize
+            || t.sessionCache || t.kernelTLS || t.minVersion != defaults.minVersion
+        else { return nil }
+        return "cachet: warning: -o ssl_* options have no effect without -Z (TLS is off; every listener is plaintext)\n"
     }
 }
