@@ -87,6 +87,7 @@ test: bootstrap
 	$(SWIFT) build $(RELEASE) --product cachet-bench
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	$(PY) Scripts/check-test-discovery
 	CACHET_BIN=$(RELEASE_BIN) $(PY) -m unittest discover -s Tests/integration -p 'test_*.py' -v
 	CACHET_BIN=$(RELEASE_BIN) ./Scripts/bench-smoke
 	# AddressSanitizer and ThreadSanitizer servers under the concurrency scenarios (the unit tests under

@@ -1217,8 +1217,5 @@ class DumpDisabled(DiffCase):
         self.diff("-X crawl still allowed", b"lru_crawler crawl 1\r\n", fresh=True)
 
 
-from ops_cases import LRUCrawlerCommands, Metadump, Watch, StatsConns, SlabsAndLRUCommands  # noqa: E402,F401
-
-
 if __name__ == "__main__":
     unittest.main()
