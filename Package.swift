@@ -42,9 +42,10 @@ let package = Package(
         .executableTarget(name: "cachet-bench", dependencies: ["CachetBenchCore"], swiftSettings: releaseFlags),
         .testTarget(name: "CacheStoreTests", dependencies: ["CacheStore"]),
         .testTarget(name: "MemcacheProtocolTests", dependencies: ["MemcacheProtocol"]),
-        .testTarget(name: "CachetServerTests", dependencies: ["CachetServer"]),
-        .testTarget(name: "CachetTLSTests", dependencies: ["CachetTLS", "COpenSSL"]),
-        .testTarget(name: "CachetBenchTests", dependencies: ["CachetBenchCore"]),
+        .target(name: "CachetTestSupport", path: "Tests/CachetTestSupport"),
+        .testTarget(name: "CachetServerTests", dependencies: ["CachetServer", "CachetTestSupport"]),
+        .testTarget(name: "CachetTLSTests", dependencies: ["CachetTLS", "COpenSSL", "CachetTestSupport"]),
+        .testTarget(name: "CachetBenchTests", dependencies: ["CachetBenchCore", "CachetTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,6 @@
 // The generator's TLS paths against the real memcached (Debian's, when installed): verified load over
 // TLS 1.2 and 1.3, and resumed handshakes. Checks correctness only, never timings.
+import CachetTestSupport
 import Glibc
 import Testing
 @testable import CachetBenchCore
@@ -32,17 +33,7 @@ func waitExit(_ pid: pid_t) -> Int32 {
     return status
 }
 
-func freePort() -> UInt16 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        bind(fd, $0, len) == 0 ? getsockname(fd, $0, &len) : -1 } }
-    return UInt16(bigEndian: addr.sin_port)
-}
+func freePort() -> UInt16 { freeLoopbackPort() }
 
 func portAnswers(_ port: UInt16) -> Bool {
     guard let addr = loopbackAddress(host: "127.0.0.1", port: port) else { return false }

@@ -1,5 +1,6 @@
 // Runs the real memcached (Debian's 1.6.18, the compatibility oracle) for differential tests.
 // A missing oracle is a test failure with a clear message, never a silent skip.
+import CachetTestSupport
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -60,22 +61,7 @@ enum MemcachedOracle {
     }
 
     /// A loopback TCP port nobody listens on right now.
-    static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) }
-        }
-        _ = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-        }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
+    static func freePort() -> Int { Int(freeLoopbackPort()) }
 
     /// Sends `stats settings` to 127.0.0.1:port, retrying while memcached starts up.
     static func statsSettings(port: Int) -> [(String, String)]? {

@@ -1,6 +1,7 @@
 // Startup/refresh error texts compared against the oracle: Debian's memcached 1.6.18 started with
 // the same files must print the same stderr (OpenSSL queue lines minus the thread id, then the
 // summary line byte for byte) and exit 64.
+import CachetTestSupport
 import CachetTLS
 import COpenSSL
 import Glibc
@@ -11,22 +12,7 @@ struct OracleRun {
     let status: Int32
 }
 
-func freePort() -> UInt16 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = 0
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    withUnsafeMutablePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            _ = bind(fd, $0, len)
-            _ = getsockname(fd, $0, &len)
-        }
-    }
-    return UInt16(bigEndian: addr.sin_port)
-}
+func freePort() -> UInt16 { freeLoopbackPort() }
 
 let memcachedPath = "/usr/bin/memcached"
 let oracleAvailable = access(memcachedPath, X_OK) == 0
