@@ -1,6 +1,7 @@
-// memcached's safe_strtoul / safe_strtol / safe_strtoull (util.c). They are thin checks around libc's
-// strtoul family, so the exact edge cases (leading whitespace, '+', ERANGE, "-1" as unsigned, trailing
-// whitespace) come from calling the same libc functions on a NUL-terminated copy of the token.
+// memcached's safe_strtoul / safe_strtol / safe_strtoull / safe_strtod (util.c), the one copy Cachet has: the
+// protocol parses tokens with them and the option parser (Settings/CNumeric.swift) option values. They are thin
+// checks around libc's strtoul family, so the exact edge cases (leading whitespace, '+', ERANGE, "-1" as
+// unsigned, trailing whitespace) come from calling the same libc functions on a NUL-terminated copy.
 import Glibc
 
 public enum Numbers {
@@ -41,9 +42,8 @@ public enum Numbers {
             let v = Glibc.strtoull(s, &end, 10)
             guard let e = end, errno != ERANGE, e != UnsafeMutablePointer(mutating: s) else { return nil }
             if isSpace(e.pointee) || e.pointee == 0 {
-                if Int64(bitPattern: UInt64(v)) < 0 {
-                    if memchr(s, Int32(UInt8(ascii: "-")), e - UnsafeMutablePointer(mutating: s)) != nil { return nil }
-                }
+                // memcached: strchr(str, '-') over the whole string
+                if Int64(bitPattern: UInt64(v)) < 0 && strchr(s, Int32(UInt8(ascii: "-"))) != nil { return nil }
                 return UInt64(v)
             }
             return nil
@@ -59,9 +59,7 @@ public enum Numbers {
             let v = Glibc.strtoul(s, &end, 10)
             guard let e = end, errno != ERANGE, e != UnsafeMutablePointer(mutating: s) else { return nil }
             if isSpace(e.pointee) || e.pointee == 0 {
-                if Int(bitPattern: v) < 0 {
-                    if memchr(s, Int32(UInt8(ascii: "-")), e - UnsafeMutablePointer(mutating: s)) != nil { return nil }
-                }
+                if Int(bitPattern: v) < 0 && strchr(s, Int32(UInt8(ascii: "-"))) != nil { return nil }
                 return UInt32(truncatingIfNeeded: v)
             }
             return nil
@@ -69,13 +67,16 @@ public enum Numbers {
     }
 
     /// safe_strtol: parses a long and stores it into an int32 (memcached truncates the same way).
-    public static func strtol(_ bytes: UnsafeRawBufferPointer) -> Int32? {
+    /// `rejectAboveIntMax`: option values above INT_MAX are refused (Cachet's option parser always has);
+    /// protocol tokens are truncated as memcached 1.6.18 does (`slabs reassign 4294967297 2` acts on class 1).
+    public static func strtol(_ bytes: UnsafeRawBufferPointer, rejectAboveIntMax: Bool = false) -> Int32? {
         if let v = plainDigits(bytes) { return Int32(truncatingIfNeeded: v) }
         return withCString(bytes) { s in
             var end: UnsafeMutablePointer<CChar>? = nil
             errno = 0
             let v = Glibc.strtol(s, &end, 10)
             guard let e = end, errno != ERANGE, e != UnsafeMutablePointer(mutating: s) else { return nil }
+            if rejectAboveIntMax && v > Int(Int32.max) { return nil }
             if isSpace(e.pointee) || e.pointee == 0 {
                 return Int32(truncatingIfNeeded: v)
             }

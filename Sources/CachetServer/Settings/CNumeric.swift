@@ -7,6 +7,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import MemcacheProtocol
 
 enum CNumeric {
     /// glibc's atoi: `(int) strtol(s, NULL, 10)` — leading junk gives 0, trailing junk is ignored,
@@ -22,35 +23,15 @@ enum CNumeric {
         Int32(truncatingIfNeeded: strtol(s, nil, 8))
     }
 
-    /// memcached's safe_strtol: the whole token must be a number (a trailing space is tolerated),
-    /// values above INT_MAX fail, ERANGE fails.
+    /// memcached's safe_strtol for option values (values above INT_MAX fail), MemcacheProtocol's copy.
     static func safeStrtol(_ s: String) -> Int32? {
-        s.withCString { str -> Int32? in
-            var end: UnsafeMutablePointer<CChar>? = nil
-            errno = 0
-            let l = strtol(str, &end, 10)
-            guard let end, errno != ERANGE, end != UnsafeMutablePointer(mutating: str) else { return nil }
-            if l > Int(Int32.max) { return nil }
-            if isspace(Int32(UInt8(bitPattern: end.pointee))) != 0 || end.pointee == 0 {
-                return Int32(truncatingIfNeeded: l)
-            }
-            return nil
-        }
+        var s = s
+        return s.withUTF8 { Numbers.strtol(UnsafeRawBufferPointer($0), rejectAboveIntMax: true) }
     }
 
-    /// memcached's safe_strtoul: like safe_strtol for uint32, and a '-' is refused when the
-    /// value would look negative as a signed long (so `-1` fails).
+    /// memcached's safe_strtoul for option values, MemcacheProtocol's copy.
     static func safeStrtoul(_ s: String) -> UInt32? {
-        s.withCString { str -> UInt32? in
-            var end: UnsafeMutablePointer<CChar>? = nil
-            errno = 0
-            let l = strtoul(str, &end, 10)
-            guard let end, errno != ERANGE, end != UnsafeMutablePointer(mutating: str) else { return nil }
-            if isspace(Int32(UInt8(bitPattern: end.pointee))) != 0 || end.pointee == 0 {
-                if Int(bitPattern: l) < 0 && s.contains("-") { return nil }
-                return UInt32(truncatingIfNeeded: l)
-            }
-            return nil
-        }
+        var s = s
+        return s.withUTF8 { Numbers.strtoul(UnsafeRawBufferPointer($0)) }
     }
 }
