@@ -26,6 +26,8 @@ public final class CacheStore: @unchecked Sendable {
     let casCounter = Atomic<UInt64>(0)
     /// Set while an LRU crawl (metadump or crawl) runs: memcached runs one crawler request at a time.
     let crawlerBusy = Atomic<Bool>(false)
+    /// The segmented LRU's run-time settings (LRUMaintenance.swift).
+    public let lruPolicy: LRUPolicy
     /// Eviction reports for `watch evictions` (StoreEvents.swift).
     public let events = StoreEvents()
     /// References to items whose values connections send from slab memory (ItemPins.swift).
@@ -44,6 +46,8 @@ public final class CacheStore: @unchecked Sendable {
         classes = allocator.classes
         classLocks = allocator.classLocks
         largestClassId = allocator.largestId
+        for id in 0...largestClassId { classes[id].keyOffset = layout.keyOffset }
+        lruPolicy = LRUPolicy(config)
         assoc = AssocTable(hashPower: config.hashPowerInitial, layout: layout)
     }
 
@@ -90,11 +94,11 @@ public final class CacheStore: @unchecked Sendable {
         guard let it = found else { return result }
         let flagsBefore = it.itFlags
         let timeBefore = it.time
-        it.itFlags = flagsBefore | ItemFlags.fetched
-        updateLocked(it)
+        let segmentBefore = it.lruSegment
+        bumpLocked(it)
         if let t = touchExptime { it.exptime = clock.realtime(t) }
         body(ItemView(item: it, layout: layout, fetchedBefore: flagsBefore & ItemFlags.fetched != 0,
-                      lastAccess: timeBefore))
+                      lastAccess: timeBefore, lruSegment: segmentBefore))
         return result
     }
 
@@ -105,8 +109,7 @@ public final class CacheStore: @unchecked Sendable {
         defer { assoc.locks.unlock(seg) }
         let (found, result) = findLocked(key, hash: hash, seg: seg)
         guard let it = found else { return result }
-        it.itFlags |= ItemFlags.fetched
-        updateLocked(it)
+        bumpLocked(it)
         it.exptime = clock.realtime(exptime)
         return result
     }

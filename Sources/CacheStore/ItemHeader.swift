@@ -11,8 +11,9 @@
 //  36  flags   u32   client flags
 //  40  hash    u32   murmur3 of the key (segment/bucket without rehashing the key)
 //  44  nkey    u8
-//  45  itFlags u8    linked | fetched | chunked | stale | tokenSent | keyBinary | crawler (sentinel) | pinned
-//  46  clsid   u8    slab class whose LRU and `stats items` counters hold the item (memcached slabs_clsid)
+//  45  itFlags u8    linked | fetched | chunked | stale | tokenSent | keyBinary | active | pinned
+//  46  clsid   u8    slab class whose LRU and `stats items` counters hold the item, in the low 6 bits, and its
+//                    LRU segment (HOT 0, WARM 1, COLD 2, TEMP 3) in the top 2 — memcached's slabs_clsid | lru id
 //  47  memClsid u8   slab class the header's memory came from (= clsid for plain items; memcached's
 //                    item_chunk.orig_clsid for chunked ones)
 //  48  cas     u64   only when CAS is enabled
@@ -42,8 +43,9 @@ struct ItemFlags {
     static let stale: UInt8 = 8
     static let tokenSent: UInt8 = 16
     static let keyBinary: UInt8 = 32
-    /// An LRU crawler's sentinel (LRUCrawler.swift), not an item: never in the hash table.
-    static let crawler: UInt8 = 64
+    /// Segmented LRU (memcached ITEM_ACTIVE): fetched again after its first fetch; the LRU maintainer keeps
+    /// such items in WARM (or rescues them from COLD) and clears the bit when it does.
+    static let active: UInt8 = 64
     /// A connection is sending the value straight from slab memory (ItemPins.swift): not evicted, not
     /// rewritten in place, and its memory outlives an unlink until the last reference is dropped.
     static let pinned: UInt8 = 128
@@ -123,17 +125,29 @@ struct ItemRef: Equatable {
         @inline(__always) get { Int(raw.load(fromByteOffset: 44, as: UInt8.self)) }
         @inline(__always) nonmutating set { raw.storeBytes(of: UInt8(newValue), toByteOffset: 44, as: UInt8.self) }
     }
-    /// Shared between lock domains: written under the item's segment lock (a get marks it fetched), read by
-    /// eviction and the crawler under a class lock (only bits that never change on a linked item, such as
-    /// chunked and crawler) — so every access is a relaxed atomic byte access (a plain mov).
+    /// Shared between lock domains: written under the item's segment lock (a get marks it fetched or active),
+    /// read by eviction and the crawler under a class lock (the bits they act on, such as active, only with the
+    /// segment lock too) — so every access is a relaxed atomic byte access (a plain mov).
     var itFlags: UInt8 {
         @inline(__always) get { cachet_load_byte(raw + 45) }
         @inline(__always) nonmutating set { cachet_store_byte(raw + 45, newValue) }
     }
+    /// Setting it puts the item in LRU segment 0 (HOT); `lruSegment` moves it between segments.
     var classId: Int {
-        @inline(__always) get { Int(raw.load(fromByteOffset: 46, as: UInt8.self)) }
+        @inline(__always) get { Int(raw.load(fromByteOffset: 46, as: UInt8.self) & 63) }
         @inline(__always) nonmutating set { raw.storeBytes(of: UInt8(newValue), toByteOffset: 46, as: UInt8.self) }
     }
+    /// The LRU list of its class the item is on (LRUSegment); written with the class lock and the item's lock.
+    var lruSegment: Int {
+        @inline(__always) get { Int(raw.load(fromByteOffset: 46, as: UInt8.self) >> 6) }
+        @inline(__always) nonmutating set {
+            let cid = raw.load(fromByteOffset: 46, as: UInt8.self) & 63
+            raw.storeBytes(of: cid | UInt8(newValue << 6), toByteOffset: 46, as: UInt8.self)
+        }
+    }
+    /// An LRU crawler's sentinel (LRUCrawler.swift) rather than an item: its nbytes is 0, while every item's
+    /// counts at least the value's "\r\n" (memcached tells its crawlers apart the same way).
+    var isCrawlerSentinel: Bool { @inline(__always) get { nbytes == 0 } }
     /// The class the header's own chunk belongs to (differs from `classId` only for chunked items).
     var memClassId: Int {
         @inline(__always) get { Int(raw.load(fromByteOffset: 47, as: UInt8.self)) }
@@ -151,8 +165,9 @@ struct ItemRef: Equatable {
     @inline(__always) func key(_ layout: ItemLayout) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: raw + layout.keyOffset, count: nkey)
     }
-    @inline(__always) func totalSize(_ layout: ItemLayout) -> Int {
-        layout.keyOffset + nkey + 1 + (clientFlags != 0 ? 4 : 0) + Int(nbytes)
+    @inline(__always) func totalSize(_ layout: ItemLayout) -> Int { totalSize(layout.keyOffset) }
+    @inline(__always) func totalSize(_ keyOffset: Int) -> Int {
+        keyOffset + nkey + 1 + (clientFlags != 0 ? 4 : 0) + Int(nbytes)
     }
 
     /// Plain items: the value bytes (followed in memory by "\r\n").

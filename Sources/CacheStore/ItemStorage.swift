@@ -8,58 +8,38 @@
 import Glibc
 
 extension CacheStore {
-    /// Tail items examined per allocation attempt (memcached lru_pull_tail's `tries`).
-    static let evictionSearchDepth = 5
-
     // MARK: Allocation
 
-    /// One chunk of class `classId`: free list, new page, then the LRU tail (reclaim expired, else evict).
-    /// On failure `outofmemory` is counted in class `oomClass` (memcached do_item_alloc counts it in the
-    /// item's class; a failed value chunk of a chunked item is not counted: pass nil).
+    /// One chunk of class `classId` (memcached do_item_alloc_pull): up to 10 rounds of free list or new
+    /// page, else evict from the COLD tail, else (segmented) push HOT's tail down to COLD and retry. In
+    /// flat mode every round first reclaims expired items from COLD's tail. Rounds after the first count
+    /// as `direct_reclaims`. On failure `outofmemory` is counted in class `oomClass` (memcached
+    /// do_item_alloc counts it in the item's class; a failed value chunk of a chunked item is not counted:
+    /// pass nil).
     func allocChunk(_ classId: Int, oomClass: Int?) -> UnsafeMutableRawPointer? {
         let c = classes + classId
         classLocks.lock(classId)
         var deferred: UnsafeMutableRawPointer? = nil
         let now = clock.currentTime
-        if config.reclaimBeforeAlloc { reclaimTailLocked(c, now: now, deferred: &deferred) }
-        if let p = c.popFree() ?? (allocator.newPageLocked(c) ? c.popFree() : nil) {
-            classLocks.unlock(classId)
-            freeDeferred(deferred)
-            return p
-        }
-        var search = c.pointee.lruTail
-        var tries = CacheStore.evictionSearchDepth
-        while tries > 0, let raw = search {
-            tries -= 1
-            let it = ItemRef(raw)
-            search = it.prev
-            if it.itFlags & ItemFlags.crawler != 0 { continue }   // a crawl's sentinel, not an item
-            let seg = assoc.segment(for: it.hash)
-            guard assoc.locks.tryLock(seg) else { continue }
-            // Being sent from slab memory: neither reclaiming nor evicting would free anything now.
-            if it.itFlags & ItemFlags.pinned != 0 { assoc.locks.unlock(seg); continue }
-            let fetched = it.itFlags & ItemFlags.fetched != 0
-            if (it.exptime != 0 && it.exptime < now) || isFlushed(it, now: now) {
-                c.pointee.reclaimed += 1
-                if !fetched { c.pointee.expiredUnfetched += 1 }
-                assoc.remove(it, seg: seg)
-                releaseLocked(it, in: c, deferred: &deferred)
-                assoc.locks.unlock(seg)
-                continue   // all expired so far: keep looking
+        let segmented = lruPolicy.segmented
+        var p: UnsafeMutableRawPointer? = nil
+        var rounds = 0
+        while rounds < 10 {
+            if !segmented {
+                _ = pullTailLocked(c, seg: LRUSegment.cold, totalBytes: 0, maxAge: 0, evict: false,
+                                   crawlBlocks: false, now: now, deferred: &deferred)
             }
-            if !config.evictionsEnabled { assoc.locks.unlock(seg); break }
-            c.pointee.evicted += 1
-            c.pointee.evictedTime = now &- it.time
-            if it.exptime != 0 { c.pointee.evictedNonzero += 1 }
-            if !fetched { c.pointee.evictedUnfetched += 1 }
-            if events.evictionsWatched.load(ordering: .relaxed) { events.reportEviction(it, layout: layout, now: now) }
-            assoc.remove(it, seg: seg)
-            releaseLocked(it, in: c, deferred: &deferred)
-            assoc.locks.unlock(seg)
-            noteEviction(classId: classId)   // slab_automove=2 (SlabMover.swift)
-            break
+            p = c.popFree() ?? (allocator.newPageLocked(c) ? c.popFree() : nil)
+            if p != nil { break }
+            rounds += 1
+            if pullTailLocked(c, seg: LRUSegment.cold, totalBytes: 0, maxAge: 0, evict: true,
+                              crawlBlocks: false, now: now, deferred: &deferred) <= 0 {
+                guard segmented else { break }
+                _ = pullTailLocked(c, seg: LRUSegment.hot, totalBytes: 0, maxAge: 0, evict: false,
+                                   crawlBlocks: false, now: now, deferred: &deferred)
+            }
         }
-        let p = c.popFree() ?? (allocator.newPageLocked(c) ? c.popFree() : nil)
+        c.pointee.directReclaims += rounds
         if p == nil, let o = oomClass {
             if o == classId {
                 c.pointee.outOfMemory += 1
@@ -73,31 +53,6 @@ extension CacheStore {
         classLocks.unlock(classId)
         freeDeferred(deferred)
         return p
-    }
-
-    /// memcached lru_pull_tail on the COLD LRU without eviction: from the tail, reclaim expired or flushed
-    /// items (up to `evictionSearchDepth` looked at) and stop at the first live one. Holds the class lock.
-    func reclaimTailLocked(_ c: SlabClassRef, now: UInt32, deferred: inout UnsafeMutableRawPointer?) {
-        var search = c.pointee.lruTail
-        var tries = CacheStore.evictionSearchDepth
-        while tries > 0, let raw = search {
-            let it = ItemRef(raw)
-            search = it.prev
-            if it.itFlags & ItemFlags.crawler != 0 { continue }   // a crawl's sentinel costs no try
-            tries -= 1
-            let seg = assoc.segment(for: it.hash)
-            guard assoc.locks.tryLock(seg) else { continue }
-            if it.itFlags & ItemFlags.pinned != 0 { assoc.locks.unlock(seg); continue }
-            guard (it.exptime != 0 && it.exptime < now) || isFlushed(it, now: now) else {
-                assoc.locks.unlock(seg)
-                return
-            }
-            c.pointee.reclaimed += 1
-            if it.itFlags & ItemFlags.fetched == 0 { c.pointee.expiredUnfetched += 1 }
-            assoc.remove(it, seg: seg)
-            releaseLocked(it, in: c, deferred: &deferred)
-            assoc.locks.unlock(seg)
-        }
     }
 
     /// An unlinked item with header, key space and value space ready (value not written), or nil on OOM.
@@ -272,6 +227,7 @@ extension CacheStore {
         let cid = it.classId
         let c = classes + cid
         classLocks.lock(cid)
+        it.lruSegment = initialSegment(exptime: it.exptime, now: it.time)
         c.lruLinkAtHead(it)
         c.pointee.number += 1
         c.pointee.memRequested += it.totalSize(layout)
@@ -295,18 +251,6 @@ extension CacheStore {
     func replaceLocked(_ old: ItemRef, with new: ItemRef, seg: Int, cas: UInt64? = nil) {
         unlinkLocked(old, seg: seg)
         linkLocked(new, seg: seg, cas: cas)
-    }
-
-    /// memcached do_item_update: refresh `time` and move to the LRU head, at most once per update interval.
-    @inline(__always)
-    func updateLocked(_ it: ItemRef) {
-        let now = clock.currentTime
-        guard Int64(it.time) < Int64(now) - Int64(itemUpdateInterval) else { return }
-        let cid = it.classId
-        classLocks.lock(cid)
-        it.time = now
-        (classes + cid).lruMoveToHead(it)
-        classLocks.unlock(cid)
     }
 
     /// memcached do_item_get: the live item for `key`, unlinking it on the way if it is flushed or expired.

@@ -14,10 +14,14 @@ public struct ItemView {
     public let fetched: Bool
     /// memcached's ntotal for this item (header + cas + key + 1 + (flags ? 4 : 0) + value + 2).
     public let totalSize: Int
+    /// The LRU segment the item was on when it was found (0 HOT, 1 WARM, 2 COLD, 3 TEMP): memcached counts
+    /// hits per segment (`hits_to_hot` …).
+    public let lruSegment: Int
     /// The item in slab memory; valid while the caller of the closure holds the item's segment lock.
     let item: ItemRef
 
-    init(item: ItemRef, layout: ItemLayout, fetchedBefore: Bool, lastAccess: UInt32) {
+    init(item: ItemRef, layout: ItemLayout, fetchedBefore: Bool, lastAccess: UInt32, lruSegment: Int) {
+        self.lruSegment = lruSegment
         self.item = item
         flags = item.clientFlags
         cas = item.cas(layout)

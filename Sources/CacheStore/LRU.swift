@@ -1,29 +1,85 @@
-// Owns the per-class LRU: a doubly linked list through the item header's prev/next, head = most recent.
-// One plain LRU per slab class (memcached's non-segmented mode); bumps are rate-limited by the caller to
-// once per ITEM_UPDATE_INTERVAL so a hot get does not take the class lock.
+// Owns the per-class LRU lists: memcached's segmented LRU keeps four per slab class — HOT (new items), WARM
+// (items fetched at least twice), COLD (the eviction end) and TEMP (items with a short TTL, when enabled) —
+// each a doubly linked list through the item header's prev/next, head = most recent, with its item count
+// and bytes (memcached's sizes[] / sizes_bytes[], which decide when HOT and WARM overflow into COLD).
+// In flat mode (`lru mode flat`, `-o no_lru_maintainer`) every item lives in COLD. The item's segment is
+// the top two bits of its class byte (ItemRef.lruSegment). Moving items between segments is
+// LRUMaintenance.swift; linking items in and out of the store is ItemStorage.swift.
+
+/// memcached's HOT_LRU / WARM_LRU / COLD_LRU / TEMP_LRU (its ids are these shifted left by 6).
+enum LRUSegment {
+    static let hot = 0
+    static let warm = 1
+    static let cold = 2
+    static let temp = 3
+}
+
+/// One LRU segment of a class. Invariant: touched only under the class lock; `count`/`bytes` cover the
+/// items on the list (crawler sentinels are linked but not counted).
+struct LRUList {
+    var head: UnsafeMutableRawPointer? = nil
+    var tail: UnsafeMutableRawPointer? = nil
+    var count = 0
+    var bytes = 0
+}
+
+extension SlabClass {
+    /// Where `lists` starts inside the struct, for `list(_:)`.
+    static let listsOffset = MemoryLayout<SlabClass>.offset(of: \SlabClass.lists)!
+}
 
 extension UnsafeMutablePointer where Pointee == SlabClass {
-    /// Caller holds this class's lock.
-    @inline(__always) func lruLinkAtHead(_ it: ItemRef) {
-        it.prev = nil
-        it.next = pointee.lruHead
-        if let h = pointee.lruHead { ItemRef(h).prev = it.raw }
-        pointee.lruHead = it.raw
-        if pointee.lruTail == nil { pointee.lruTail = it.raw }
+    /// Segment `seg`'s list (the four lists are one homogeneous tuple, so they sit one stride apart).
+    @inline(__always) func list(_ seg: Int) -> UnsafeMutablePointer<LRUList> {
+        (UnsafeMutableRawPointer(self) + SlabClass.listsOffset + seg &* MemoryLayout<LRUList>.stride)
+            .assumingMemoryBound(to: LRUList.self)
     }
 
-    /// Caller holds this class's lock; `it` is on this list.
+    /// The tail of segment `seg`, skipping crawler sentinels (memcached reads ages off the tail item).
+    @inline(__always) func tailItem(_ seg: Int) -> ItemRef? {
+        var p = list(seg).pointee.tail
+        while let t = p, ItemRef(t).isCrawlerSentinel { p = ItemRef(t).prev }
+        return p.map(ItemRef.init)
+    }
+
+    /// Links `it` at the head of the list its `lruSegment` names. Caller holds this class's lock.
+    @inline(__always) func lruLinkAtHead(_ it: ItemRef) {
+        let l = list(it.lruSegment)
+        it.prev = nil
+        it.next = l.pointee.head
+        if let h = l.pointee.head { ItemRef(h).prev = it.raw }
+        l.pointee.head = it.raw
+        if l.pointee.tail == nil { l.pointee.tail = it.raw }
+        if !it.isCrawlerSentinel {
+            l.pointee.count += 1
+            l.pointee.bytes += it.totalSize(pointee.keyOffset)
+        }
+    }
+
+    /// Caller holds this class's lock; `it` is on the list its `lruSegment` names.
     @inline(__always) func lruUnlink(_ it: ItemRef) {
-        if let p = it.prev { ItemRef(p).next = it.next } else { pointee.lruHead = it.next }
-        if let n = it.next { ItemRef(n).prev = it.prev } else { pointee.lruTail = it.prev }
+        let l = list(it.lruSegment)
+        if let p = it.prev { ItemRef(p).next = it.next } else { l.pointee.head = it.next }
+        if let n = it.next { ItemRef(n).prev = it.prev } else { l.pointee.tail = it.prev }
         it.prev = nil
         it.next = nil
+        if !it.isCrawlerSentinel {
+            l.pointee.count -= 1
+            l.pointee.bytes -= it.totalSize(pointee.keyOffset)
+        }
     }
 
     /// Caller holds this class's lock.
     @inline(__always) func lruMoveToHead(_ it: ItemRef) {
-        if pointee.lruHead == it.raw { return }
+        if list(it.lruSegment).pointee.head == it.raw { return }
         lruUnlink(it)
+        lruLinkAtHead(it)
+    }
+
+    /// Moves `it` to the head of segment `seg`. Caller holds this class's lock and the item's segment lock.
+    @inline(__always) func lruMove(_ it: ItemRef, to seg: Int) {
+        lruUnlink(it)
+        it.lruSegment = seg
         lruLinkAtHead(it)
     }
 }

@@ -2,7 +2,8 @@
 // - `cachedump` (memcached item_cachedump): one short walk from a class's LRU head under its class lock,
 //   bounded by the caller (memcached caps the reply at 2 MB);
 // - `LRUCrawl` (memcached crawler.c), behind `lru_crawler metadump|crawl`: a sentinel is linked at the tail
-//   of each crawled class's LRU and swapped one step towards the head per visit, so the crawl holds a class
+//   of each crawled LRU (every segment of each class: memcached's ids class | segment << 6) and swapped one
+//   step towards the head per visit, so the crawl holds a class
 //   lock for one item at a time and can pause between batches while other threads store, bump and evict
 //   around the sentinel (eviction skips sentinels). Classes advance round-robin, one item each per round,
 //   which is the order memcached's crawler thread visits its LRUs in. `metadump hash` walks hash segments
@@ -12,7 +13,7 @@
 // Accounting is crawler.c's: every item an LRU crawl looks at counts in its class's crawler_items_checked
 // (metadump too, `metadump hash` not); a reclaim counts in crawler_reclaimed and, when the item expired
 // without being fetched, expired_unfetched. `toCrawl` (memcached's lru_crawler_tocrawl) ends a class's
-// walk after that many items (memcached: per class and LRU segment; Cachet has one LRU per class).
+// walk of one LRU segment after that many items (memcached's rule too).
 import Glibc
 
 /// What `lru_crawler metadump` prints for one item; `key` is valid only during the visit.
@@ -29,19 +30,19 @@ public struct ItemMeta {
 }
 
 extension CacheStore {
-    /// memcached item_cachedump: items of `classId` from the most recently used, while `body` (key, value
+    /// memcached item_cachedump: items of `classId`'s COLD LRU from the most recently used, while `body` (key, value
     /// length, relative exptime, relative last access) returns true. Reads under the class lock only, as memcached does: key and
     /// length never change while linked, and exptime is one aligned word (a concurrent touch shows old or new).
     public func cachedump(classId: Int, _ body: (UnsafeRawBufferPointer, Int, UInt32, UInt32) -> Bool) {
         guard classId >= 1 && classId <= largestClassId else { return }
         classLocks.lock(classId)
         defer { classLocks.unlock(classId) }
-        var p = classes[classId].lruHead
+        var p = (classes + classId).list(LRUSegment.cold).pointee.head
         while let raw = p {
             let it = ItemRef(raw)
             p = it.next
             // memcached leaves out binary keys (meta `b`) so that no raw bytes are printed
-            if it.itFlags & (ItemFlags.crawler | ItemFlags.keyBinary) != 0 { continue }
+            if it.isCrawlerSentinel || it.itFlags & ItemFlags.keyBinary != 0 { continue }
             if !body(it.key(layout), it.valueLength, it.exptime, it.time) { return }
         }
     }
@@ -79,9 +80,10 @@ extension CacheStore {
 /// also releases the store's crawler slot (deinit does it for a crawl dropped unfinished).
 public final class LRUCrawl: @unchecked Sendable {
     private let store: CacheStore
+    /// LRU ids (class | segment << 6) still being walked, in memcached's crawl order (ascending).
     private var active: [Int]
     private var sentinels: [Int: UnsafeMutableRawPointer] = [:]
-    /// Items looked at so far, by class id, against `toCrawl` (0 = no cap).
+    /// Items looked at so far, by LRU id, against `toCrawl` (0 = no cap).
     private var checked: [Int]
     private let toCrawl: Int
     private let byHash: Bool
@@ -92,23 +94,24 @@ public final class LRUCrawl: @unchecked Sendable {
         self.store = store
         self.byHash = byHash
         self.toCrawl = toCrawl
-        checked = Array(repeating: 0, count: store.largestClassId + 1)
-        active = byHash ? [] : Array(Set(classIds)).sorted()
-        for cid in active {
+        checked = Array(repeating: 0, count: 256)
+        active = byHash ? [] : Set(classIds).flatMap { cid in (0..<4).map { cid | $0 << 6 } }.sorted()
+        for id in active {
+            // nbytes 0 marks a sentinel (ItemRef.isCrawlerSentinel); it is never counted in its list.
             let s = UnsafeMutableRawPointer.allocate(byteCount: store.layout.keyOffset + 8, alignment: 16)
             memset(s, 0, store.layout.keyOffset + 8)
             let ref = ItemRef(s)
-            ref.itFlags = ItemFlags.crawler
-            ref.classId = cid
-            sentinels[cid] = s
-            store.classLocks.lock(cid)
-            let c = store.classes + cid
+            ref.classId = id & 63
+            ref.lruSegment = id >> 6
+            sentinels[id] = s
+            store.classLocks.lock(id & 63)
+            let l = (store.classes + (id & 63)).list(id >> 6)
             // Link at the tail (memcached do_item_linktail_q).
             ref.next = nil
-            ref.prev = c.pointee.lruTail
-            if let t = c.pointee.lruTail { ItemRef(t).next = s } else { c.pointee.lruHead = s }
-            c.pointee.lruTail = s
-            store.classLocks.unlock(cid)
+            ref.prev = l.pointee.tail
+            if let t = l.pointee.tail { ItemRef(t).next = s } else { l.pointee.head = s }
+            l.pointee.tail = s
+            store.classLocks.unlock(id & 63)
         }
     }
 
@@ -162,17 +165,19 @@ public final class LRUCrawl: @unchecked Sendable {
         return active.isEmpty
     }
 
-    /// One item of class `cid`; false when the sentinel reached the head or the class had its `toCrawl`.
-    private func stepClass(_ cid: Int, _ handle: (ItemRef) -> Bool) -> Bool {
-        if toCrawl > 0 && checked[cid] >= toCrawl { return false }
-        let s = ItemRef(sentinels[cid]!)
+    /// One item of LRU `id`; false when the sentinel reached the head or the LRU had its `toCrawl`.
+    private func stepClass(_ id: Int, _ handle: (ItemRef) -> Bool) -> Bool {
+        if toCrawl > 0 && checked[id] >= toCrawl { return false }
+        let cid = id & 63
+        let s = ItemRef(sentinels[id]!)
         let c = store.classes + cid
+        let l = c.list(id >> 6)
         store.classLocks.lock(cid)
         defer { store.classLocks.unlock(cid) }
         guard let p = s.prev else { return false }
         let it = ItemRef(p)
-        swapTowardsHead(s, it, c)
-        if it.itFlags & ItemFlags.crawler != 0 { return true }
+        swapTowardsHead(s, it, l)
+        if it.isCrawlerSentinel { return true }
         let seg = store.assoc.segment(for: it.hash)
         if !store.assoc.locks.tryLock(seg) {
             // The lock order is segment, then class: let go of the class lock, wait for the segment,
@@ -181,14 +186,13 @@ public final class LRUCrawl: @unchecked Sendable {
             store.classLocks.unlock(cid)
             store.assoc.locks.lock(seg)
             store.classLocks.lock(cid)
-            guard s.next == it.raw, it.itFlags & ItemFlags.crawler == 0,
-                  store.assoc.segment(for: it.hash) == seg else {
+            guard s.next == it.raw, !it.isCrawlerSentinel, store.assoc.segment(for: it.hash) == seg else {
                 store.assoc.locks.unlock(seg)
-                if s.next == it.raw { swapTowardsHead(it, s, c) }   // retry this position next round
+                if s.next == it.raw { swapTowardsHead(it, s, l) }   // retry this position next round
                 return true
             }
         }
-        checked[cid] += 1
+        checked[id] += 1
         c.pointee.crawlerItemsChecked += 1
         if handle(it) {
             var deferred: UnsafeMutableRawPointer? = nil
@@ -210,20 +214,20 @@ public final class LRUCrawl: @unchecked Sendable {
         return true
     }
 
-    /// `a` directly follows `b` (b is nearer the head): swap them. Caller holds the class lock.
-    private func swapTowardsHead(_ a: ItemRef, _ b: ItemRef, _ c: SlabClassRef) {
+    /// `a` directly follows `b` (b is nearer the head) on list `l`: swap them. Caller holds the class lock.
+    private func swapTowardsHead(_ a: ItemRef, _ b: ItemRef, _ l: UnsafeMutablePointer<LRUList>) {
         let before = b.prev, after = a.next
-        if let x = before { ItemRef(x).next = a.raw } else { c.pointee.lruHead = a.raw }
+        if let x = before { ItemRef(x).next = a.raw } else { l.pointee.head = a.raw }
         a.prev = before; a.next = b.raw
         b.prev = a.raw; b.next = after
-        if let y = after { ItemRef(y).prev = b.raw } else { c.pointee.lruTail = b.raw }
+        if let y = after { ItemRef(y).prev = b.raw } else { l.pointee.tail = b.raw }
     }
 
-    private func unlinkSentinel(_ cid: Int) {
-        guard let raw = sentinels.removeValue(forKey: cid) else { return }
-        store.classLocks.lock(cid)
-        (store.classes + cid).lruUnlink(ItemRef(raw))
-        store.classLocks.unlock(cid)
+    private func unlinkSentinel(_ id: Int) {
+        guard let raw = sentinels.removeValue(forKey: id) else { return }
+        store.classLocks.lock(id & 63)
+        (store.classes + (id & 63)).lruUnlink(ItemRef(raw))
+        store.classLocks.unlock(id & 63)
         raw.deallocate()
     }
 

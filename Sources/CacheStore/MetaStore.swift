@@ -11,8 +11,13 @@
 public struct MetaItem {
     let item: ItemRef
     let layout: ItemLayout
+    /// The LRU segment the item was on when it was looked up (0 HOT, 1 WARM, 2 COLD, 3 TEMP), before any
+    /// bump moved it: memcached counts `hits_to_*` by it.
+    public let lruSegment: Int
 
-    @inline(__always) init(_ item: ItemRef, _ layout: ItemLayout) { self.item = item; self.layout = layout }
+    @inline(__always) init(_ item: ItemRef, _ layout: ItemLayout, lruSegment: Int? = nil) {
+        self.item = item; self.layout = layout; self.lruSegment = lruSegment ?? item.lruSegment
+    }
 
     public var valueLength: Int { item.valueLength }
     public var clientFlags: UInt32 { item.clientFlags }
@@ -51,12 +56,6 @@ public struct MetaItem {
 }
 
 extension CacheStore {
-    /// memcached's do_item_bump as this store has it: mark fetched, refresh the LRU position.
-    @inline(__always) private func bumpLocked(_ it: ItemRef) {
-        it.itFlags |= ItemFlags.fetched
-        updateLocked(it)
-    }
-
     /// mg: looks `key` up (bumping it first when `bumpBefore`); on a miss with `vivify`, links an empty
     /// item (flags 0, no TTL, CAS `newCas` or a fresh one). `body(item, created)` runs under the lock and
     /// returns false to abandon the command (then no delayed bump). `bumpAfter` is memcached's delayed bump
@@ -78,8 +77,9 @@ extension CacheStore {
             created = true
         }
         guard let it = found else { return (result, false) }
+        let segment = it.lruSegment
         if bumpBefore { bumpLocked(it) }
-        if body(MetaItem(it, layout), created) && bumpAfter { bumpLocked(it) }
+        if body(MetaItem(it, layout, lruSegment: segment), created) && bumpAfter { bumpLocked(it) }
         return (result, created)
     }
 

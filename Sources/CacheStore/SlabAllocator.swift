@@ -26,14 +26,16 @@ struct SlabClass {
     /// A chunk of the page the slab mover is emptying whose item the mover is unlinking: when it is freed it
     /// is cleared instead of going back to the free list, where a request could take it again.
     var clearOnFree: UnsafeMutableRawPointer? = nil
-    // LRU (items whose head chunk is in this class), see LRU.swift.
-    var lruHead: UnsafeMutableRawPointer? = nil
-    var lruTail: UnsafeMutableRawPointer? = nil
+    // The LRU segments (HOT, WARM, COLD, TEMP) of the items linked in this class, see LRU.swift; reached
+    // through `list(_:)`. `keyOffset` (the store's item layout) lets a list count its items' bytes.
+    var lists = (LRUList(), LRUList(), LRUList(), LRUList())
+    var keyOffset = itemHeaderSize
     // `stats items` / `stats` counters.
     var number = 0, memRequested = 0, totalItems = 0
     var evicted = 0, evictedNonzero = 0, evictedTime: UInt32 = 0, outOfMemory = 0
-    var reclaimed = 0, expiredUnfetched = 0, evictedUnfetched = 0
-    var crawlerReclaimed = 0, crawlerItemsChecked = 0
+    var reclaimed = 0, expiredUnfetched = 0, evictedUnfetched = 0, evictedActive = 0
+    var crawlerReclaimed = 0, crawlerItemsChecked = 0, lrutailReflocked = 0
+    var movesToCold = 0, movesToWarm = 0, movesWithinLRU = 0, directReclaims = 0
 
     init(id: Int, size: Int, perSlab: Int) { self.id = id; self.size = size; self.perSlab = perSlab }
 }
@@ -88,19 +90,25 @@ extension UnsafeMutablePointer where Pointee == SlabClass {
     }
 }
 
-/// What a chunk of a page holds, told by its flags byte (45). Real items never have the crawler bit, and
-/// crawler sentinels are separately allocated (never in a page), so the combinations with that bit are free
-/// to mark the other states. Invariant, for every chunk of every page:
+/// What a chunk of a page holds, told by its flags byte (45). An item can be ACTIVE only after it was
+/// fetched, and `fetched` is never cleared, so flags with `active` set and `fetched` clear never belong to an
+/// item: those combinations mark the other states (crawler sentinels are separately allocated, never in a
+/// page). Invariant, for every chunk of every page:
 /// - `free`: on its class's free list (set by `pushFree` under the class lock);
 /// - `cleared`: emptied by the slab mover for the page it is moving (off every list, unused);
 /// - `valueChunk`: a value chunk of a chunked item; bytes 16..23 point to the item's header (set by
 ///   `allocItem` before the item is linked, cleared by `pushFree` when the chunk is freed);
-/// - anything without the crawler bit: an item header, linked (`ItemFlags.linked`) or not yet / no longer
+/// - anything else (`isMark` false): an item header, linked (`ItemFlags.linked`) or not yet / no longer
 ///   (allocated and being filled, or a pinned item unlinked but still being sent): 0 right after `popFree`.
 enum ChunkMark {
-    static let free: UInt8 = ItemFlags.crawler | ItemFlags.stale
-    static let cleared: UInt8 = ItemFlags.crawler | ItemFlags.tokenSent
-    static let valueChunk: UInt8 = ItemFlags.crawler | ItemFlags.chunked
+    static let free: UInt8 = ItemFlags.active | ItemFlags.stale
+    static let cleared: UInt8 = ItemFlags.active | ItemFlags.tokenSent
+    static let valueChunk: UInt8 = ItemFlags.active | ItemFlags.chunked
+
+    /// True for the three marks above, false for every item header.
+    @inline(__always) static func isMark(_ flags: UInt8) -> Bool {
+        flags & (ItemFlags.active | ItemFlags.fetched) == ItemFlags.active
+    }
 
     /// Byte offset of a value chunk's pointer to its item's header (bytes 13..47 of a chunk are unused).
     static let headOffset = 16

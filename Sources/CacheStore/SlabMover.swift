@@ -313,7 +313,7 @@ extension CacheStore {
             guard let h = ChunkMark.head(of: p) else { classLocks.unlock(src); return .busy }
             head = ItemRef(h)
             valueChunk = p
-        } else if mark & ItemFlags.crawler != 0 {
+        } else if ChunkMark.isMark(mark) {
             classLocks.unlock(src)
             if mark == ChunkMark.cleared { move.completed[i] = true; return .done }
             return .busy
@@ -330,8 +330,8 @@ extension CacheStore {
             classLocks.lock(src)
             let again = ItemRef(p).itFlags
             let sameHead = again == ChunkMark.valueChunk ? ChunkMark.head(of: p) == head.raw
-                                                         : again & ItemFlags.crawler == 0 && valueChunk == nil
-            guard again == mark || (valueChunk == nil && again & ItemFlags.crawler == 0), sameHead,
+                                                         : !ChunkMark.isMark(again) && valueChunk == nil
+            guard again == mark || (valueChunk == nil && !ChunkMark.isMark(again)), sameHead,
                   head.itFlags & ItemFlags.linked != 0, assoc.segment(for: head.hash) == seg else {
                 assoc.locks.unlock(seg); classLocks.unlock(src); return .busy
             }

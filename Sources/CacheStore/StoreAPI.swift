@@ -19,10 +19,18 @@ public struct StoreConfig: Sendable {
     public var casEnabled: Bool = true
     /// `!-M`.
     public var evictionsEnabled: Bool = true
-    /// Without memcached's segmented LRU (`-o no_lru_maintainer`), every allocation first reclaims
-    /// expired and flushed items from its class's LRU tail (memcached do_item_alloc_pull), so they do not
-    /// linger until memory runs out.
-    public var reclaimBeforeAlloc: Bool = false
+    /// memcached's segmented LRU (`lru_segmented`): HOT/WARM/COLD per class; false = flat (every item in
+    /// COLD, and each allocation first reclaims expired items from COLD's tail, memcached do_item_alloc_pull).
+    public var lruSegmented: Bool = true
+    /// `-o hot_lru_pct`, `warm_lru_pct`: the shares of a class's bytes HOT and WARM may hold.
+    public var hotLRUPct: Int = 20
+    public var warmLRUPct: Int = 40
+    /// `-o hot_max_factor`, `warm_max_factor`: HOT/WARM items older than this × COLD's tail age move to COLD.
+    public var hotMaxFactor: Double = 0.2
+    public var warmMaxFactor: Double = 2.0
+    /// `-o temporary_ttl`: items with a TTL of at most this many seconds go to the TEMP LRU (`tempLRU`).
+    public var tempLRU: Bool = false
+    public var temporaryTTL: Int = 61
     /// `-o hashpower`, or 16 (memcached's HASHPOWER_DEFAULT).
     public var hashPowerInitial: Int = 16
     public init() {}

@@ -83,8 +83,10 @@ final class MainLoop {
     /// a request. A worker stuck for longer does not hold the exit up.
     private func stopWorkers() {
         for w in server.workers { w.post(.stop) }
+        server.lruMaintainer?.stop()
         var waitedMs = 0
-        while waitedMs < 1000 && !server.workers.allSatisfy({ $0.stopped.load(ordering: .acquiring) }) {
+        while waitedMs < 1000 && !(server.workers.allSatisfy({ $0.stopped.load(ordering: .acquiring) })
+                                   && server.lruMaintainer?.stopped.load(ordering: .acquiring) ?? true) {
             usleep(1000)
             waitedMs += 1
         }
@@ -168,6 +170,7 @@ public enum CachetServerMain {
             main.listeners = ls
         }
         for w in workers { w.start() }
+        server.lruMaintainer?.start()
         for l in main.listeners { l.start(base: base) }
         event_base_dispatch(base)
         return 0

@@ -45,9 +45,6 @@ public enum Reply {
     public static let slabsReassignBusy: StaticString = "BUSY currently processing reassign request\r\n"
     public static let lruPctTooLarge: StaticString = "ERROR hot and warm pcts must not exceed 80\r\n"
     public static let lruFactorNotPositive: StaticString = "ERROR hot/warm age factors must be greater than 0\r\n"
-    /// Cachet: one LRU per slab class, no temporary LRU.
-    public static let lruSegmentedNotSupported: StaticString = "CLIENT_ERROR segmented LRU not supported\r\n"
-    public static let lruTempNotSupported: StaticString = "CLIENT_ERROR temporary LRU not supported\r\n"
     public static let crawlerBusy: StaticString = "BUSY currently processing crawler request\r\n"
     public static let crawlerBadClass: StaticString = "BADCLASS invalid class id\r\n"
     public static let crawlerUnknownError: StaticString = "ERROR an unknown error happened\r\n"

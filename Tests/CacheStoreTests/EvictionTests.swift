@@ -36,7 +36,7 @@ import CacheStore
     }
 
     @Test func recentlyUsedItemsSurvive() {
-        let h = Harness { $0.memoryLimit = 8 << 20 }
+        let h = Harness { $0.memoryLimit = 8 << 20; $0.lruSegmented = false }   // one LRU: flat mode
         for i in 0..<80 { h.set("key\(i)", Self.value100k) }
         h.advance(61)
         #expect(h.get("key0") != nil)          // > 60 s since last access: moves to the LRU head

@@ -82,7 +82,7 @@ func holds(_ p: PinnedValue, _ expected: [UInt8]) -> Bool { pinnedBytes(p) == ex
     }
 
     @Test func evictionSkipsPinnedItems() throws {
-        let h = Harness { $0.memoryLimit = 8 << 20 }
+        let h = Harness { $0.memoryLimit = 8 << 20; $0.lruSegmented = false }   // one LRU: flat mode
         let value = patternBytes(102_400, seed: 3)
         for i in 0..<80 { h.set("key\(i)", value) }
         let p = try #require(h.pin("key0"))           // the LRU tail

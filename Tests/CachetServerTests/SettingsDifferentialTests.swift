@@ -58,6 +58,13 @@ import Testing
         try compareStatsSettings(["-U", "0"], port: MemcachedOracle.freePort())
     }
 
+    @Test func statsSettingsLRUOptions() throws {
+        try compareStatsSettings(["-o", "no_modern"], port: MemcachedOracle.freePort())
+        try compareStatsSettings(["-o", "hot_lru_pct=30,warm_lru_pct=30,hot_max_factor=0.5,warm_max_factor=3",
+                                  "-o", "temporary_ttl=10"], port: MemcachedOracle.freePort())
+        try compareStatsSettings(["-o", "slab_chunk_max=262144,no_modern"], port: MemcachedOracle.freePort())
+    }
+
     @Test func statsSettingsNumbersAndFlags() throws {
         try compareStatsSettings(["-m", "100", "-I", "4m", "-f", "1.123456", "-a", "755", "-b", "abc", "-vv",
                                   "-c", "500", "-t", "2", "-R", "5", "-C", "-M", "-A", "-F", "-X", "-W", "-n", "64",

@@ -90,6 +90,18 @@ let sharedFailures: [([String], Int32, String)] = [
     (["-o", "lru_crawler_sleep"], 1, "Missing lru_crawler_sleep value\n"),
     (["-o", "lru_crawler_sleep=-1"], 1, "LRU crawler sleep must be between 0 and 1 second\n"),
     (["-o", "lru_crawler_sleep=1000001"], 1, "LRU crawler sleep must be between 0 and 1 second\n"),
+    (["-o", "hot_lru_pct"], 1, "Missing hot_lru_pct argument\n"),
+    (["-o", "hot_lru_pct=0"], 1, "hot_lru_pct must be > 1 and < 80\n"),
+    (["-o", "warm_lru_pct=80"], 1, "warm_lru_pct must be > 1 and < 80\n"),
+    (["-o", "warm_lru_pct=abc"], 1, "warm_lru_pct must be > 1 and < 80\n"),
+    (["-o", "hot_max_factor"], 1, "Missing hot_max_factor argument\n"),
+    (["-o", "hot_max_factor=0"], 1, "hot_max_factor must be > 0\n"),
+    (["-o", "warm_max_factor=-1"], 1, "warm_max_factor must be > 0\n"),
+    (["-o", "temporary_ttl"], 1, "Missing temporary_ttl argument\n"),
+    (["-o", "hot_lru_pct=79"], 64, "hot_lru_pct + warm_lru_pct cannot be more than 80% combined\n"),
+    (["-o", "hot_lru_pct=50,warm_lru_pct=31"], 64, "hot_lru_pct + warm_lru_pct cannot be more than 80% combined\n"),
+    (["-o", "temporary_ttl=5,no_lru_maintainer"], 64, "temporary_ttl requires lru_maintainer to be enabled\n"),
+    (["-o", "no_modern,temporary_ttl=5"], 64, "temporary_ttl requires lru_maintainer to be enabled\n"),
 ]
 
 /// (argv, exit code, stderr) where Cachet deliberately differs from memcached 1.6.18.
@@ -111,8 +123,6 @@ let cachetOnlyFailures: [([String], Int32, String)] = [
     (["-L"], 64, "cachet: option -L (--enable-largepages) is not supported\n"),
     (["-N", "2"], 64, "cachet: option -N (--napi-ids) is not supported\n"),
     (["-o", "ext_path=/tmp/x:64m"], 64, "cachet: option -o ext_path is not supported\n"),
-    (["-o", "no_modern"], 64, "cachet: option -o no_modern is not supported\n"),
-    (["-o", "hot_lru_pct=30"], 64, "cachet: option -o hot_lru_pct is not supported\n"),
     (["-o", "track_sizes"], 64, "cachet: option -o track_sizes is not supported\n"),
     (["-o", "hash_algorithm=jenkins"], 64, "cachet: option -o hash_algorithm=jenkins is not supported (Cachet hashes with murmur3)\n"),
 ]

@@ -443,7 +443,10 @@ class StatsFamily(DiffCase):
 VOLATILE_ITEM_FIELDS = ("age_hot", "age_warm", "age", "number_hot", "number_warm", "number_cold",
                         "moves_to_cold", "moves_to_warm", "moves_within_lru", "lrutail_reflocked",
                         "crawler_reclaimed", "crawler_items_checked", "hits_to_hot", "hits_to_warm",
-                        "hits_to_cold", "hits_to_temp", "evicted_time")
+                        "hits_to_cold", "hits_to_temp", "evicted_time",
+                        # how often an allocation found COLD empty depends on how far each server's LRU
+                        # maintainer had got (exact under -o no_lru_maintainer, where it is compared)
+                        "direct_reclaims")
 
 
 def items_norm(raw):

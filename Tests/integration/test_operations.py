@@ -130,28 +130,17 @@ class Crawl(unittest.TestCase):
             wait_for(lambda: stats(srv)["curr_items"] == "100", timeout=10, what="expired items reclaimed")
             self.assertEqual(c.roundtrip(b"lru_crawler crawl 1\r\n"), b"OK\r\n")
 
-    @cachet_only
-    def test_tocrawl_caps_each_class(self):
-        # Default options. Cachet-only: memcached's LRU maintainer reclaims expired items on its own and
-        # its cap applies per LRU segment (the differential case runs with -o no_lru_maintainer, where
-        # its counters are exact). 2000 expired items in class 1 and 300 in a bigger class, 100 live.
+    def test_maintainer_reclaims_expired_items_without_a_crawl(self):
+        # Default options: the LRU maintainer reclaims expired items it meets at the LRU tails on its own,
+        # as memcached's does (the crawler's exact counters are compared under -o no_lru_maintainer).
         with Server(cachet_bin()) as srv, srv.connect() as c:
             c.send(b"".join(b"set e%d 0 1 1 noreply\r\nx\r\n" % i for i in range(2000)))
             c.send(b"".join(b"set b%d 0 1 300 noreply\r\n%s\r\n" % (i, b"y" * 300) for i in range(300)))
             c.send(b"".join(b"set l%d 0 0 1 noreply\r\nx\r\n" % i for i in range(100)))
             self.assertEqual(c.roundtrip(b"version\r\n")[:8], b"VERSION ")
-            time.sleep(2.5)
-            self.assertEqual(c.roundtrip(b"lru_crawler tocrawl 10\r\nlru_crawler crawl all\r\n"), b"OK\r\nOK\r\n")
-            wait_for(lambda: stats(srv)["lru_crawler_running"] == "0", timeout=10, what="crawl finished")
+            wait_for(lambda: stats(srv)["curr_items"] == "100", timeout=15, what="expired items reclaimed")
             s = stats(srv)
-            self.assertEqual((s["crawler_reclaimed"], s["crawler_items_checked"], s["curr_items"]), ("20", "20", "2380"))
-            items = dict(c.stats("items"))
-            self.assertEqual(items["items:1:crawler_reclaimed"], "10")
-            self.assertEqual(items["items:1:number"], "2090")
-            # tocrawl 0 is no cap again
-            self.assertEqual(c.roundtrip(b"lru_crawler tocrawl 0\r\nlru_crawler crawl all\r\n"), b"OK\r\nOK\r\n")
-            wait_for(lambda: stats(srv)["curr_items"] == "100", timeout=10, what="every expired item reclaimed")
-            self.assertEqual(stats(srv)["crawler_reclaimed"], "2300")
+            self.assertEqual((s["reclaimed"], s["crawler_reclaimed"]), ("2300", "0"))
 
 
 class MetadumpUnderLoad(unittest.TestCase):
@@ -215,10 +204,15 @@ class MetadumpUnderLoad(unittest.TestCase):
             self.assertTrue(data.endswith(b"END\r\n"), f"dump ended with {bytes(data[-80:])!r}")
             lines = bytes(data[:-5]).split(b"\n")[:-1]
             keys = sum(1 for ln in lines if ln.startswith(b"key=key"))
+            distinct = len({ln.split(b" ", 1)[0] for ln in lines if ln.startswith(b"key=key")})
             if ORACLE:   # memcached's crawler skips items whose lock is busy
-                self.assertGreater(keys, self.N * 0.99)
+                self.assertGreater(distinct, self.N * 0.99)
             else:
-                self.assertEqual(keys, self.N)
+                # Every item once at least; one the LRU maintainer moved to a segment not yet walked (HOT →
+                # COLD while the dump runs) is listed again, as in memcached, whose crawler walks each
+                # segment the same way.
+                self.assertEqual(distinct, self.N)
+                self.assertGreaterEqual(keys, self.N)
             self.assertRegex(lines[0].decode(), r"^key=\S+ exp=-1 la=\d+ cas=\d+ fetch=(yes|no) cls=1 size=\d+$")
             self.assertGreater(rounds[0], 10, "the other connection kept working")
             print(f"\n[metadump 1M items, -t 1] other connection: {rounds[0]} round trips, worst "
@@ -228,25 +222,6 @@ class MetadumpUnderLoad(unittest.TestCase):
                             f"RSS grew {rss_paused - rss_before} kB while the dump reader paused")
             with srv.connect() as c:   # the crawler slot is free again
                 self.assertEqual(c.roundtrip(b"lru_crawler crawl all\r\n"), b"OK\r\n")
-
-
-@cachet_only
-class SlabsAndLRUWhereCachetDiffers(unittest.TestCase):
-    """Requests memcached 1.6.18 would carry out but Cachet's store cannot (one LRU per class, no temporary
-    LRU): each gets a CLIENT_ERROR saying so, and nothing else changes. Every other reply of these commands
-    is compared with memcached in ops_cases (page moves: test_slab_mover)."""
-
-    def test_refused_with_a_clear_error(self):
-        with Server(cachet_bin(), ["-m", "64"]) as srv, srv.connect(timeout=30) as c:
-            val = b"v" * 90
-            c.send(b"".join(b"set k%d 0 0 %d noreply\r\n%s\r\n" % (i, len(val), val) for i in range(30000)))
-            self.assertEqual(c.roundtrip(b"version\r\n")[:8], b"VERSION ")
-            self.assertEqual(c.roundtrip(b"lru mode segmented\r\n"), b"CLIENT_ERROR segmented LRU not supported\r\n")
-            self.assertEqual(c.roundtrip(b"lru temp_ttl 0\r\n"), b"CLIENT_ERROR temporary LRU not supported\r\n")
-            self.assertEqual(c.roundtrip(b"lru temp_ttl 61\r\n"), b"CLIENT_ERROR temporary LRU not supported\r\n")
-            settings = dict(parse_stats(c.roundtrip(b"stats settings\r\n")))
-            self.assertEqual((settings["lru_segmented"], settings["temp_lru"]), ("yes", "no"))
-            self.assertEqual(c.roundtrip(b"get k7\r\n"), b"VALUE k7 0 90\r\n" + val + b"\r\nEND\r\n")
 
 
 @cachet_only

@@ -23,7 +23,7 @@ extension Connection {
         let mark = replyMark
         var ttlSet = false
         var opaqueTooLong = false
-        var hitClass = 0
+        var hitClass = 0, hitSegment = 0
         var hitLength = 0
         var ran = false
         var heldCas: UInt64 = 0
@@ -34,6 +34,7 @@ extension Connection {
             ran = true
             heldCas = it.cas
             hitClass = it.classId
+            hitSegment = it.lruSegment
             hitLength = it.valueLength
             let out = wbuf
             if f.value {
@@ -119,6 +120,7 @@ extension Connection {
                 stats.addSlab(hitClass, .touchHits)
             } else {
                 stats.addSlab(hitClass, .getHits)
+                stats.addSlab(hitClass, SlabCounter.hits(segment: hitSegment))
                 stats.add(.getCmds)
             }
         } else {

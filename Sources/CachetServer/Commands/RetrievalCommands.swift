@@ -31,7 +31,9 @@ extension Connection {
                     wbuf.append(Reply.badFormat)
                     return
                 }
+                var segment = 0
                 let result = store.get(key, hash: store.hash(key), touchExptime: touchExptime) { item in
+                    segment = item.lruSegment
                     out.append(Reply.value)
                     out.append(item.key)
                     out.append(UInt8(ascii: " "))
@@ -53,6 +55,7 @@ extension Connection {
                         stats.addSlab(classId, .touchHits)
                     } else {
                         stats.addSlab(classId, .getHits)
+                        stats.addSlab(classId, SlabCounter.hits(segment: segment))
                     }
                 case .miss, .expired, .flushed:
                     if result == .expired { stats.add(.getExpired) }

@@ -4,10 +4,8 @@
 // - `slabs automove` levels and ratio apply at once to the store's automove (SlabAutomove.swift) and show in
 //   `stats settings`;
 // - `slabs reassign` starts the store's page mover (SlabMover.swift) with memcached's replies;
-// Cachet's store has one LRU per slab class, so:
-// - `lru tune` is recorded (memcached without its LRU maintainer also just records it); `lru mode flat` and
-//   `lru temp_ttl <negative>` (temp LRU off) are what Cachet does anyway; `lru mode segmented` and a
-//   temp_ttl ≥ 0 are refused with a CLIENT_ERROR saying so.
+// - `lru tune|mode|temp_ttl` change the store's LRU policy (CacheStore's LRUPolicy) at once, as memcached's
+//   settings do; `mode` and `temp_ttl` need the LRU maintainer thread, as in memcached.
 import MemcacheProtocol
 
 extension Connection {
@@ -68,24 +66,30 @@ extension Connection {
             } else if warmFactor <= 0 || hotFactor <= 0 {
                 reply(Reply.lruFactorNotPositive, noreply: nr)
             } else {
-                server.lruTuning.withLock {
-                    $0.hotPct = hot; $0.warmPct = warm; $0.hotMaxFactor = hotFactor; $0.warmMaxFactor = warmFactor
-                }
+                store.lruPolicy.tune(hotPct: Int(hot), warmPct: Int(warm), hotMaxFactor: hotFactor,
+                                     warmMaxFactor: warmFactor)
                 reply(Reply.ok, noreply: nr)
             }
         } else if sub.elementsEqual("mode".utf8) && n >= 4 && maintainer {
             let mode = token(line, 2)
             if mode.elementsEqual("flat".utf8) {
-                server.lruTuning.withLock { $0.segmented = false }
+                store.lruPolicy.segmented = false
                 reply(Reply.ok, noreply: nr)
             } else if mode.elementsEqual("segmented".utf8) {
-                reply(Reply.lruSegmentedNotSupported, noreply: nr)
+                store.lruPolicy.segmented = true
+                reply(Reply.ok, noreply: nr)
             } else {
                 reply(Reply.error, noreply: nr)
             }
         } else if sub.elementsEqual("temp_ttl".utf8) && n >= 4 && maintainer {
             guard let ttl = Numbers.strtol(token(line, 2)) else { reply(Reply.error, noreply: nr); return }
-            reply(ttl < 0 ? Reply.ok : Reply.lruTempNotSupported, noreply: nr)
+            if ttl < 0 {
+                store.lruPolicy.tempLRU = false
+            } else {
+                store.lruPolicy.temporaryTTL = Int(ttl)
+                store.lruPolicy.tempLRU = true
+            }
+            reply(Reply.ok, noreply: nr)
         } else {
             reply(Reply.error, noreply: nr)
         }

@@ -105,11 +105,13 @@ extension Connection {
         case "lru_crawler": return server.crawler.enabled.load(ordering: .relaxed) ? "yes" : "no"
         case "lru_crawler_sleep": return String(server.crawler.sleepMicros.load(ordering: .relaxed))
         case "lru_crawler_tocrawl": return String(server.crawler.toCrawl.load(ordering: .relaxed))
-        case "hot_lru_pct": return String(server.lruTuning.withLock { $0.hotPct })
-        case "warm_lru_pct": return String(server.lruTuning.withLock { $0.warmPct })
-        case "hot_max_factor": return cFormat("%.2f", server.lruTuning.withLock { $0.hotMaxFactor })
-        case "warm_max_factor": return cFormat("%.2f", server.lruTuning.withLock { $0.warmMaxFactor })
-        case "lru_segmented": return server.lruTuning.withLock { $0.segmented } ? "yes" : "no"
+        case "hot_lru_pct": return String(store.lruPolicy.hotPct)
+        case "warm_lru_pct": return String(store.lruPolicy.warmPct)
+        case "hot_max_factor": return cFormat("%.2f", store.lruPolicy.hotMaxFactor)
+        case "warm_max_factor": return cFormat("%.2f", store.lruPolicy.warmMaxFactor)
+        case "lru_segmented": return store.lruPolicy.segmented ? "yes" : "no"
+        case "temp_lru": return store.lruPolicy.tempLRU ? "yes" : "no"
+        case "temporary_ttl": return String(store.lruPolicy.temporaryTTL)
         case "slab_automove": return String(server.slabAutomove.load(ordering: .relaxed))
         case "slab_automove_ratio":
             return cFormat("%.2f", Double(bitPattern: server.slabAutomoveRatioBits.load(ordering: .relaxed)))
@@ -197,7 +199,9 @@ extension Connection {
             stat("lru_crawler_running", store.isCrawling ? 1 : 0)
             stat("lru_crawler_starts", server.crawler.starts.load(ordering: .relaxed))
         }
-        if server.settings.lruMaintainerThread { stat("lru_maintainer_juggles", 0) }
+        if server.settings.lruMaintainerThread {
+            stat("lru_maintainer_juggles", server.lruMaintainer?.juggles.load(ordering: .relaxed) ?? 0)
+        }
         stat("malloc_fails", s.mallocFails)
         let log = server.watchLog
         stat("log_worker_dropped", 0)
@@ -220,16 +224,18 @@ extension Connection {
         stat("expired_unfetched", s.expiredUnfetched)
         stat("evicted_unfetched", s.evictedUnfetched)
         let maintainer = server.settings.lruMaintainerThread
-        if maintainer { stat("evicted_active", 0) }
+        if maintainer { stat("evicted_active", s.evictedActive) }
         stat("evictions", s.evictions)
         stat("reclaimed", s.reclaimed)
         stat("crawler_reclaimed", s.crawlerReclaimed)
         stat("crawler_items_checked", s.crawlerItemsChecked)
-        stat("lrutail_reflocked", 0)
+        stat("lrutail_reflocked", s.lrutailReflocked)
         if maintainer {
-            for name in ["moves_to_cold", "moves_to_warm", "moves_within_lru"] { stat(name, "0") }
-            stat("direct_reclaims", s.evictions + s.reclaimed)
-            stat("lru_bumps_dropped", 0)
+            stat("moves_to_cold", s.movesToCold)
+            stat("moves_to_warm", s.movesToWarm)
+            stat("moves_within_lru", s.movesWithinLRU)
+            stat("direct_reclaims", s.directReclaims)
+            stat("lru_bumps_dropped", 0)   // COLD hits move at once, never through a bounded queue
         }
         if let tls = server.tls {
             stat("ssl_cert_reload_failures", tls.reloadFailures)
@@ -246,19 +252,21 @@ extension Connection {
     private func itemStats() {
         let s = store.statsSnapshot()
         let totals = server.sumThreadStats()
-        // memcached prints the segment lines only with its segmented LRU, the maintainer's counters only
-        // with its maintainer thread (`-o no_lru_maintainer` turns both off).
-        let segmented = server.settings.lruSegmented, maintainer = server.settings.lruMaintainerThread
+        // memcached prints the segment lines and the maintainer's counters only with its maintainer thread
+        // (`-o no_lru_maintainer` turns it off), number_temp only with the TEMP LRU on.
+        let maintainer = server.settings.lruMaintainerThread
+        let temp = store.lruPolicy.tempLRU
         for c in s.classes where c.number > 0 || c.evicted > 0 {
             let p = "items:\(c.id):"
             func put(_ n: String, _ v: Int) { stat(p + n, String(v)) }
             put("number", c.number)
-            if segmented {
-                put("number_hot", 0)
-                put("number_warm", 0)
-                put("number_cold", c.number)
-                put("age_hot", 0)
-                put("age_warm", 0)
+            if maintainer {
+                put("number_hot", c.numberHot)
+                put("number_warm", c.numberWarm)
+                put("number_cold", c.numberCold)
+                if temp { put("number_temp", c.numberTemp) }
+                put("age_hot", Int(c.ageHot))
+                put("age_warm", Int(c.ageWarm))
             }
             put("age", c.number > 0 ? Int(c.age) : 0)   // seconds since the LRU tail's last access
             put("mem_requested", c.memRequested)
@@ -270,21 +278,19 @@ extension Connection {
             put("reclaimed", c.reclaimed)
             put("expired_unfetched", c.expiredUnfetched)
             put("evicted_unfetched", c.evictedUnfetched)
-            if maintainer { put("evicted_active", 0) }
+            if maintainer { put("evicted_active", c.evictedActive) }
             put("crawler_reclaimed", c.crawlerReclaimed)
             put("crawler_items_checked", c.crawlerItemsChecked)
-            put("lrutail_reflocked", 0)
+            put("lrutail_reflocked", c.lrutailReflocked)
             if !maintainer { continue }
-            put("moves_to_cold", 0)
-            put("moves_to_warm", 0)
-            put("moves_within_lru", 0)
-            // Every eviction/reclaim here happens on the allocating request (no LRU maintainer thread),
-            // which memcached counts as a direct reclaim.
-            put("direct_reclaims", c.evicted + c.reclaimed)
-            put("hits_to_hot", 0)
-            put("hits_to_warm", 0)
-            put("hits_to_cold", Int(totals.slab(c.id, .getHits)))
-            put("hits_to_temp", 0)
+            put("moves_to_cold", c.movesToCold)
+            put("moves_to_warm", c.movesToWarm)
+            put("moves_within_lru", c.movesWithinLRU)
+            put("direct_reclaims", c.directReclaims)
+            put("hits_to_hot", Int(totals.slab(c.id, .hitsToHot)))
+            put("hits_to_warm", Int(totals.slab(c.id, .hitsToWarm)))
+            put("hits_to_cold", Int(totals.slab(c.id, .hitsToCold)))
+            put("hits_to_temp", Int(totals.slab(c.id, .hitsToTemp)))
         }
     }
 

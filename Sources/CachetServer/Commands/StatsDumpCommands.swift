@@ -36,16 +36,9 @@ extension Connection {
         let out = wbuf
         var shown: UInt32 = 0
         var total = 0
-        let now = server.clock.currentTime
-        // 1.6.18 dumps only its COLD LRU: with its LRU maintainer, items stored or bumped moments ago
-        // are still in HOT/WARM until the maintainer moves them (within about a second). Cachet has one
-        // LRU per class, so it leaves out items touched in the current clock second, which is what
-        // 1.6.18 shows. Without the maintainer (`-o no_lru_maintainer`) memcached links every item
-        // straight into COLD, and the dump shows them all.
-        let skipRecent = server.settings.lruMaintainerThread
-        store.cachedump(classId: Int(id)) { key, length, exptime, lastAccess in
+        // As 1.6.18: only the COLD LRU is dumped (items reach it from HOT/WARM through the maintainer).
+        store.cachedump(classId: Int(id)) { key, length, exptime, _ in
             if limit != 0 && shown >= limit { return false }
-            if skipRecent && lastAccess == now { return true }
             let exp = exptime == 0 ? 0 : Int(exptime) + started
             // "ITEM " + key + " [" + len + " b; " + exp + " s]\r\n"
             let size = 5 + key.count + 2 + String(length).utf8.count + 4 + String(exp).utf8.count + 4

@@ -26,8 +26,6 @@ final class ServerContext: Sendable {
     /// automove gets the same values).
     let slabAutomove: Atomic<Int>
     let slabAutomoveRatioBits: Atomic<UInt64>
-    /// `lru tune` / `lru mode` values (recorded for `stats settings`; Cachet has one LRU per class).
-    let lruTuning: Locked<LRUTuning>
     /// Cert refresh bookkeeping in memcached's relative clock (time_since_server_cert_refresh).
     let certRefreshRel = Atomic<UInt32>(0)
 
@@ -38,6 +36,8 @@ final class ServerContext: Sendable {
     /// `shutdown [graceful]` stops the server itself (memcached sets its stop flag; no signal notice).
     let shutdownByCommand = Atomic<Bool>(false)
     let crawler: CrawlerState
+    /// memcached's LRU maintainer thread, unless `-o no_lru_maintainer` (started with the workers).
+    let lruMaintainer: LRUMaintainer?
 
     /// Written once by the main thread before any worker or listener starts; read-only afterwards.
     nonisolated(unsafe) var workers: [Worker] = []
@@ -75,10 +75,10 @@ final class ServerContext: Sendable {
         if settings.slabReassign && settings.lruMaintainerThread {
             store.startSlabAutomove(windowSize: settings.slabAutomoveWindow)
         }
-        self.lruTuning = Locked(LRUTuning(segmented: settings.lruSegmented))
         self.prefixStats = PrefixStats(store: store, delimiter: settings.prefixDelimiter, enabled: settings.detailEnabled)
         self.watchLog = WatchLog(storeEvents: store.events)
         self.crawler = CrawlerState(settings: settings)
+        self.lruMaintainer = settings.lruMaintainerThread ? LRUMaintainer(store: store) : nil
         let log = watchLog
         store.events.onEviction = { r in
             log.emit(.evictions, "type=eviction key=\(URIEncode.string(r.key)) fetch=\(r.fetched ? "yes" : "no") ttl=\(r.ttl) la=\(r.lastAccessAge) clsid=\(r.classId) size=\(r.valueLength)")
@@ -102,11 +102,3 @@ final class ServerContext: Sendable {
     func connectionClosed() { currConns.subtract(1, ordering: .relaxed) }
 }
 
-/// memcached's hot_lru_pct, warm_lru_pct, hot_max_factor, warm_max_factor, lru_segmented (defaults as 1.6.18).
-struct LRUTuning: Sendable {
-    var hotPct: UInt32 = 20
-    var warmPct: UInt32 = 40
-    var hotMaxFactor = 0.2
-    var warmMaxFactor = 2.0
-    var segmented: Bool
-}

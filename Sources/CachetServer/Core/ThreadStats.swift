@@ -11,6 +11,13 @@ enum ThreadCounter: Int, CaseIterable {
 
 enum SlabCounter: Int, CaseIterable {
     case setCmds, getHits, touchHits, deleteHits, casHits, casBadval, incrHits, decrHits
+    /// memcached's lru_hits: get hits by the LRU segment the item was on (HOT, WARM, COLD, TEMP in order).
+    case hitsToHot, hitsToWarm, hitsToCold, hitsToTemp
+
+    /// The hits_to_* counter of LRU segment `segment` (0...3).
+    @inline(__always) static func hits(segment: Int) -> SlabCounter {
+        SlabCounter(rawValue: SlabCounter.hitsToHot.rawValue + (segment & 3))!
+    }
 }
 
 /// Invariant: `values` holds `ThreadStats.width` initialised atomics for the object's lifetime;

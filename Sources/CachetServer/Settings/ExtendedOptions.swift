@@ -23,14 +23,19 @@
 // | lru_crawler, no_lru_crawler              | implemented (`lru_crawler crawl/metadump` on or off)      |
 // | lru_crawler_sleep=N                      | implemented (µs between crawl batches, 0..1000000)        |
 // | lru_crawler_tocrawl=N                    | implemented (items checked per class per crawl, 0 = all)  |
-// | lru_maintainer, no_lru_maintainer        | accepted, recorded (lru_maintainer_thread, lru_segmented) |
+// | lru_maintainer, no_lru_maintainer        | implemented: the LRU maintainer thread + segmented LRU    |
+// | hot_lru_pct, warm_lru_pct,               | implemented (segmented LRU tuning, memcached's checks)    |
+// |  hot_max_factor, warm_max_factor         |                                                           |
+// | temporary_ttl=N                          | implemented (TEMP LRU for TTLs ≤ N; needs the maintainer) |
+// | no_modern                                | implemented: memcached's pre-1.5 defaults (flat LRU, no   |
+// |                                          |  maintainer/crawler/page mover, 1 MB chunks); the hash    |
+// |                                          |  stays murmur3 inside, `stats settings` says jenkins      |
 // | hash_algorithm=murmur3                   | accepted, recorded; jenkins/xxh3 → not supported          |
 // | modern, inline_ascii_resp,               | accepted, no effect (memcached 1.6.18 ignores them too)   |
 // |  no_inline_ascii_resp                    |                                                           |
 // | no_drop_privileges                       | accepted, no effect (Cachet installs no seccomp filter)   |
-// | drop_privileges, no_modern, no_hashexpand,                                                    |
-// |  tail_repair_time, hot_lru_pct, warm_lru_pct,                                                 |
-// |  hot_max_factor, warm_max_factor, temporary_ttl, watcher_logbuf_size, worker_logbuf_size,    |
+// | drop_privileges, no_hashexpand,                                                               |
+// |  tail_repair_time, watcher_logbuf_size, worker_logbuf_size,                                   |
 // |  slab_sizes, track_sizes, resp_obj_mem_limit, read_buf_mem_limit, sock_cookie_id, ext_*,     |
 // |  slab_automove_freeratio  → `cachet: option -o <name> is not supported`, exit 64             |
 //
@@ -48,9 +53,8 @@ import CachetTLS
 
 enum ExtendedOptions {
     static let unsupported: Set<String> = [
-        "drop_privileges", "no_modern", "no_hashexpand",
-        "tail_repair_time", "hot_lru_pct", "warm_lru_pct",
-        "hot_max_factor", "warm_max_factor", "temporary_ttl", "watcher_logbuf_size", "worker_logbuf_size",
+        "drop_privileges", "no_hashexpand",
+        "tail_repair_time", "watcher_logbuf_size", "worker_logbuf_size",
         "slab_sizes", "track_sizes", "resp_obj_mem_limit", "read_buf_mem_limit", "sock_cookie_id",
         // extstore (storage_read_config in 1.6.18)
         "ext_path", "ext_page_size", "ext_wbuf_size", "ext_threads", "ext_io_depth", "ext_item_size",
@@ -138,6 +142,30 @@ enum ExtendedOptions {
             s.lruCrawlerToCrawl = n
         case "lru_maintainer": s.lruMaintainerThread = true; s.lruSegmented = true
         case "no_lru_maintainer": s.lruMaintainerThread = false; s.lruSegmented = false
+        case "hot_lru_pct", "warm_lru_pct":
+            guard let value else { throw SettingsError.missingArgument(name) }
+            let n = Int(CNumeric.atoi(value))
+            if n < 1 || n >= 80 { throw SettingsError.lruPctRange(name) }
+            if name == "hot_lru_pct" { s.hotLRUPct = n } else { s.warmLRUPct = n }
+        case "hot_max_factor", "warm_max_factor":
+            guard let value else { throw SettingsError.missingArgument(name) }
+            let f = CNumeric.atof(value)
+            if f <= 0 { throw SettingsError.lruFactorNotPositive(name) }
+            if name == "hot_max_factor" { s.hotMaxFactor = f } else { s.warmMaxFactor = f }
+        case "temporary_ttl":
+            guard let value else { throw SettingsError.missingArgument(name) }
+            s.tempLRU = true
+            s.temporaryTTL = Int(CNumeric.atoi(value))
+        case "no_modern":
+            // memcached 1.6.18's pre-"modern" defaults, option by option.
+            if !slabChunkChanged { s.slabChunkMax = s.slabPageSize }
+            s.slabReassign = false
+            s.slabAutomove = 0
+            s.maxConnsFast = false
+            s.lruSegmented = false
+            s.lruMaintainerThread = false
+            s.lruCrawler = false
+            s.hashAlgorithm = "jenkins"
         case "hash_algorithm":
             guard let value else { throw SettingsError.missingArgument("hash_algorithm") }
             switch value {

@@ -100,8 +100,16 @@ public struct Settings: Sendable {
     /// per class per crawl, 0 = all); `lru_crawler sleep|tocrawl` change them at run time (CrawlerState).
     public var lruCrawlerSleep: Int = 100
     public var lruCrawlerToCrawl: UInt32 = 0
+    /// memcached's LRU maintainer thread and segmented LRU (`-o lru_maintainer` / `no_lru_maintainer`,
+    /// `lru mode`), with its tuning (`-o hot_lru_pct …`, `lru tune`) and TEMP LRU (`-o temporary_ttl`).
     public var lruMaintainerThread = true
     public var lruSegmented = true
+    public var hotLRUPct = 20
+    public var warmLRUPct = 40
+    public var hotMaxFactor = 0.2
+    public var warmMaxFactor = 2.0
+    public var tempLRU = false
+    public var temporaryTTL = 61
     public var hashAlgorithm = "murmur3"
 
     /// `-Z` and `-o ssl_*`.
@@ -135,7 +143,13 @@ public struct Settings: Sendable {
         c.slabChunkMax = slabChunkMax
         c.casEnabled = casEnabled
         c.evictionsEnabled = evictionsEnabled
-        c.reclaimBeforeAlloc = !lruSegmented
+        c.lruSegmented = lruSegmented
+        c.hotLRUPct = hotLRUPct
+        c.warmLRUPct = warmLRUPct
+        c.hotMaxFactor = hotMaxFactor
+        c.warmMaxFactor = warmMaxFactor
+        c.tempLRU = tempLRU
+        c.temporaryTTL = temporaryTTL
         c.hashPowerInitial = hashPowerInit == 0 ? 16 : hashPowerInit
         return c
     }

@@ -38,6 +38,12 @@ public enum SettingsError: Error, Equatable, Sendable {
     case missingValue(String)
     case tocrawlNot32Bit
     case crawlerSleepRange
+    /// `hot_lru_pct` / `warm_lru_pct` outside 1..79, `hot_max_factor` / `warm_max_factor` not above 0.
+    case lruPctRange(String)
+    case lruFactorNotPositive(String)
+    /// Checked after all options: the two LRU shares together, TEMP LRU without the maintainer.
+    case lruPctCombined
+    case temporaryTTLWithoutMaintainer
     /// `-D ''`
     case noDelimiter
     // Cachet-only
@@ -84,6 +90,10 @@ public enum SettingsError: Error, Equatable, Sendable {
         case .missingValue(let o): return "Missing \(o) value\n"
         case .tocrawlNot32Bit: return "lru_crawler_tocrawl takes a numeric 32bit value\n"
         case .crawlerSleepRange: return "LRU crawler sleep must be between 0 and 1 second\n"
+        case .lruPctRange(let o): return "\(o) must be > 1 and < 80\n"
+        case .lruFactorNotPositive(let o): return "\(o) must be > 0\n"
+        case .lruPctCombined: return "hot_lru_pct + warm_lru_pct cannot be more than 80% combined\n"
+        case .temporaryTTLWithoutMaintainer: return "temporary_ttl requires lru_maintainer to be enabled\n"
         case .noDelimiter: return "No delimiter specified\n"
         case .unsupported(let option, let reason):
             return "cachet: option \(option) is not supported" + (reason.map { " (\($0))" } ?? "") + "\n"
@@ -96,12 +106,14 @@ public enum SettingsError: Error, Equatable, Sendable {
         case .getopt, .threadsNotPositive, .maxConnsNotPositive, .reqsPerEventNotPositive,
              .factorNotAboveOne, .chunkSizeZero, .illegalSuboption, .missingArgument,
              .missingNumericArgument, .couldNotParse, .invalidChoice, .hashpowerTooLow,
-             .hashpowerTooHigh, .slabAutomoveRange, .slabAutomoveRatioRange, .slabAutomoveWindowRange, .unknownHashAlgorithm, .sslWbufSizeZero,
-             .missingValue, .tocrawlNot32Bit, .crawlerSleepRange, .noDelimiter:
+             .hashpowerTooHigh, .slabAutomoveRange, .slabAutomoveRatioRange, .slabAutomoveWindowRange,
+             .unknownHashAlgorithm, .sslWbufSizeZero, .missingValue, .tocrawlNot32Bit, .crawlerSleepRange,
+             .noDelimiter, .lruPctRange, .lruFactorNotPositive:
             return 1
         case .invalidBindingProtocol, .itemSizeBelowMinimum, .itemSizeAboveHalfMemory,
              .itemSizeAboveGigabyte, .slabChunkAboveItemSize, .itemSizeNotMultipleOfChunk,
-             .pageNotMultipleOfChunk, .invalidPort, .sslWithoutTCPPort, .rootWithoutUser, .unsupported:
+             .pageNotMultipleOfChunk, .invalidPort, .sslWithoutTCPPort, .rootWithoutUser, .unsupported,
+             .lruPctCombined, .temporaryTTLWithoutMaintainer:
             return 64
         }
     }

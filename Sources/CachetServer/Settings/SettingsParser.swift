@@ -205,6 +205,8 @@ public enum SettingsParser {
         if s.slabPageSize % s.slabChunkMax != 0 {
             return .pageNotMultipleOfChunk(chunk: s.slabChunkMax, page: s.slabPageSize)
         }
+        if s.hotLRUPct + s.warmLRUPct > 80 { return .lruPctCombined }
+        if s.tempLRU && !s.lruMaintainerThread { return .temporaryTTLWithoutMaintainer }
         if s.port > 65535 || s.port < 0 { return .invalidPort(s.port) }
         if s.tls.enabled && s.port == 0 { return .sslWithoutTCPPort }
         return nil

@@ -6,7 +6,7 @@
 //
 // Every other line is what the server does, except those marked "recorded only" below: they echo an
 // option or command (`slabs automove`, `lru tune`, `-o lru_maintainer`, …) that Cachet accepts for
-// compatibility but has no machinery for (no page mover, no LRU maintainer, one LRU per class).
+// compatibility but has no machinery for (no page mover).
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -87,16 +87,15 @@ public func statsSettingsLines(_ s: Settings, verbosity: Int, oldestLive: UInt32
         ("flush_enabled", yesNo(s.flushEnabled)),
         ("dump_enabled", yesNo(s.dumpEnabled)),
         ("hash_algorithm", s.hashAlgorithm),
-        // lru_maintainer_thread … warm_max_factor: recorded only (they shape `stats items`/`slabs`
-        // output as memcached's would); temp_lru/temporary_ttl: off, as Cachet is.
+        // The LRU lines show the start-up values; `lru mode|tune|temp_ttl` change them (StatsCommands).
         ("lru_maintainer_thread", yesNo(s.lruMaintainerThread)),
         ("lru_segmented", yesNo(s.lruSegmented)),
-        ("hot_lru_pct", "20"),
-        ("warm_lru_pct", "40"),
-        ("hot_max_factor", "0.20"),
-        ("warm_max_factor", "2.00"),
-        ("temp_lru", "no"),
-        ("temporary_ttl", "61"),
+        ("hot_lru_pct", String(s.hotLRUPct)),
+        ("warm_lru_pct", String(s.warmLRUPct)),
+        ("hot_max_factor", cFormat("%.2f", s.hotMaxFactor)),
+        ("warm_max_factor", cFormat("%.2f", s.warmMaxFactor)),
+        ("temp_lru", yesNo(s.tempLRU)),
+        ("temporary_ttl", String(s.temporaryTTL)),
         ("idle_timeout", String(s.idleTimeout)),
         // Each watcher's buffer is 256 KB (WatchLog); there are no per-worker log buffers.
         ("watcher_logbuf_size", "262144"),

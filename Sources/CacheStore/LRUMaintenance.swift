@@ -1,0 +1,263 @@
+// Owns the segmented LRU's policy (memcached 1.6.18 items.c): what a fetch does to an item (FETCHED, then
+// ACTIVE, a COLD hit rescued to WARM), `lru_pull_tail` — the one routine that reclaims expired items from a
+// segment's tail, moves HOT/WARM overflow to COLD, rescues ACTIVE items and evicts from COLD — and the
+// maintainer's per-class `juggle`, run by a background thread (CachetServer's LRUMaintainer) so requests
+// rarely have to do that work themselves.
+//
+// Locks: everything here runs under the class lock, and tail items are only *tried* for their segment lock
+// (the store's order is segment → class), exactly as eviction always did. A fetch runs under the item's
+// segment lock and takes the class lock only when it moves the item (a COLD hit, or at most once a minute).
+// memcached hands COLD hits to its maintainer through per-thread bump buffers; Cachet moves them at once
+// (one short class-lock hold per rescued item), so `lru_bumps_dropped` stays 0.
+import Synchronization
+
+/// memcached's run-time LRU settings (`lru mode`, `lru tune`, `lru temp_ttl`, `-o hot_lru_pct …`), read by
+/// every request and the maintainer, written by commands: atomics.
+public final class LRUPolicy: Sendable {
+    let segmentedFlag: Atomic<Bool>
+    let tempFlag: Atomic<Bool>
+    let temporaryTTLValue: Atomic<Int>
+    let hotPctValue: Atomic<Int>
+    let warmPctValue: Atomic<Int>
+    let hotFactorBits: Atomic<UInt64>
+    let warmFactorBits: Atomic<UInt64>
+
+    init(_ c: StoreConfig) {
+        segmentedFlag = Atomic(c.lruSegmented)
+        tempFlag = Atomic(c.tempLRU)
+        temporaryTTLValue = Atomic(c.temporaryTTL)
+        hotPctValue = Atomic(c.hotLRUPct)
+        warmPctValue = Atomic(c.warmLRUPct)
+        hotFactorBits = Atomic(c.hotMaxFactor.bitPattern)
+        warmFactorBits = Atomic(c.warmMaxFactor.bitPattern)
+    }
+
+    /// memcached `lru_segmented` (`lru mode segmented|flat`).
+    public var segmented: Bool {
+        get { segmentedFlag.load(ordering: .relaxed) }
+        set { segmentedFlag.store(newValue, ordering: .relaxed) }
+    }
+    /// memcached `temp_lru`: items whose TTL is at most `temporaryTTL` go to the TEMP LRU.
+    public var tempLRU: Bool {
+        get { tempFlag.load(ordering: .relaxed) }
+        set { tempFlag.store(newValue, ordering: .relaxed) }
+    }
+    public var temporaryTTL: Int {
+        get { temporaryTTLValue.load(ordering: .relaxed) }
+        set { temporaryTTLValue.store(newValue, ordering: .relaxed) }
+    }
+    public var hotPct: Int { hotPctValue.load(ordering: .relaxed) }
+    public var warmPct: Int { warmPctValue.load(ordering: .relaxed) }
+    public var hotMaxFactor: Double { Double(bitPattern: hotFactorBits.load(ordering: .relaxed)) }
+    public var warmMaxFactor: Double { Double(bitPattern: warmFactorBits.load(ordering: .relaxed)) }
+
+    /// `lru tune` (the caller has checked the values as memcached does).
+    public func tune(hotPct: Int, warmPct: Int, hotMaxFactor: Double, warmMaxFactor: Double) {
+        hotPctValue.store(hotPct, ordering: .relaxed)
+        warmPctValue.store(warmPct, ordering: .relaxed)
+        hotFactorBits.store(hotMaxFactor.bitPattern, ordering: .relaxed)
+        warmFactorBits.store(warmMaxFactor.bitPattern, ordering: .relaxed)
+    }
+}
+
+extension CacheStore {
+    /// The segment a new item is linked into (memcached do_item_alloc): TEMP for a TTL within
+    /// temporary_ttl when the TEMP LRU is on, else HOT when segmented, else COLD (flat mode).
+    @inline(__always) func initialSegment(exptime: UInt32, now: UInt32) -> Int {
+        if lruPolicy.tempLRU && exptime &- now <= UInt32(truncatingIfNeeded: lruPolicy.temporaryTTL) {
+            return LRUSegment.temp
+        }
+        return lruPolicy.segmented ? LRUSegment.hot : LRUSegment.cold
+    }
+
+    /// memcached do_item_get's bump of a fetched item. Segmented: the first fetch sets FETCHED, the second
+    /// ACTIVE (and refreshes the access time, or rescues a COLD item to WARM); flat: FETCHED and a move to
+    /// the head at most once a minute. Caller holds the item's segment lock.
+    @inline(__always) func bumpLocked(_ it: ItemRef) {
+        let f = it.itFlags
+        guard lruPolicy.segmented else {
+            it.itFlags = f | ItemFlags.fetched
+            updateLocked(it)
+            return
+        }
+        if f & ItemFlags.active != 0 { return }
+        if f & ItemFlags.fetched == 0 {
+            it.itFlags = f | ItemFlags.fetched
+            return
+        }
+        it.itFlags = f | ItemFlags.active
+        updateLocked(it)
+    }
+
+    /// memcached do_item_update: segmented, an ACTIVE item in COLD moves to WARM (time refreshed, ACTIVE
+    /// cleared), otherwise only the access time moves, at most once a minute; flat, the item also moves to
+    /// its list's head. Caller holds the item's segment lock.
+    @inline(__always) func updateLocked(_ it: ItemRef) {
+        let now = clock.currentTime
+        let segmented = lruPolicy.segmented
+        let rescue = segmented && it.lruSegment == LRUSegment.cold && it.itFlags & ItemFlags.active != 0
+        guard rescue || Int64(it.time) < Int64(now) - Int64(itemUpdateInterval) else { return }
+        let cid = it.classId
+        let c = classes + cid
+        classLocks.lock(cid)
+        if it.itFlags & ItemFlags.linked != 0 {
+            it.time = now
+            if rescue {
+                it.itFlags &= ~ItemFlags.active
+                c.lruMove(it, to: LRUSegment.warm)
+                c.pointee.movesToWarm += 1
+            } else if !segmented {
+                c.lruMoveToHead(it)
+            }
+        }
+        classLocks.unlock(cid)
+    }
+
+    // MARK: lru_pull_tail
+
+    /// memcached lru_pull_tail on segment `seg` of class `c` (whose lock the caller holds): looks at up to 5
+    /// tail items; reclaims expired/flushed ones and keeps going; then, by segment — HOT/WARM: an ACTIVE item
+    /// is rescued (HOT → WARM; WARM: back to its head) and an item over the segment's share of `totalBytes` or
+    /// older than `maxAge` moves to COLD; COLD: with `evict`, the tail item is evicted, else an ACTIVE one
+    /// goes to WARM; TEMP: reclaims only. `crawlBlocks` (the maintainer) gives up at a crawler sentinel.
+    /// Returns how many items it removed or moved. Chunks of other classes land on `deferred`.
+    func pullTailLocked(_ c: SlabClassRef, seg: Int, totalBytes: Int, maxAge: UInt32, evict: Bool,
+                        crawlBlocks: Bool, now: UInt32, deferred: inout UnsafeMutableRawPointer?) -> Int {
+        var removed = 0
+        var tries = 5
+        var search = c.list(seg).pointee.tail
+        while tries > 0, let raw = search {
+            let it = ItemRef(raw)
+            search = it.prev
+            if it.isCrawlerSentinel {
+                if crawlBlocks { return removed }
+                continue   // a crawl's sentinel costs no try
+            }
+            tries -= 1
+            let lock = assoc.segment(for: it.hash)
+            guard assoc.locks.tryLock(lock) else { continue }
+            // Being sent from slab memory: neither reclaiming nor evicting would free anything now
+            // (memcached counts such tail items as lrutail_reflocked).
+            if it.itFlags & ItemFlags.pinned != 0 {
+                c.pointee.lrutailReflocked += 1
+                assoc.locks.unlock(lock)
+                continue
+            }
+            let flags = it.itFlags
+            if (it.exptime != 0 && it.exptime < now) || isFlushed(it, now: now) {
+                c.pointee.reclaimed += 1
+                if flags & ItemFlags.fetched == 0 { c.pointee.expiredUnfetched += 1 }
+                assoc.remove(it, seg: lock)
+                releaseLocked(it, in: c, deferred: &deferred)
+                assoc.locks.unlock(lock)
+                removed += 1
+                continue   // all expired so far: keep looking
+            }
+            switch seg {
+            case LRUSegment.hot, LRUSegment.warm:
+                let pct = seg == LRUSegment.hot ? lruPolicy.hotPct : lruPolicy.warmPct
+                let limit = totalBytes * pct / 100
+                if flags & ItemFlags.active != 0 {
+                    it.itFlags = flags & ~ItemFlags.active
+                    removed += 1
+                    if seg == LRUSegment.warm {
+                        // Still wanted: back to WARM's head when its time is due a refresh (else it stays).
+                        c.pointee.movesWithinLRU += 1
+                        if Int64(it.time) < Int64(now) - Int64(itemUpdateInterval) {
+                            it.time = now
+                            c.lruMoveToHead(it)
+                        }
+                        assoc.locks.unlock(lock)
+                        continue
+                    }
+                    c.pointee.movesToWarm += 1
+                    c.lruMove(it, to: LRUSegment.warm)
+                } else if c.list(seg).pointee.bytes > limit || now &- it.time > maxAge {
+                    c.pointee.movesToCold += 1
+                    c.lruMove(it, to: LRUSegment.cold)
+                    removed += 1
+                }
+            case LRUSegment.cold:
+                if evict {
+                    if !config.evictionsEnabled { break }
+                    c.pointee.evicted += 1
+                    c.pointee.evictedTime = now &- it.time
+                    if it.exptime != 0 { c.pointee.evictedNonzero += 1 }
+                    if flags & ItemFlags.fetched == 0 { c.pointee.evictedUnfetched += 1 }
+                    if flags & ItemFlags.active != 0 { c.pointee.evictedActive += 1 }
+                    if events.evictionsWatched.load(ordering: .relaxed) { events.reportEviction(it, layout: layout, now: now) }
+                    assoc.remove(it, seg: lock)
+                    releaseLocked(it, in: c, deferred: &deferred)
+                    removed += 1
+                    noteEviction(classId: c.pointee.id)   // slab_automove=2 (SlabMover.swift)
+                } else if flags & ItemFlags.active != 0 && lruPolicy.segmented {
+                    c.pointee.movesToWarm += 1
+                    it.itFlags = flags & ~ItemFlags.active
+                    c.lruMove(it, to: LRUSegment.warm)
+                    removed += 1
+                }
+            default:
+                break   // TEMP: only reclaims
+            }
+            assoc.locks.unlock(lock)
+            break
+        }
+        return removed
+    }
+
+    // MARK: the maintainer's work
+
+    /// memcached lru_maintainer_juggle for class `classId`: reclaims TEMP's expired tail, then up to 500
+    /// rounds of HOT/WARM overflow to COLD and COLD rescues, each round one short hold of the class lock.
+    /// HOT items older than hot_max_factor × COLD's tail age (WARM: warm_max_factor ×) move to COLD too;
+    /// in flat mode (ages 0) HOT and WARM drain into COLD. Returns the rounds that did something.
+    public func juggle(classId: Int) -> Int {
+        guard classId >= 1 && classId <= largestClassId else { return 0 }
+        let c = classes + classId
+        var did = 0
+        var deferred: UnsafeMutableRawPointer? = nil
+        if lruPolicy.tempLRU {
+            for _ in 0..<500 {
+                classLocks.lock(classId)
+                let n = pullTailLocked(c, seg: LRUSegment.temp, totalBytes: 0, maxAge: 0, evict: false,
+                                       crawlBlocks: false, now: clock.currentTime, deferred: &deferred)
+                classLocks.unlock(classId)
+                freeDeferred(deferred); deferred = nil
+                if n <= 0 { break }
+                did += 1
+            }
+        }
+        let segmented = lruPolicy.segmented
+        var hotAge: UInt32 = 0, warmAge: UInt32 = 0, totalBytes = 0
+        if segmented {
+            classLocks.lock(classId)
+            let now = clock.currentTime
+            let coldAge = c.tailItem(LRUSegment.cold).map { now &- $0.time } ?? 0
+            totalBytes = c.list(LRUSegment.hot).pointee.bytes + c.list(LRUSegment.warm).pointee.bytes
+                + c.list(LRUSegment.cold).pointee.bytes
+            classLocks.unlock(classId)
+            hotAge = UInt32(clamping: Int(Double(coldAge) * lruPolicy.hotMaxFactor))
+            warmAge = UInt32(clamping: Int(Double(coldAge) * lruPolicy.warmMaxFactor))
+        }
+        for _ in 0..<500 {
+            var more = 0
+            classLocks.lock(classId)
+            let now = clock.currentTime
+            if pullTailLocked(c, seg: LRUSegment.hot, totalBytes: totalBytes, maxAge: hotAge, evict: false,
+                              crawlBlocks: true, now: now, deferred: &deferred) != 0
+                || pullTailLocked(c, seg: LRUSegment.warm, totalBytes: totalBytes, maxAge: warmAge, evict: false,
+                                  crawlBlocks: true, now: now, deferred: &deferred) != 0 {
+                more += 1
+            }
+            if segmented {
+                more += pullTailLocked(c, seg: LRUSegment.cold, totalBytes: totalBytes, maxAge: 0, evict: false,
+                                       crawlBlocks: true, now: now, deferred: &deferred)
+            }
+            classLocks.unlock(classId)
+            freeDeferred(deferred); deferred = nil
+            if more == 0 { break }
+            did += 1
+        }
+        return did
+    }
+}

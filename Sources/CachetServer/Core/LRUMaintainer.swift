@@ -1,0 +1,85 @@
+// Owns memcached's LRU maintainer thread (items.c lru_maintainer_thread): a background loop that juggles
+// each slab class's LRU segments (CacheStore.juggle: HOT/WARM overflow to COLD, COLD rescues, TEMP
+// reclaims) so that allocations rarely have to. As memcached, each class has its own back-off: a class
+// with nothing to do is looked at again after 1 ms, growing by an eighth each idle pass up to 1 s; a class
+// that had work halves its wait. The thread sleeps for the shortest wait due, on an eventfd so `stop()`
+// wakes it at once — and at least 1 ms: memcached skips the sleep while a class keeps having work (under a
+// steady read load, re-activated WARM items always give it some), which makes its maintainer spin on a core;
+// 1 ms between passes still lets each pass move up to 500 × 5 items per class. `lru_maintainer_juggles`
+// counts the passes.
+import CacheStore
+import CLibevent
+import Glibc
+import Synchronization
+
+private let maintainerMain: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? = { arg in
+    let m = Unmanaged<LRUMaintainer>.fromOpaque(arg!).takeRetainedValue()
+    m.run()
+    m.stopped.store(true, ordering: .releasing)
+    return nil
+}
+
+/// Invariant: `run` is the only code on the maintainer thread and the only user of `nextJuggle`/`backoff`;
+/// other threads use `juggles`, `stopped` and `stop()` (an atomic flag plus an eventfd write).
+final class LRUMaintainer: @unchecked Sendable {
+    static let minSleepMicros = 1_000
+    static let maxSleepMicros = 1_000_000
+
+    private let store: CacheStore
+    private let wakeFd: Int32
+    private let stopFlag = Atomic<Bool>(false)
+    let stopped = Atomic<Bool>(false)
+    /// memcached's `lru_maintainer_juggles` stat: passes of the loop.
+    let juggles = Atomic<UInt64>(0)
+    private var nextJuggle: [Int]
+    private var backoff: [Int]
+
+    init(store: CacheStore) {
+        self.store = store
+        wakeFd = eventfd(0, Int32(EFD_NONBLOCK))
+        nextJuggle = Array(repeating: 0, count: store.largestSlabClass + 1)
+        backoff = nextJuggle
+    }
+
+    func start() {
+        var thread = pthread_t()
+        pthread_create(&thread, nil, maintainerMain, Unmanaged.passRetained(self).toOpaque())
+        pthread_detach(thread)
+    }
+
+    /// Any thread: the loop ends at its next wake-up, which this causes at once.
+    func stop() {
+        stopFlag.store(true, ordering: .relaxed)
+        var one: UInt64 = 1
+        _ = write(wakeFd, &one, 8)
+    }
+
+    fileprivate func run() {
+        var toSleep = LRUMaintainer.minSleepMicros
+        while !stopFlag.load(ordering: .relaxed) {
+            toSleep = max(toSleep, LRUMaintainer.minSleepMicros)
+            var p = pollfd(fd: wakeFd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&p, 1, Int32((toSleep + 999) / 1000))
+            if stopFlag.load(ordering: .relaxed) { break }
+            let lastSleep = toSleep
+            toSleep = LRUMaintainer.maxSleepMicros
+            juggles.add(1, ordering: .relaxed)
+            for id in 1..<nextJuggle.count {
+                nextJuggle[id] = nextJuggle[id] > lastSleep ? nextJuggle[id] - lastSleep : 0
+                if nextJuggle[id] > 0 {
+                    toSleep = min(toSleep, nextJuggle[id])
+                    continue
+                }
+                if store.juggle(classId: id) == 0 {
+                    backoff[id] = backoff[id] != 0 ? backoff[id] + backoff[id] / 8 : LRUMaintainer.minSleepMicros
+                    backoff[id] = min(backoff[id], LRUMaintainer.maxSleepMicros)
+                } else if backoff[id] > 0 {
+                    backoff[id] /= 2
+                    if backoff[id] < LRUMaintainer.minSleepMicros { backoff[id] = 0 }
+                }
+                nextJuggle[id] = backoff[id]
+                toSleep = min(toSleep, nextJuggle[id])
+            }
+        }
+    }
+}
