@@ -23,6 +23,9 @@ struct SlabClass {
     /// The class's pages, oldest first (memcached's slab_list): the slab mover empties `pages[0]`.
     var pages: [UnsafeMutableRawPointer] = []
     var totalPages: Int { pages.count }
+    /// A chunk of the page the slab mover is emptying whose item the mover is unlinking: when it is freed it
+    /// is cleared instead of going back to the free list, where a request could take it again.
+    var clearOnFree: UnsafeMutableRawPointer? = nil
     // The LRU segments (HOT, WARM, COLD, TEMP) of the items linked in this class, see LRU.swift; reached
     // through `list(_:)`. `keyOffset` (the store's item layout) lets a list count its items' bytes.
     var lists = (LRUList(), LRUList(), LRUList(), LRUList())
@@ -54,6 +57,11 @@ extension UnsafeMutablePointer where Pointee == SlabClass {
 
     /// Returns a chunk to this class. Caller holds this class's lock.
     @inline(__always) func pushFree(_ p: UnsafeMutableRawPointer) {
+        if p == pointee.clearOnFree {
+            pointee.clearOnFree = nil
+            ItemRef(p).itFlags = ChunkMark.cleared
+            return
+        }
         let head = pointee.freeList
         storePointer(p, 0, head)
         storePointer(p, 8, nil)

@@ -359,6 +359,9 @@ extension CacheStore {
         // A plain item is copied while its LRU's class lock is still held: the LRU code may change header
         // bytes (the LRU segment bits of byte 46) under that lock alone.
         if let fresh, valueChunk == nil, !head.isChunked { copyItem(head, into: fresh) }
+        // What the mover frees of this chunk is cleared, not put back on the free list (memcached marks it
+        // cleared too): a rescued value chunk is cleared below without being freed.
+        if valueChunk == nil || fresh == nil { c.pointee.clearOnFree = p }
         classLocks.unlock(src)
         if let fresh {
             if let ch = valueChunk {
@@ -378,12 +381,11 @@ extension CacheStore {
             unlinkLocked(head, seg: seg)
         }
         assoc.locks.unlock(seg)
-        // The chunk went back to the free list: take it before anyone else does.
+        // The item's chunk was freed as cleared (the chunk of a chunked item's header may still be on its
+        // way when another thread holds the last reference: then the next pass sees it).
         classLocks.lock(src)
-        if ItemRef(p).itFlags == ChunkMark.free {
-            c.cutFree(p)
-            move.completed[i] = true
-        }
+        if c.pointee.clearOnFree == p { c.pointee.clearOnFree = nil }
+        if ItemRef(p).itFlags == ChunkMark.cleared { move.completed[i] = true }
         classLocks.unlock(src)
         return move.completed[i] ? .done : .retry
     }

@@ -119,6 +119,29 @@ func monotonicSeconds() -> Double {
         #expect(h.store.pinnedItemCount == 0)
     }
 
+    /// A pin held through more than `maxBusyLoops` passes: the item is unlinked (a busy delete), its bytes
+    /// stay intact for the connection, and the move completes once it lets go.
+    @Test func longPinnedItemIsUnlinkedThenTheMoveCompletes() throws {
+        let h = Harness()
+        let cid = h.storeWithClass("k0", patternBytes(100, seed: 0)).classId
+        let per = try #require(h.classStats(cid)).perSlab
+        for i in 1..<(2 * per) { h.set("k\(i)", patternBytes(100, seed: UInt32(i))) }
+        let p = try #require(h.pin("k3"))
+        #expect(h.store.slabsReassign(src: cid, dst: 0) == .ok)
+        let deadline = monotonicSeconds() + 30
+        while h.store.slabMoverStats.busyItems <= SlabMover.maxBusyLoops + 2 && monotonicSeconds() < deadline {
+            usleep(1000)
+        }
+        #expect(h.lookup("k3").result == .miss)
+        #expect(holds(p, patternBytes(100, seed: 3)))
+        #expect(h.store.slabMoverStats.running)
+        h.store.unpin(p)
+        #expect(h.awaitMoves(1))
+        let m = h.store.slabMoverStats
+        #expect(m.busyDeletes == 1 && m.evictionsNomem == per - 1 && m.rescues == 0)
+        #expect(h.store.pinnedItemCount == 0)
+    }
+
     /// Chunked items: a page of value chunks moves with its chunks copied and relinked; a page holding
     /// chunked items' headers moves with the headers copied. Every value reads back intact.
     @Test func chunkedItemsMove() throws {

@@ -328,12 +328,13 @@ class Scenarios(SanitizedCase):
 
     def test_slab_moves_during_bench_verify(self):
         """Page moves (explicit `slabs reassign` and slab_automove=2 on every eviction) while 50 connections
-        set and get plain and chunked values with cachet-bench --verify, in 16 MB so evictions happen."""
+        set and get plain and chunked values with cachet-bench --verify, in 16 MB so evictions happen (the
+        prefill alone writes ~300 MB, so pages move even when a slow sanitized server serves few requests)."""
         srv = self.plain_server("-c", "1024", "-m", "16", "-o", "slab_automove=2,slab_chunk_max=16384")
         bench = os.environ.get("CACHET_BENCH_BIN", os.path.join(REPO_ROOT, ".build", "release", "cachet-bench"))
         proc = subprocess.Popen([bench, "--port", str(srv.port), "--threads", "2", "--conns", "25",
                                  "--pipeline", "2", "--ratio", "1:2", "--keys", "20000", "--data-size-range",
-                                 "50-30000", "--verify", "--time", str(int(SECONDS)), "--quiet"],
+                                 "50-30000", "--prefill", "--verify", "--time", str(int(SECONDS)), "--quiet"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         replies = set()
         with srv.connect(timeout=60) as c:

@@ -28,7 +28,9 @@ def await_move(conn, moved, timeout=30.0):
     while True:
         s = stats(conn)
         if s["slab_reassign_running"] == "0" and int(s["slabs_moved"]) >= moved:
-            return s
+            # One `stats` reply is not an atomic cut: its item counts may predate the move's end that its
+            # mover lines show. The next reply is taken after the move ended.
+            return stats(conn)
         if time.monotonic() > deadline:
             raise HarnessError(f"move {moved} not finished after {timeout}s: {s['slabs_moved']} moved")
         time.sleep(0.005)
@@ -199,7 +201,7 @@ class SlabMoverUnderLoad(unittest.TestCase):
             with srv.connect(timeout=30) as c:
                 proc = subprocess.Popen(
                     [bench, "--port", str(srv.port), "--threads", "2", "--conns", "25", "--time", "8",
-                     "--keys", "20000", "--data-size-range", "50-30000", "--ratio", "1:2", "--verify",
+                     "--keys", "20000", "--data-size-range", "50-30000", "--ratio", "1:2", "--prefill", "--verify",
                      "--quiet"],
                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
                 replies = set()
