@@ -144,7 +144,7 @@ public final class TLSConnection {
         if let failure { return .failed(reason: failure) }
         let r = SSL_do_handshake(ssl)
         if r == 1 {
-            handshakeComplete = true
+            markComplete()
             return .done
         }
         switch outcome(r) {
@@ -154,6 +154,13 @@ public final class TLSConnection {
         case .error(let reason): return .failed(reason: reason)
         case .bytes: return .failed(reason: "unexpected handshake result")
         }
+    }
+
+    /// The handshake just finished: count it (and whether it resumed a session) once.
+    private func markComplete() {
+        handshakeComplete = true
+        context.stats.handshakes.add(1, ordering: .relaxed)
+        if SSL_session_reused(ssl) == 1 { context.stats.resumedHandshakes.add(1, ordering: .relaxed) }
     }
 
     // MARK: - Data
@@ -166,7 +173,7 @@ public final class TLSConnection {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return .bytes(0) }
         let r = SSL_read(ssl, base, Int32(clamping: buffer.count))
         if r > 0 {
-            if !handshakeComplete { handshakeComplete = SSL_is_init_finished(ssl) == 1 }
+            if !handshakeComplete && SSL_is_init_finished(ssl) == 1 { markComplete() }
             return .bytes(Int(r))
         }
         return outcome(r)
@@ -231,7 +238,7 @@ public final class TLSConnection {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return .bytes(0) }
         let r = SSL_write(ssl, base, Int32(clamping: bytes.count))
         if r > 0 {
-            if !handshakeComplete { handshakeComplete = SSL_is_init_finished(ssl) == 1 }
+            if !handshakeComplete && SSL_is_init_finished(ssl) == 1 { markComplete() }
             return .bytes(Int(r))
         }
         return outcome(r)
@@ -246,6 +253,24 @@ public final class TLSConnection {
         _ = SSL_shutdown(ssl)
         _ = cachet_gather_bio_flush(wbio)
         OpenSSLErrorQueue.clear()
+    }
+
+    /// The client's first byte cannot begin a TLS record (TLSRecordStart): the handshake fails without
+    /// OpenSSL reading anything. Counted as a failed handshake and in `plaintextRejected`. The caller
+    /// sends TLSRecordStart.plaintextReply in the clear and closes.
+    public func rejectPlaintext() {
+        guard failure == nil, !handshakeComplete else { return }
+        plaintextDetected = true
+        context.stats.plaintextRejected.add(1, ordering: .relaxed)
+        _ = fatal("client sent plaintext on a TLS port", isProtocol: false)
+    }
+
+    /// The server gave up on an unfinished handshake (ssl_handshake_timeout): counted in
+    /// `handshakeTimeouts`, not as a handshake error (the client did nothing wrong that OpenSSL saw).
+    public func abandonHandshake() {
+        guard failure == nil, !handshakeComplete else { return }
+        failure = "handshake timed out"
+        context.stats.handshakeTimeouts.add(1, ordering: .relaxed)
     }
 
     // MARK: - `stats conns` accessors

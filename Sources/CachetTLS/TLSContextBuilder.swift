@@ -1,7 +1,8 @@
 // Builds one complete server SSL_CTX from TLSSettings, in memcached 1.6.18's order (tls.c ssl_init +
 // load_server_certificates), so that when several things are wrong the same error is reported first:
 //   min proto → chain cert → key → check_private_key → CA (+ client CA list) → verify mode →
-//   cipher list → (Cachet) TLS 1.3 ciphersuites → session cache → kTLS → no renegotiation → modes.
+//   cipher list (Cachet's secure default when none is given, TLSDefaults) → (Cachet) TLS 1.3 ciphersuites
+//   → session cache → kTLS → no renegotiation → modes.
 // A context is never modified after `build` returns; reloading builds a new one (TLSContextStore).
 import COpenSSL
 import Synchronization
@@ -10,13 +11,22 @@ import Glibc
 #endif
 
 /// Process-wide TLS counters (`stats`: ssl_handshake_errors, ssl_proto_errors, ssl_new_sessions,
-/// plus Cachet's ssl_cert_reload_failures). Shared by every context a store builds, so a reload
-/// does not reset them. Relaxed atomics: these are statistics, not synchronisation.
+/// plus Cachet's ssl_cert_reload_failures, ssl_handshake_timeouts, ssl_plaintext_rejected,
+/// ssl_handshakes, ssl_resumed_handshakes).
+/// Shared by every context a store builds, so a reload does not reset them. Relaxed atomics: these
+/// are statistics, not synchronisation.
 public final class TLSStats: Sendable {
     public let handshakeErrors = Atomic<UInt64>(0)
     public let protoErrors = Atomic<UInt64>(0)
     public let newSessions = Atomic<UInt64>(0)
     public let reloadFailures = Atomic<UInt64>(0)
+    /// Connections closed because their handshake did not finish within ssl_handshake_timeout.
+    public let handshakeTimeouts = Atomic<UInt64>(0)
+    /// Connections whose first byte could not begin a TLS record (a plaintext or HTTP client).
+    public let plaintextRejected = Atomic<UInt64>(0)
+    /// Handshakes completed, and those of them that resumed a session (ticket or session id).
+    public let handshakes = Atomic<UInt64>(0)
+    public let resumedHandshakes = Atomic<UInt64>(0)
     public init() {}
 }
 
@@ -112,6 +122,11 @@ public enum TLSContextBuilder {
             OpenSSLErrorQueue.clear()  // memcached prints no queue here
             throw TLSContextError(kind: .ciphers, message: "Error setting the provided cipher(s): \(list)")
         }
+        if settings.ciphers == nil {
+            // Cachet's secure default (TLSDefaults); a list OpenSSL knows, so this cannot fail.
+            _ = SSL_CTX_set_cipher_list(ctx, TLSDefaults.cipherList)
+        }
+        TLSDefaults.apply(to: ctx)
         if let suites = settings.ciphersuites, SSL_CTX_set_ciphersuites(ctx, suites) != 1 {
             OpenSSLErrorQueue.clear()
             throw TLSContextError(kind: .ciphersuites, message: "Error setting the provided ciphersuite(s): \(suites)")

@@ -88,6 +88,10 @@ public final class TLSContextStore: Sendable {
     public var protoErrors: UInt64 { stats.protoErrors.load(ordering: .relaxed) }
     public var newSessions: UInt64 { stats.newSessions.load(ordering: .relaxed) }
     public var reloadFailures: UInt64 { stats.reloadFailures.load(ordering: .relaxed) }
+    public var handshakeTimeouts: UInt64 { stats.handshakeTimeouts.load(ordering: .relaxed) }
+    public var plaintextRejected: UInt64 { stats.plaintextRejected.load(ordering: .relaxed) }
+    public var handshakes: UInt64 { stats.handshakes.load(ordering: .relaxed) }
+    public var resumedHandshakes: UInt64 { stats.resumedHandshakes.load(ordering: .relaxed) }
 
     static func now() -> Int64 {
         var ts = timespec()

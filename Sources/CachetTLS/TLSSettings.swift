@@ -19,5 +19,8 @@ public struct TLSSettings: Sendable, Equatable {
     public var kernelTLS = false
     /// 0 tlsv1.0, 1 tlsv1.1, 2 tlsv1.2, 3 tlsv1.3
     public var minVersion: Int = 2
+    /// Cachet only: seconds a TLS connection may take to finish its handshake before the server closes
+    /// it (counted in ssl_handshake_timeouts); 0 = no limit.
+    public var handshakeTimeout: Int = 10
     public init() {}
 }

@@ -100,6 +100,10 @@ let cachetOnlyFailures: [([String], Int32, String)] = [
     (["-o", "slab_chunk_max=abc"], 1, "could not parse argument to slab_chunk_max\n"),
     (["-o", "slab_chunk_max=0"], 1, "could not parse argument to slab_chunk_max\n"),
     (["-o", "ssl_ciphersuites"], 1, "Missing ssl_ciphersuites argument\n"),
+    (["-o", "ssl_handshake_timeout"], 1, "Missing ssl_handshake_timeout argument\n"),
+    (["-o", "ssl_handshake_timeout="], 1, "could not parse argument to ssl_handshake_timeout\n"),
+    (["-o", "ssl_handshake_timeout=-1"], 1, "could not parse argument to ssl_handshake_timeout\n"),
+    (["-o", "ssl_handshake_timeout=10s"], 1, "could not parse argument to ssl_handshake_timeout\n"),
     (["-p", "-1"], 64, "ERROR: Invalid port number -1.\n"),
     (["-R", "-1"], 1, "Number of requests per event must be greater than 0\n"),
     (["-n", "-5"], 1, "Chunk size must be greater than 0\n"),
@@ -195,6 +199,9 @@ let cachetOnlyFailures: [([String], Int32, String)] = [
         #expect(s.tls.keyFormat == 2 && s.tls.verifyMode == 3 && s.tls.wbufSize == 65536 && s.tls.sessionCache)
         #expect(s.tls.ciphersuites == "TLS_AES_128_GCM_SHA256")
         #expect(settings(["-o", "ssl_keyformat=pem"])?.tls.keyFormat == 1)
+        #expect(s.tls.handshakeTimeout == 10)
+        #expect(settings(["-o", "ssl_handshake_timeout=0"])?.tls.handshakeTimeout == 0)
+        #expect(settings(["-o", "ssl_handshake_timeout=3"])?.tls.handshakeTimeout == 3)
     }
 
     @Test func helpVersionLicense() throws {

@@ -228,6 +228,10 @@ extension Connection {
         }
         if let tls = server.tls {
             stat("ssl_cert_reload_failures", tls.reloadFailures)
+            stat("ssl_handshake_timeouts", tls.handshakeTimeouts)
+            stat("ssl_plaintext_rejected", tls.plaintextRejected)
+            stat("ssl_handshakes", tls.handshakes)
+            stat("ssl_resumed_handshakes", tls.resumedHandshakes)
             if let notAfter = tls.certNotAfter { stat("ssl_cert_not_after", Int(notAfter)) }
         }
         stat("cachet_version", cachetVersion)

@@ -17,6 +17,7 @@
 // |  ssl_session_cache, ssl_kernel_tls,      |                                                           |
 // |  ssl_min_version                         |                                                           |
 // | ssl_ciphersuites=<TLS1.3 suites>         | Cachet only (SSL_CTX_set_ciphersuites)                    |
+// | ssl_handshake_timeout=<s>                | Cachet only: close unfinished handshakes (default 10, 0 off)|
 // | slab_reassign, no_slab_reassign          | accepted, recorded for `stats settings` (no slab mover)   |
 // | slab_automove[=0..2], no_slab_automove   | accepted (range checked), recorded                        |
 // | lru_crawler, no_lru_crawler              | implemented (`lru_crawler crawl/metadump` on or off)      |
@@ -181,6 +182,12 @@ enum ExtendedOptions {
             guard let n = CNumeric.safeStrtol(v) else { throw SettingsError.couldNotParse(name) }
             guard (0...3).contains(n) else { throw SettingsError.invalidChoice(name) }
             t.minVersion = Int(n)
+        // Cachet's TLS hardening options (issue 14).
+        case "ssl_handshake_timeout":
+            // Whole seconds, 0 = none; a negative or non-numeric value is memcached's parse error.
+            let v = try required(value, name)
+            guard let n = CNumeric.safeStrtoul(v) else { throw SettingsError.couldNotParse(name) }
+            t.handshakeTimeout = Int(n)
         default:
             throw SettingsError.illegalSuboption(token)
         }

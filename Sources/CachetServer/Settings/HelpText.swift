@@ -9,7 +9,8 @@
 // - `-U`: only 0 is accepted; `-B`: no binary; `-i`: Cachet's license;
 // - `-l`: memcached 1.6.30's text for the notls/btls/mtls prefixes (1.6.18 only knows notls);
 // - `ssl_keyformat`: PEM or DER (names or 1/2); `ssl_wbuf_size`: the buffer is per worker thread
-//   (memcached's "per-connection" is wrong: the buffer is per worker thread); `ssl_ciphersuites` is Cachet's.
+//   (memcached's "per-connection" is wrong: the buffer is per worker thread); `ssl_ciphersuites` is Cachet's;
+// - `ssl_ciphers` names Cachet's secure default; `ssl_handshake_timeout` is Cachet's.
 
 enum HelpText {
     static func usage(_ s: Settings) -> String {
@@ -84,6 +85,7 @@ enum HelpText {
             "                          valid values are 0(None), 1(Request), 2(Require)",
             "                          or 3(Once)",
             "   - ssl_ciphers:         specify cipher list to be used",
+            "                          (default: ECDHE with AES-GCM or ChaCha20 only; DEFAULT: OpenSSL's list)",
             "   - ssl_ciphersuites:    specify TLSv1.3 ciphersuites to be used",
             "   - ssl_ca_cert:         PEM format file of acceptable client CA's",
             "   - ssl_wbuf_size:       size in kilobytes of per-worker-thread SSL output buffer",
@@ -93,6 +95,8 @@ enum HelpText {
             "   - ssl_kernel_tls:      enable kernel TLS offload",
             "   - ssl_min_version:     minimum protocol version to accept (default: \(minVersion))",
             "                          valid values are 0(tlsv1.0), 1(tlsv1.1), 2(tlsv1.2), or 3(tlsv1.3).",
+            "   - ssl_handshake_timeout: seconds a client may take to finish the TLS handshake",
+            "                          (default: \(s.tls.handshakeTimeout), 0: no limit)",
         ]
         return lines.joined(separator: "\n") + "\n"
     }

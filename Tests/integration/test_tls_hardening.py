@@ -1,0 +1,365 @@
+"""TLS hardening beyond memcached (issue 14): secure defaults checked by testssl.sh, the handshake
+timeout, and the plaintext rejection on TLS ports. Cachet only (memcached has none of these).
+
+Every server gets a TLS listener and a `notls:` listener; stats and control traffic use the plaintext
+one, so they never count as handshakes. The certificate is a fresh self-signed one made with the
+`openssl` CLI in a temp dir when the module starts.
+
+    CACHET_BIN=$PWD/.build/release/cachet /usr/bin/python3 -m unittest discover -s Tests/integration -p 'test_tls_hardening.py'
+
+The testssl.sh scan takes about a minute (Debian's package `testssl.sh`, installed by Scripts/bootstrap).
+"""
+
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import Server, Conn, HarnessError, cachet_bin, free_port, wait_for
+from tlscerts import TestCerts
+
+CERT_DIR = None
+CERT = KEY = None
+CA_CERTS = None   # CA-signed server and client certificates (session scoping tests)
+TESTSSL = shutil.which("testssl") or shutil.which("testssl.sh")
+PLAINTEXT_REPLY = b"SERVER_ERROR TLS required: this port only accepts TLS connections\r\n"
+
+
+def setUpModule():
+    global CERT_DIR, CERT, KEY, CA_CERTS
+    CA_CERTS = TestCerts.create()
+    CERT_DIR = tempfile.mkdtemp(prefix="cachet-tlshard-")
+    CERT, KEY = os.path.join(CERT_DIR, "cert.pem"), os.path.join(CERT_DIR, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", KEY, "-out", CERT], check=True, stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+
+
+def tearDownModule():
+    if CERT_DIR:
+        shutil.rmtree(CERT_DIR, ignore_errors=True)
+    if CA_CERTS:
+        CA_CERTS.cleanup()
+
+
+class TLSServer:
+    """cachet -Z with a TLS listener (`tls_port`) and a `notls:` one (`plain_port`)."""
+
+    def __init__(self, opts=(), extra=(), listeners=(), cert=None, key=None):
+        self.tls_port, self.plain_port = free_port(), free_port()
+        self.extra_ports = {p: free_port() for p in listeners}
+        sslopt = ",".join([f"ssl_chain_cert={cert or CERT}", f"ssl_key={key or KEY}", *opts])
+        ls = [f"127.0.0.1:{self.tls_port}", f"notls:127.0.0.1:{self.plain_port}"]
+        ls += [f"{p}:127.0.0.1:{port}" for p, port in self.extra_ports.items()]
+        args = ["-u", "root", "-U", "0", "-p", str(self.tls_port), "-Z", "-l", ",".join(ls), "-o", sslopt, *extra]
+        self.srv = Server(cachet_bin(), args=args, port=self.plain_port, name="cachet")
+
+    def plain(self):
+        return self.srv.connect()
+
+    def stats(self, sub=""):
+        with self.plain() as c:
+            return dict(c.stats(sub))
+
+    def stat_int(self, name):
+        return int(self.stats()[name])
+
+    def raw(self, timeout=10):
+        return Conn(socket.create_connection(("127.0.0.1", self.tls_port), timeout=timeout), timeout=timeout)
+
+    def tls(self, ctx, timeout=10, port=None, session=None):
+        raw = socket.create_connection(("127.0.0.1", port or self.tls_port), timeout=timeout)
+        try:
+            return Conn(ctx.wrap_socket(raw, session=session), timeout=timeout)
+        except BaseException:
+            raw.close()
+            raise
+
+
+def client_ctx(version=None, ciphers=None):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.load_verify_locations(CERT)
+    if version == "1.2":
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    if ciphers:
+        ctx.set_ciphers(ciphers)
+    return ctx
+
+
+class ServerCase(unittest.TestCase):
+    def start(self, opts=(), extra=(), **kw):
+        s = TLSServer(opts, extra, **kw)
+        s.srv.start()
+        self.addCleanup(s.srv.stop)
+        return s
+
+
+class SecureDefaults(ServerCase):
+    def test_testssl_reports_nothing_but_the_test_certificate(self):
+        """testssl.sh with its default checks: no finding rated LOW or worse, except the ones about the
+        self-signed, short-lived test certificate (and the DNS CAA record of its name)."""
+        self.assertIsNotNone(TESTSSL, "testssl.sh is not installed (Scripts/bootstrap installs it)")
+        s = self.start()
+        out = os.path.join(CERT_DIR, "testssl.json")
+        t0 = time.monotonic()
+        r = subprocess.run([TESTSSL, "--quiet", "--color", "0", "--warnings", "off", "--jsonfile", out,
+                            f"127.0.0.1:{s.tls_port}"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=600)
+        elapsed = time.monotonic() - t0
+        with open(out) as f:
+            findings = json.load(f)
+        ids = {f["id"] for f in findings}
+        # The scan really ran against the TLS port (an aborted scan has none of these).
+        for must in ("cipher_order", "LUCKY13", "secure_client_renego", "TLS_session_ticket", "cipherlist_AVERAGE"):
+            self.assertIn(must, ids, f"testssl did not report {must}; output:\n{r.stdout.decode(errors='replace')[-3000:]}")
+        bad = [f"{f['severity']} {f['id']}: {f['finding']}" for f in findings
+               if f["severity"] in ("LOW", "MEDIUM", "HIGH", "CRITICAL")
+               and not (f["id"].startswith("cert") or f["id"] == "DNS_CAArecord")]
+        self.assertEqual(bad, [], f"testssl findings (scan took {elapsed:.0f} s)")
+        byid = {f["id"]: f for f in findings}
+        self.assertEqual(byid["cipher_order"]["severity"], "OK", byid["cipher_order"])
+        self.assertEqual(byid["LUCKY13"]["severity"], "OK", byid["LUCKY13"])
+        print(f"\n[testssl] {len(findings)} findings, none LOW or worse apart from the test certificate; "
+              f"scan took {elapsed:.0f} s")
+
+    def test_tls12_offers_only_ecdhe_aead_in_the_servers_order(self):
+        s = self.start()
+        # CBC and static-RSA ciphers are refused.
+        for weak in ("ECDHE-RSA-AES128-SHA", "AES128-GCM-SHA256", "AES256-SHA256", "DHE-RSA-AES128-GCM-SHA256"):
+            with self.subTest(weak):
+                with self.assertRaises(ssl.SSLError):
+                    s.tls(client_ctx("1.2", weak)).close()
+        # AEAD with ECDHE works; with several on offer, the server's preference wins over the client's order.
+        with s.tls(client_ctx("1.2", "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305")) as c:
+            self.assertEqual(c.sock.cipher()[0], "ECDHE-RSA-CHACHA20-POLY1305")
+            self.assertEqual(c.cmd("version")[:8], b"VERSION ")
+        with s.tls(client_ctx("1.2", "ECDHE-RSA-AES128-GCM-SHA256")) as c:
+            self.assertEqual(c.sock.cipher()[0], "ECDHE-RSA-AES128-GCM-SHA256")
+        with s.tls(client_ctx()) as c:
+            self.assertEqual(c.sock.version(), "TLSv1.3")
+        # `stats settings` still shows memcached's NULL: no list was given.
+        self.assertEqual(s.stats("settings")["ssl_ciphers"], "NULL")
+
+    def test_ssl_ciphers_overrides_the_default(self):
+        s = self.start(["ssl_ciphers=DEFAULT"])
+        with s.tls(client_ctx("1.2", "ECDHE-RSA-AES128-SHA")) as c:
+            self.assertEqual(c.sock.cipher()[0], "ECDHE-RSA-AES128-SHA")
+            self.assertEqual(c.cmd("version")[:8], b"VERSION ")
+
+    def test_ticket_lifetime_at_most_a_day(self):
+        s = self.start()
+        r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{s.tls_port}", "-tls1_2"],
+                           input=b"", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20)
+        text = r.stdout.decode(errors="replace")
+        hint = [ln for ln in text.splitlines() if "lifetime hint" in ln]
+        self.assertTrue(hint, text[-2000:])
+        seconds = int(hint[0].split(":")[1].split()[0])
+        self.assertGreater(seconds, 0)
+        self.assertLessEqual(seconds, 86400)
+        self.assertIn("Compression: NONE", text)
+
+
+class HandshakeTimeout(ServerCase):
+    def test_stalled_handshakes_are_closed_and_counted(self):
+        s = self.start(["ssl_handshake_timeout=1"])
+        self.assertEqual(s.stats("settings")["ssl_handshake_timeout"], "1")
+        errors0 = s.stat_int("ssl_handshake_errors")
+        # An established connection made before the stall must survive it (it finished its handshake).
+        good = s.tls(client_ctx())
+        self.addCleanup(good.close)
+        silent = s.raw()                                  # never sends a byte
+        partial = s.raw()
+        partial.send(b"\x16\x03\x01\x02\x00\x01\x00\x01")   # the start of a ClientHello, then nothing
+        self.addCleanup(silent.close)
+        self.addCleanup(partial.close)
+        t0 = time.monotonic()
+        for c in (silent, partial):
+            try:
+                got = c.read_until_eof(timeout=10)
+            except HarnessError as e:
+                raise AssertionError(f"stalled handshake not closed within 10 s: {e}") from None
+            self.assertEqual(got, b"")
+        elapsed = time.monotonic() - t0
+        self.assertGreaterEqual(elapsed, 0.9, "closed before the timeout")
+        self.assertLess(elapsed, 4.0, "a 1 s handshake timeout took too long")
+        wait_for(lambda: s.stat_int("ssl_handshake_timeouts") == 2, timeout=5, what="ssl_handshake_timeouts == 2")
+        self.assertEqual(s.stat_int("ssl_handshake_errors"), errors0, "a timeout is not a handshake error")
+        self.assertEqual(good.cmd("version")[:8], b"VERSION ")
+
+    def test_many_stalled_handshakes_do_not_starve_others(self):
+        s = self.start(["ssl_handshake_timeout=2"], extra=["-c", "4096"])
+        conns0 = int(s.stats()["curr_connections"])
+        stalled = [s.raw() for _ in range(300)]
+        wait_for(lambda: int(s.stats()["curr_connections"]) >= conns0 + 299, timeout=5,
+                 what="300 stalled connections accepted")
+        self.addCleanup(lambda: [c.close() for c in stalled])
+        for c in stalled[::2]:
+            c.send(b"\x16\x03\x01")
+        for _ in range(5):    # new clients are served while 300 handshakes hang
+            with s.tls(client_ctx()) as c:
+                self.assertEqual(c.cmd("version")[:8], b"VERSION ")
+        wait_for(lambda: s.stat_int("ssl_handshake_timeouts") == 300, timeout=10,
+                 what="ssl_handshake_timeouts == 300")
+        for c in stalled[:20]:
+            self.assertEqual(c.read_until_eof(timeout=5), b"")
+        # (the baseline may still include the harness's readiness probe, hence <=)
+        wait_for(lambda: int(s.stats()["curr_connections"]) <= conns0, timeout=5,
+                 what=f"curr_connections back to {conns0}")
+        self.assertTrue(s.srv.alive())
+
+    def test_zero_means_no_limit(self):
+        s = self.start(["ssl_handshake_timeout=0"])
+        self.assertEqual(s.stats("settings")["ssl_handshake_timeout"], "0")
+        silent = s.raw()
+        self.addCleanup(silent.close)
+        # Absence of a close over 2.5 s (what a 1 s limit would have done twice over).
+        with self.assertRaises(HarnessError):
+            silent.read_until_eof(timeout=2.5)
+        self.assertEqual(s.stat_int("ssl_handshake_timeouts"), 0)
+
+    def test_default_is_ten_seconds(self):
+        s = self.start()
+        self.assertEqual(s.stats("settings")["ssl_handshake_timeout"], "10")
+        self.assertEqual(s.stat_int("ssl_handshake_timeouts"), 0)
+
+    def test_bad_values_stop_startup(self):
+        for value in ("", "-1", "ten", "5s"):
+            with self.subTest(value):
+                r = subprocess.run([cachet_bin(), "-u", "root", "-U", "0", "-p", str(free_port()), "-Z",
+                                    "-o", f"ssl_chain_cert={CERT},ssl_key={KEY},ssl_handshake_timeout={value}"],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+                self.assertEqual(r.returncode, 1)
+                self.assertEqual(r.stderr, b"could not parse argument to ssl_handshake_timeout\n")
+
+
+class PlaintextOnTLSPort(ServerCase):
+    def test_plaintext_and_http_get_one_line_and_nothing_runs(self):
+        s = self.start()
+        errors0 = s.stat_int("ssl_handshake_errors")
+        with s.plain() as w:
+            w.send(b"watch connevents\r\n")
+            self.assertEqual(w.read_until(b"OK\r\n"), b"OK\r\n")
+            requests = [b"set planted 0 0 1\r\nx\r\n", b"version\r\n", b"get planted\r\n",
+                        b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", b"flush_all\r\n", b"\r\n"]
+            for req in requests:
+                with s.raw() as c:
+                    c.send(req)
+                    self.assertEqual(c.read_until_eof(timeout=5), PLAINTEXT_REPLY, req)
+            deadline = time.monotonic() + 5
+            while w.buf.count(b"msg=client sent plaintext on a TLS port") < len(requests):
+                chunk = w._recv("conntlserr lines", deadline)
+                self.assertTrue(chunk, "watcher closed")
+                w.buf += chunk
+            self.assertIn(b"type=conntlserr", w.buf)
+        with s.plain() as c:
+            self.assertEqual(c.cmd("get planted"), b"END\r\n")   # the set never ran
+        st = s.stats()
+        self.assertEqual(int(st["ssl_plaintext_rejected"]), len(requests))
+        self.assertEqual(int(st["ssl_handshake_errors"]), errors0 + len(requests))
+        self.assertEqual(int(st["cmd_set"]), 0)
+        with s.tls(client_ctx()) as c:     # TLS clients are unaffected
+            self.assertEqual(c.cmd("version")[:8], b"VERSION ")
+
+    def test_sslv2_hello_and_bad_records_are_tls_failures_not_plaintext(self):
+        s = self.start()
+        errors0 = s.stat_int("ssl_handshake_errors")
+        # An SSLv2-compatible ClientHello (top bit of the first byte set), a ClientHello record with a
+        # garbage body, and an alert record: OpenSSL's to reject, never answered in plaintext.
+        sslv2 = bytes([0x80, 0x2e, 0x01, 0x03, 0x01, 0x00, 0x15, 0x00, 0x00, 0x00, 0x10]) + \
+            bytes([0x00, 0x00, 0x2f] * 7) + bytes(16)
+        for hello in (sslv2, b"\x16\x03\x01\x00\x05garba", b"\x15\x03\x03\x00\x02\x02\x28"):
+            with self.subTest(hello[:3]):
+                with s.raw() as c:
+                    c.send(hello)
+                    got = c.read_until_eof(timeout=5)
+                    self.assertNotIn(b"SERVER_ERROR", got)
+        wait_for(lambda: s.stat_int("ssl_handshake_errors") == errors0 + 3, timeout=5,
+                 what="three failed handshakes")
+        self.assertEqual(s.stat_int("ssl_plaintext_rejected"), 0)
+        self.assertTrue(s.srv.alive())
+
+    def test_client_that_sends_nothing_and_closes_is_not_plaintext(self):
+        s = self.start()
+        errors0 = s.stat_int("ssl_handshake_errors")
+        s.raw().close()
+        wait_for(lambda: s.stat_int("ssl_handshake_errors") == errors0 + 1, timeout=5,
+                 what="the empty connection counted as a failed handshake")
+        self.assertEqual(s.stat_int("ssl_plaintext_rejected"), 0)
+
+
+class SessionScopePerListener(ServerCase):
+    """A session (session id or ticket, TLS 1.2 and 1.3) made on one kind of listener never resumes on a
+    listener with another verification mode: above all, one made without a client certificate must not
+    let a client skip the certificate an `mtls:` listener requires. Counted in ssl_handshakes and
+    ssl_resumed_handshakes."""
+
+    def ctx(self, version, cert=False):
+        c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        c.check_hostname = False
+        c.load_verify_locations(CA_CERTS.ca_crt)
+        v = ssl.TLSVersion.TLSv1_2 if version == "1.2" else ssl.TLSVersion.TLSv1_3
+        c.minimum_version = c.maximum_version = v
+        if cert:
+            c.load_cert_chain(CA_CERTS.client_crt, CA_CERTS.client_key)
+        return c
+
+    def session_from(self, s, port, ctx):
+        with s.tls(ctx, port=port) as c:
+            self.assertEqual(c.cmd("version")[:8], b"VERSION ")   # a TLS 1.3 ticket arrives after the handshake
+            return c.sock.session
+
+    def attempt(self, s, port, ctx, session):
+        """'resumed', 'full' (served after a full handshake) or 'refused'."""
+        try:
+            with s.tls(ctx, port=port, session=session, timeout=5) as c:
+                if c.cmd("version")[:8] != b"VERSION ":
+                    return "refused"
+                return "resumed" if c.sock.session_reused else "full"
+        except (OSError, HarnessError):
+            return "refused"
+
+    def test_sessions_stay_on_their_kind_of_listener(self):
+        for cache in (False, True):
+            opts = ["ssl_ca_cert=" + CA_CERTS.ca_crt] + (["ssl_session_cache"] if cache else [])
+            s = self.start(opts, listeners=("btls", "mtls"), cert=CA_CERTS.server1_crt, key=CA_CERTS.server1_key)
+            default, bt, mt = s.tls_port, s.extra_ports["btls"], s.extra_ports["mtls"]
+            for version in ("1.2", "1.3"):
+                with self.subTest(cache=cache, version=version):
+                    anon, withcert = self.ctx(version), self.ctx(version, cert=True)
+                    h0, r0 = s.stat_int("ssl_handshakes"), s.stat_int("ssl_resumed_handshakes")
+                    plain_sess = self.session_from(s, default, anon)
+                    btls_sess = self.session_from(s, bt, anon)
+                    mtls_sess = self.session_from(s, mt, withcert)
+                    got = {
+                        # each resumes where it was made (the check is not vacuous)
+                        "default→default": self.attempt(s, default, anon, plain_sess),
+                        "btls→btls": self.attempt(s, bt, anon, btls_sess),
+                        "mtls→mtls": self.attempt(s, mt, withcert, mtls_sess),
+                        # a session without a client certificate gets no way past mtls:
+                        "default→mtls": self.attempt(s, mt, anon, plain_sess),
+                        "btls→mtls": self.attempt(s, mt, anon, btls_sess),
+                        # and none crosses to another kind of listener
+                        "mtls→btls": self.attempt(s, bt, withcert, mtls_sess),
+                        "btls→default": self.attempt(s, default, anon, btls_sess),
+                        "mtls→default": self.attempt(s, default, withcert, mtls_sess),
+                    }
+                    self.assertEqual(got, {
+                        "default→default": "resumed", "btls→btls": "resumed", "mtls→mtls": "resumed",
+                        "default→mtls": "refused", "btls→mtls": "refused",
+                        "mtls→btls": "full", "btls→default": "full", "mtls→default": "full"})
+                    # 3 first handshakes + 6 served attempts, 3 of them resumed
+                    wait_for(lambda: s.stat_int("ssl_handshakes") == h0 + 9, timeout=5,
+                             what=f"ssl_handshakes == {h0 + 9}")
+                    self.assertEqual(s.stat_int("ssl_resumed_handshakes"), r0 + 3)
+            s.srv.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
