@@ -116,7 +116,7 @@ public final class TLSConnection {
         switch listenerVerify {
         case .inherit: break
         case .none: SSL_set_verify(ssl, SSL_VERIFY_NONE, nil)
-        case .require: SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
+        case .require: SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, cachet_verify_callback)
         }
         if listenerVerify != .inherit {
             _ = Self.sessionIDContext(for: listenerVerify).withCString { p in
@@ -283,6 +283,14 @@ public final class TLSConnection {
         return String(cString: name)
     }
     public var sessionReused: Bool { SSL_session_reused(ssl) == 1 }
+    /// With ssl_verify_name: the client certificate's name that matched (e.g. `a.cache.example` for
+    /// `*.cache.example`); nil without names or without a client certificate.
+    public var peerVerifiedName: String? {
+        guard handshakeComplete else { return nil }
+        var buf = [CChar](repeating: 0, count: 256)
+        guard cachet_peer_matching_name(ssl, &buf, buf.count) == 1 else { return nil }
+        return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
     /// RFC 2253 subject of the client certificate, when one was presented and verified.
     public var peerSubject: String? {
         guard handshakeComplete, let cert = SSL_get0_peer_certificate(ssl),
@@ -313,6 +321,10 @@ public final class TLSConnection {
             return fatal(text.isEmpty ? sys : "\(sys) (\(text))", isProtocol: false)
         case SSL_ERROR_SSL:
             let (first, text) = OpenSSLErrorQueue.drainAll()
+            if !handshakeComplete && cachet_verify_name_failed(ssl) == 1 {
+                if failure == nil { context.stats.verifyNameFailures.add(1, ordering: .relaxed) }
+                return fatal("client certificate names none of ssl_verify_name", isProtocol: true)
+            }
             let isSSLLib = cachet_ERR_GET_LIB(first) == cachet_ERR_LIB_SSL
             let reason = cachet_ERR_GET_REASON(first)
             if isSSLLib && reason == SSL_R_UNEXPECTED_EOF_WHILE_READING {

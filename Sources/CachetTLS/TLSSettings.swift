@@ -22,5 +22,13 @@ public struct TLSSettings: Sendable, Equatable {
     /// Cachet only: seconds a TLS connection may take to finish its handshake before the server closes
     /// it (counted in ssl_handshake_timeouts); 0 = no limit.
     public var handshakeTimeout: Int = 10
+    /// Cachet only: file of 80-byte session-ticket keys (TLSTicketKeys); nil = generated and rotated.
+    public var ticketKeyFile: String? = nil
+    /// Cachet only: seconds between looks at the certificate/key/CA/ticket-key files, reloading when they
+    /// changed (TLSContextStore.autoReloadIfDue); 0 = off.
+    public var autoReload: Int = 0
+    /// Cachet only: names a verified client certificate must carry (DNS SAN, else CN; `*.` = one label);
+    /// empty = any certificate the CA vouches for.
+    public var verifyNames: [String] = []
     public init() {}
 }

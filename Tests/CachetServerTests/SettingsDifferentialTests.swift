@@ -47,7 +47,8 @@ import Testing
         var ours = statsSettingsLines(s, verbosity: s.verbosity, oldestLive: 0,
                                       maxBytes: Int(truncatingIfNeeded: s.maxBytes))
         // Cachet's own lines come last: drop them before comparing.
-        let cachetOnly = ["ssl_ciphersuites", "ssl_handshake_timeout"]
+        let cachetOnly = ["ssl_ciphersuites", "ssl_handshake_timeout", "ssl_ticket_key_file", "ssl_auto_reload",
+                          "ssl_verify_name"]
         #expect(Array(ours.suffix(cachetOnly.count).map(\.0)) == cachetOnly)
         ours.removeLast(cachetOnly.count)
         #expect(ours.map(\.0) == theirs.map(\.0), "names/order for \(argv)")
@@ -104,6 +105,12 @@ import Testing
         "                          (default: ECDHE with AES-GCM or ChaCha20 only; DEFAULT: OpenSSL's list)",
         "   - ssl_handshake_timeout: seconds a client may take to finish the TLS handshake",
         "                          (default: 10, 0: no limit)",
+        "   - ssl_ticket_key_file: session ticket keys, 80 bytes each (first encrypts, all",
+        "                          decrypt); default: generated at start, rotated daily",
+        "   - ssl_auto_reload:     seconds between checks of the certificate, key, CA and",
+        "                          ticket key files, reloaded when changed (default: 0, off)",
+        "   - ssl_verify_name:     client certificate names allowed where client certificates",
+        "                          are verified, name[:name...]; *.domain matches one label",
     ]
 
     @Test func everyOtherLineIsMemcachedsVerbatim() throws {

@@ -334,7 +334,8 @@ def parse_stats(raw):
 # in the middle of memcached's order still fails.
 CACHET_EXTRA_STATS = {"cachet_version", "ssl_ciphersuites", "ssl_cert_reload_failures", "ssl_cert_not_after",
                       "ssl_handshake_timeout", "ssl_handshake_timeouts", "ssl_plaintext_rejected",
-                      "ssl_handshakes", "ssl_resumed_handshakes"}
+                      "ssl_handshakes", "ssl_resumed_handshakes", "ssl_ticket_key_file",
+                      "ssl_auto_reload", "ssl_verify_name", "ssl_verify_name_failures"}
 
 
 def drop_trailing_extras(pairs):

@@ -361,5 +361,278 @@ class SessionScopePerListener(ServerCase):
             s.srv.stop()
 
 
+class TicketKeyFile(ServerCase):
+    """`-o ssl_ticket_key_file`: instances sharing the file resume each other's sessions (TLS 1.2 and 1.3);
+    keys rotate by prepending, re-read on refresh_certs; bad files are a startup error or a failed refresh."""
+
+    def key_file(self, name, data):
+        path = os.path.join(CERT_DIR, name)
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+        return path
+
+    CTXS = {}
+
+    def ctx(self, version):
+        # Python resumes a session only through the SSLContext that made it.
+        if version not in self.CTXS:
+            self.CTXS[version] = client_ctx(version)
+        return self.CTXS[version]
+
+    def session(self, s, version):
+        with s.tls(self.ctx(version)) as c:
+            self.assertEqual(c.cmd("version")[:8], b"VERSION ")   # a TLS 1.3 ticket arrives after the handshake
+            return c.sock.session
+
+    def resumes(self, s, version, sess):
+        with s.tls(self.ctx(version), session=sess) as c:
+            self.assertEqual(c.cmd("version")[:8], b"VERSION ")
+            return c.sock.session_reused
+
+    def test_instances_sharing_the_file_resume_each_others_sessions(self):
+        path = self.key_file("shared.key", os.urandom(160))
+        a = self.start([f"ssl_ticket_key_file={path}"])
+        b = self.start([f"ssl_ticket_key_file={path}"])
+        other = self.start()   # its own generated keys
+        self.assertEqual(b.stats("settings")["ssl_ticket_key_file"], path)
+        self.assertEqual(other.stats("settings")["ssl_ticket_key_file"], "NULL")
+        for version in ("1.2", None):
+            with self.subTest(version=version or "1.3"):
+                r0 = b.stat_int("ssl_resumed_handshakes")
+                sess = self.session(a, version)
+                self.assertTrue(self.resumes(b, version, sess), "B did not resume A's session")
+                self.assertTrue(self.resumes(a, version, self.session(b, version)), "A did not resume B's session")
+                self.assertFalse(self.resumes(other, version, sess), "a server without the keys resumed")
+                self.assertEqual(b.stat_int("ssl_resumed_handshakes"), r0 + 1)
+
+    def test_rotation_by_prepending_and_refresh(self):
+        k1, k2 = os.urandom(80), os.urandom(80)
+        path = self.key_file("rotating.key", k1)
+        s = self.start([f"ssl_ticket_key_file={path}"])
+        for version in ("1.2", None):
+            with self.subTest(version=version or "1.3"):
+                self.key_file("rotating.key", k1)
+                with s.plain() as c:
+                    self.assertEqual(c.cmd("refresh_certs"), b"OK\r\n")
+                old = self.session(s, version)
+                self.key_file("rotating.key", k2 + k1)          # new key first: it encrypts, k1 still decrypts
+                with s.plain() as c:
+                    self.assertEqual(c.cmd("refresh_certs"), b"OK\r\n")
+                self.assertTrue(self.resumes(s, version, old), "a ticket under the second key did not resume")
+                new = self.session(s, version)
+                self.key_file("rotating.key", k2)               # k1 retired
+                with s.plain() as c:
+                    self.assertEqual(c.cmd("refresh_certs"), b"OK\r\n")
+                self.assertFalse(self.resumes(s, version, old), "a ticket under a retired key resumed")
+                self.assertTrue(self.resumes(s, version, new))
+
+    def test_bad_files_stop_startup_and_fail_refresh(self):
+        missing = os.path.join(CERT_DIR, "no-such.key")
+        cases = {"missing": (missing, "No such file or directory"),
+                 "empty": (self.key_file("empty.key", b""), "the file is empty"),
+                 "short": (self.key_file("short.key", os.urandom(79)), "79 bytes is not a whole number of 80-byte keys"),
+                 "torn": (self.key_file("torn.key", os.urandom(120)), "120 bytes is not a whole number of 80-byte keys"),
+                 "huge": (self.key_file("huge.key", os.urandom(80 * 65)), "more than 64 keys"),
+                 "directory": (CERT_DIR, "Is a directory")}
+        for label, (path, reason) in cases.items():
+            with self.subTest(label):
+                r = subprocess.run([cachet_bin(), "-u", "root", "-U", "0", "-p", str(free_port()), "-Z",
+                                    "-o", f"ssl_chain_cert={CERT},ssl_key={KEY},ssl_ticket_key_file={path}"],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+                self.assertEqual(r.returncode, 64, r.stderr)
+                self.assertEqual(r.stderr, f"Error loading the ticket key file: {path} : {reason}\r\n".encode())
+        # At run time a bad file fails the refresh and the keys in use stay.
+        path = self.key_file("live.key", os.urandom(80))
+        s = self.start([f"ssl_ticket_key_file={path}"])
+        sess = self.session(s, "1.2")
+        fails0 = s.stat_int("ssl_cert_reload_failures")
+        self.key_file("live.key", os.urandom(100))
+        with s.plain() as c:
+            self.assertEqual(c.cmd("refresh_certs"),
+                             f"Error loading the ticket key file: {path} : 100 bytes is not a whole number of "
+                             f"80-byte keys\r\n".encode())
+        self.assertEqual(s.stat_int("ssl_cert_reload_failures"), fails0 + 1)
+        self.assertTrue(self.resumes(s, "1.2", sess), "the failed refresh replaced the keys")
+
+    def test_generated_keys_survive_refresh(self):
+        s = self.start()
+        for version in ("1.2", None):
+            sess = self.session(s, version)
+            with s.plain() as c:
+                self.assertEqual(c.cmd("refresh_certs"), b"OK\r\n")
+            self.assertTrue(self.resumes(s, version, sess), version)
+
+
+class AutoReload(ServerCase):
+    """`-o ssl_auto_reload=<s>`: changed certificate/key/CA/ticket-key files are reloaded without a
+    command; a half-replaced pair never replaces the serving context and is retried once the files
+    change again."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="autoreload-", dir=CERT_DIR)
+        self.chain, self.key = os.path.join(self.dir, "chain.pem"), os.path.join(self.dir, "key.pem")
+        self.put(CA_CERTS.server1_crt, self.chain)
+        self.put(CA_CERTS.server1_key, self.key)
+
+    @staticmethod
+    def put(src, dst):
+        shutil.copyfile(src, dst + ".tmp")
+        os.replace(dst + ".tmp", dst)
+
+    def ou(self, s):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.load_verify_locations(CA_CERTS.ca_crt)
+        with s.tls(ctx) as c:
+            subject = {k: v for rdn in c.sock.getpeercert()["subject"] for (k, v) in rdn}
+            return subject.get("organizationalUnitName")
+
+    def test_changed_files_reload_and_half_pairs_wait(self):
+        s = self.start(["ssl_auto_reload=1"], cert=self.chain, key=self.key)
+        self.assertEqual(s.stats("settings")["ssl_auto_reload"], "1")
+        self.assertEqual(self.ou(s), "first")
+        fails0 = s.stat_int("ssl_cert_reload_failures")
+        # New certificate next to the old key: the reload fails (once), the old pair keeps serving.
+        self.put(CA_CERTS.server2_crt, self.chain)
+        wait_for(lambda: s.stat_int("ssl_cert_reload_failures") == fails0 + 1, timeout=5,
+                 what="the half-replaced pair tried and refused")
+        self.assertEqual(self.ou(s), "first")
+        err = s.srv.stderr()
+        self.assertIn(b"Could not reload TLS certificates (ssl_auto_reload): Error loading the key: ", err)
+        self.assertIn(b"key values mismatch", err)
+        # The matching key arrives: the next look loads the pair.
+        self.put(CA_CERTS.server2_key, self.key)
+        wait_for(lambda: self.ou(s) == "second", timeout=5, what="the new pair served")
+        self.assertEqual(s.stat_int("ssl_cert_reload_failures"), fails0 + 1, "a failed state was retried")
+        self.assertLessEqual(s.stat_int("time_since_server_cert_refresh"), 2)
+
+    def test_off_by_default(self):
+        s = self.start(cert=self.chain, key=self.key)
+        self.assertEqual(s.stats("settings")["ssl_auto_reload"], "0")
+        self.put(CA_CERTS.server2_crt, self.chain)
+        self.put(CA_CERTS.server2_key, self.key)
+        # Absence of a reload over 2.5 s; then the manual one still works.
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline:
+            self.assertEqual(self.ou(s), "first")
+            time.sleep(0.25)
+        with s.plain() as c:
+            self.assertEqual(c.cmd("refresh_certs"), b"OK\r\n")
+        self.assertEqual(self.ou(s), "second")
+
+    def test_ticket_key_file_change_is_picked_up(self):
+        keys = os.path.join(self.dir, "tickets.key")
+        with open(keys, "wb") as f:
+            f.write(os.urandom(80))
+        s = self.start(["ssl_auto_reload=1", f"ssl_ticket_key_file={keys}"], cert=self.chain, key=self.key)
+        ctx = client_ctx("1.2")
+        ctx.load_verify_locations(CA_CERTS.ca_crt)
+        with s.tls(ctx) as c:
+            self.assertEqual(c.cmd("version")[:8], b"VERSION ")
+            sess = c.sock.session
+
+        def resumes():
+            with s.tls(ctx, session=sess) as c:
+                return c.sock.session_reused
+        self.assertTrue(resumes())
+        with open(keys + ".tmp", "wb") as f:
+            f.write(os.urandom(80))                    # the old key retired
+        os.replace(keys + ".tmp", keys)
+        wait_for(lambda: not resumes(), timeout=5, what="the new key file in use")
+
+
+def make_client_cert(name, subject_cn, san):
+    """A client certificate signed by CA_CERTS' CA; `san` is an extension value or None (no SAN)."""
+    d = CA_CERTS.root
+    ext = os.path.join(d, f"{name}.ext")
+    with open(ext, "w") as f:
+        f.write("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n")
+        if san:
+            f.write(f"subjectAltName={san}\n")
+    run = lambda *a: subprocess.run(["openssl", *a], cwd=d, check=True, stdin=subprocess.DEVNULL,  # noqa: E731
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/O=Cachet Tests/CN={subject_cn}",
+        "-keyout", f"{name}.key", "-out", f"{name}.csr")
+    run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+        "-days", "2", "-extfile", ext, "-out", f"{name}.crt")
+    return os.path.join(d, f"{name}.crt"), os.path.join(d, f"{name}.key")
+
+
+class VerifyName(ServerCase):
+    """`-o ssl_verify_name`: where client certificates are verified, the certificate's DNS names (or its
+    CN when it has none) must match a configured name; `*.` stands for exactly one label."""
+
+    NAMES = "*.cache.example:exact.example"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.certs = {
+            "one-label": make_client_cert("vn-a", "ignored", "DNS:a.cache.example"),
+            "two-labels": make_client_cert("vn-deep", "ignored", "DNS:a.b.cache.example"),
+            "bare-domain": make_client_cert("vn-bare", "ignored", "DNS:cache.example"),
+            "cn-ignored-when-dns": make_client_cert("vn-other", "a.cache.example", "DNS:evil.example"),
+            "cn-only": make_client_cert("vn-cn", "EXACT.example", None),
+            "second-san": make_client_cert("vn-second", "ignored", "DNS:evil.example,DNS:exact.example"),
+        }
+
+    def ctx(self, cert=None):
+        c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        c.check_hostname = False
+        c.load_verify_locations(CA_CERTS.ca_crt)
+        if cert:
+            c.load_cert_chain(*self.certs[cert])
+        return c
+
+    def outcome(self, s, port, cert):
+        try:
+            with s.tls(self.ctx(cert), port=port, timeout=5) as c:
+                r = c.cmd("version")
+                return "ok" if r.startswith(b"VERSION ") else f"reply {r!r}"
+        except (OSError, HarnessError):
+            return "refused"
+
+    def test_names_on_verifying_listeners(self):
+        s = self.start(["ssl_ca_cert=" + CA_CERTS.ca_crt, "ssl_verify_name=" + self.NAMES], listeners=("mtls", "btls"),
+                       cert=CA_CERTS.server1_crt, key=CA_CERTS.server1_key)
+        self.assertEqual(s.stats("settings")["ssl_verify_name"], self.NAMES)
+        mt, bt = s.extra_ports["mtls"], s.extra_ports["btls"]
+        with s.plain() as w:
+            w.send(b"watch connevents\r\n")
+            self.assertEqual(w.read_until(b"OK\r\n"), b"OK\r\n")
+            got = {name: self.outcome(s, mt, name) for name in self.certs}
+            got["no certificate"] = self.outcome(s, mt, None)
+            self.assertEqual(got, {"one-label": "ok", "two-labels": "refused", "bare-domain": "refused",
+                                   "cn-ignored-when-dns": "refused", "cn-only": "ok", "second-san": "ok",
+                                   "no certificate": "refused"})
+            deadline = time.monotonic() + 5
+            while w.buf.count(b"names none of ssl_verify_name") < 3:
+                chunk = w._recv("conntlserr lines", deadline)
+                self.assertTrue(chunk, "watcher closed")
+                w.buf += chunk
+        wait_for(lambda: s.stat_int("ssl_verify_name_failures") == 3, timeout=5, what="3 name failures")
+        # Listeners that do not verify client certificates ignore the names.
+        for port in (s.tls_port, bt):
+            self.assertEqual(self.outcome(s, port, "two-labels"), "ok")
+            self.assertEqual(self.outcome(s, port, None), "ok")
+        self.assertEqual(s.stat_int("ssl_verify_name_failures"), 3)
+        # The identity shows in `stats conns`.
+        held = s.tls(self.ctx("one-label"), port=mt)
+        self.addCleanup(held.close)
+        self.assertEqual(held.cmd("version")[:8], b"VERSION ")
+        with s.plain() as c:
+            raw = c.roundtrip(b"stats conns\r\n")
+        self.assertIn(b":tls_peer_name a.cache.example\r\n", raw)
+
+    def test_optional_client_certificates_are_checked_when_presented(self):
+        s = self.start(["ssl_ca_cert=" + CA_CERTS.ca_crt, "ssl_verify_mode=1", "ssl_verify_name=exact.example"],
+                       cert=CA_CERTS.server1_crt, key=CA_CERTS.server1_key)
+        self.assertEqual(self.outcome(s, s.tls_port, None), "ok")
+        self.assertEqual(self.outcome(s, s.tls_port, "cn-only"), "ok")
+        self.assertEqual(self.outcome(s, s.tls_port, "one-label"), "refused")
+        wait_for(lambda: s.stat_int("ssl_verify_name_failures") == 1, timeout=5, what="1 name failure")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -232,6 +232,7 @@ extension Connection {
             stat("ssl_plaintext_rejected", tls.plaintextRejected)
             stat("ssl_handshakes", tls.handshakes)
             stat("ssl_resumed_handshakes", tls.resumedHandshakes)
+            stat("ssl_verify_name_failures", tls.verifyNameFailures)
             if let notAfter = tls.certNotAfter { stat("ssl_cert_not_after", Int(notAfter)) }
         }
         stat("cachet_version", cachetVersion)

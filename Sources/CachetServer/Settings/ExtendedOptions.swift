@@ -18,6 +18,9 @@
 // |  ssl_min_version                         |                                                           |
 // | ssl_ciphersuites=<TLS1.3 suites>         | Cachet only (SSL_CTX_set_ciphersuites)                    |
 // | ssl_handshake_timeout=<s>                | Cachet only: close unfinished handshakes (default 10, 0 off)|
+// | ssl_ticket_key_file=<file>               | Cachet only: shared session-ticket keys (TLSTicketKeys)   |
+// | ssl_auto_reload=<s>                      | Cachet only: reload TLS files when they change (0 = off)  |
+// | ssl_verify_name=<name>[:<name>…]         | Cachet only: client certificate names allowed             |
 // | slab_reassign, no_slab_reassign          | accepted, recorded for `stats settings` (no slab mover)   |
 // | slab_automove[=0..2], no_slab_automove   | accepted (range checked), recorded                        |
 // | lru_crawler, no_lru_crawler              | implemented (`lru_crawler crawl/metadump` on or off)      |
@@ -188,6 +191,24 @@ enum ExtendedOptions {
             let v = try required(value, name)
             guard let n = CNumeric.safeStrtoul(v) else { throw SettingsError.couldNotParse(name) }
             t.handshakeTimeout = Int(n)
+        case "ssl_ticket_key_file": t.ticketKeyFile = try required(value, name)   // read with the certificate
+        case "ssl_auto_reload":
+            // Whole seconds between looks at the TLS files, 0 = off.
+            let v = try required(value, name)
+            guard let n = CNumeric.safeStrtoul(v) else { throw SettingsError.couldNotParse(name) }
+            t.autoReload = Int(n)
+        case "ssl_verify_name":
+            // name[:name…]; an empty element, or a `*` anywhere but a leading `*.` before a label, is refused
+            // rather than read as "anything".
+            let v = try required(value, name)
+            let names = v.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            for n in names {
+                let rest = n.hasPrefix("*.") ? String(n.dropFirst(2)) : n
+                if rest.isEmpty || rest.contains("*") || rest.hasPrefix(".") || rest.hasSuffix(".") || rest.contains("..") {
+                    throw SettingsError.couldNotParse(name)
+                }
+            }
+            t.verifyNames = names
         default:
             throw SettingsError.illegalSuboption(token)
         }

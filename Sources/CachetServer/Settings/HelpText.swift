@@ -10,7 +10,8 @@
 // - `-l`: memcached 1.6.30's text for the notls/btls/mtls prefixes (1.6.18 only knows notls);
 // - `ssl_keyformat`: PEM or DER (names or 1/2); `ssl_wbuf_size`: the buffer is per worker thread
 //   (memcached's "per-connection" is wrong: the buffer is per worker thread); `ssl_ciphersuites` is Cachet's;
-// - `ssl_ciphers` names Cachet's secure default; `ssl_handshake_timeout` is Cachet's.
+// - `ssl_ciphers` names Cachet's secure default; `ssl_handshake_timeout`, `ssl_ticket_key_file`,
+//   `ssl_auto_reload`, `ssl_verify_name` are Cachet's.
 
 enum HelpText {
     static func usage(_ s: Settings) -> String {
@@ -97,6 +98,12 @@ enum HelpText {
             "                          valid values are 0(tlsv1.0), 1(tlsv1.1), 2(tlsv1.2), or 3(tlsv1.3).",
             "   - ssl_handshake_timeout: seconds a client may take to finish the TLS handshake",
             "                          (default: \(s.tls.handshakeTimeout), 0: no limit)",
+            "   - ssl_ticket_key_file: session ticket keys, 80 bytes each (first encrypts, all",
+            "                          decrypt); default: generated at start, rotated daily",
+            "   - ssl_auto_reload:     seconds between checks of the certificate, key, CA and",
+            "                          ticket key files, reloaded when changed (default: \(s.tls.autoReload), off)",
+            "   - ssl_verify_name:     client certificate names allowed where client certificates",
+            "                          are verified, name[:name...]; *.domain matches one label",
         ]
         return lines.joined(separator: "\n") + "\n"
     }
