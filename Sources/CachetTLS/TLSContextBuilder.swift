@@ -1,6 +1,6 @@
 // Builds one complete server SSL_CTX from TLSSettings, in memcached 1.6.18's order (tls.c ssl_init +
 // load_server_certificates), so that when several things are wrong the same error is reported first:
-//   min proto → chain cert → key → check_private_key → CA (+ client CA list) → verify mode →
+//   min proto → chain cert → key → check_private_key → (Cachet) alternate chain + key → CA (+ client CA list) → verify mode →
 //   cipher list (Cachet's secure default when none is given, TLSDefaults) → (Cachet) TLS 1.3 ciphersuites
 //   → session cache → kTLS → no renegotiation → modes → (Cachet) session-ticket keys.
 // A context is never modified after `build` returns; reloading builds a new one (TLSContextStore).
@@ -214,6 +214,7 @@ public enum TLSContextBuilder {
         if SSL_CTX_check_private_key(ctx) != 1 {
             throw fail(.validation) { "Error validating the certificate: \($0)" }
         }
+        try TLSAltCertificate.load(ctx, s)
         if let ca = s.caCert {
             if SSL_CTX_load_verify_locations(ctx, ca, nil) != 1 {
                 throw fail(.caCertificate) { "Error loading the CA certificate: \(ca) : \($0)" }

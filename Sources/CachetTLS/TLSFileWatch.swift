@@ -13,7 +13,8 @@ struct TLSFileState: Equatable, Sendable {
 
     /// The current state of the files `settings` names (nil paths are skipped).
     static func of(_ settings: TLSSettings) -> TLSFileState {
-        let paths = [settings.chainCert, settings.key, settings.caCert, settings.ticketKeyFile]
+        let paths = [settings.chainCert, settings.key, settings.caCert, settings.ticketKeyFile,
+                     settings.altChainCert, settings.altKey]
         return TLSFileState(files: paths.compactMap { $0 }.map { path in
             var st = stat()
             guard stat(path, &st) == 0 else { return File() }   // missing/unreadable: size -1

@@ -30,5 +30,8 @@ public struct TLSSettings: Sendable, Equatable {
     /// Cachet only: names a verified client certificate must carry (DNS SAN, else CN; `*.` = one label);
     /// empty = any certificate the CA vouches for.
     public var verifyNames: [String] = []
+    /// Cachet only: a second certificate chain and key (PEM) of another key type, e.g. ECDSA next to RSA.
+    public var altChainCert: String? = nil
+    public var altKey: String? = nil
     public init() {}
 }

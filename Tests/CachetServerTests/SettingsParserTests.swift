@@ -120,6 +120,8 @@ let cachetOnlyFailures: [([String], Int32, String)] = [
     (["-o", "ssl_verify_name=a..b"], 1, "could not parse argument to ssl_verify_name\n"),
     (["-o", "ssl_verify_name=.a"], 1, "could not parse argument to ssl_verify_name\n"),
     (["-o", "ssl_verify_name"], 1, "Missing ssl_verify_name argument\n"),
+    (["-o", "ssl_alt_chain_cert"], 1, "Missing ssl_alt_chain_cert argument\n"),
+    (["-o", "ssl_alt_key"], 1, "Missing ssl_alt_key argument\n"),
     (["-p", "-1"], 64, "ERROR: Invalid port number -1.\n"),
     (["-R", "-1"], 1, "Number of requests per event must be greater than 0\n"),
     (["-n", "-5"], 1, "Chunk size must be greater than 0\n"),

@@ -634,5 +634,88 @@ class VerifyName(ServerCase):
         wait_for(lambda: s.stat_int("ssl_verify_name_failures") == 1, timeout=5, what="1 name failure")
 
 
+def make_ecdsa_server_cert(name="ecdsa"):
+    """An ECDSA P-256 server certificate (OU=ecdsa) signed by CA_CERTS' CA."""
+    d = CA_CERTS.root
+    run = lambda *a: subprocess.run(["openssl", *a], cwd=d, check=True, stdin=subprocess.DEVNULL,  # noqa: E731
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-subj", f"/O=Cachet Tests/OU=ecdsa/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.csr")
+    run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+        "-days", "2", "-extfile", "leaf.ext", "-out", f"{name}.crt")
+    return os.path.join(d, f"{name}.crt"), os.path.join(d, f"{name}.key")
+
+
+class AlternateCertificate(ServerCase):
+    """`-o ssl_alt_chain_cert,ssl_alt_key`: an ECDSA certificate next to the RSA one; OpenSSL picks by
+    what the client can verify, preferring the server's order (ECDSA first)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.ec_crt, cls.ec_key = make_ecdsa_server_cert()
+
+    def served(self, s, version=None, ciphers=None):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.load_verify_locations(CA_CERTS.ca_crt)
+        if version == "1.2":
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        if ciphers:
+            ctx.set_ciphers(ciphers)
+        with s.tls(ctx) as c:
+            self.assertEqual(c.cmd("version")[:8], b"VERSION ")
+            return {k: v for rdn in c.sock.getpeercert()["subject"] for (k, v) in rdn}["organizationalUnitName"]
+
+    def s_client_key_bits(self, s, sigalgs):
+        r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{s.tls_port}", "-tls1_3", "-sigalgs", sigalgs],
+                           input=b"", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20)
+        text = r.stdout.decode(errors="replace")
+        line = [ln for ln in text.splitlines() if ln.startswith("Server public key is")]
+        self.assertTrue(line, text[-1500:])
+        return line[0]
+
+    def test_each_client_gets_a_certificate_it_can_verify(self):
+        s = self.start([f"ssl_alt_chain_cert={self.ec_crt}", f"ssl_alt_key={self.ec_key}"],
+                       cert=CA_CERTS.server1_crt, key=CA_CERTS.server1_key)
+        st = s.stats("settings")
+        self.assertEqual((st["ssl_alt_chain_cert"], st["ssl_alt_key"]), (self.ec_crt, self.ec_key))
+        self.assertEqual(self.served(s), "ecdsa")                                          # TLS 1.3: server's order
+        self.assertEqual(self.served(s, "1.2"), "ecdsa")
+        self.assertEqual(self.served(s, "1.2", "ECDHE-RSA-AES128-GCM-SHA256"), "first")   # RSA-only client
+        self.assertEqual(self.served(s, "1.2", "ECDHE-ECDSA-AES128-GCM-SHA256"), "ecdsa")
+        self.assertEqual(self.s_client_key_bits(s, "rsa_pss_rsae_sha256"), "Server public key is 2048 bit")
+        self.assertEqual(self.s_client_key_bits(s, "ecdsa_secp256r1_sha256"), "Server public key is 256 bit")
+        # The primary certificate is the one `stats` describes, and a reload keeps both.
+        with s.plain() as c:
+            self.assertEqual(c.cmd("refresh_certs"), b"OK\r\n")
+        self.assertEqual(self.served(s, "1.2", "ECDHE-RSA-AES128-GCM-SHA256"), "first")
+        self.assertEqual(self.served(s), "ecdsa")
+
+    def test_bad_alternate_pairs_stop_startup(self):
+        rsa_crt, rsa_key = CA_CERTS.server2_crt, CA_CERTS.server2_key
+        cases = {
+            "cert without key": ([f"ssl_alt_chain_cert={self.ec_crt}"],
+                                 "Error loading the alternate key: (null) : ssl_alt_chain_cert needs ssl_alt_key"),
+            "key without cert": ([f"ssl_alt_key={self.ec_key}"],
+                                 "Error loading the alternate certificate chain: (null) : ssl_alt_key needs ssl_alt_chain_cert"),
+            "same key type": ([f"ssl_alt_chain_cert={rsa_crt}", f"ssl_alt_key={rsa_key}"],
+                              f"Error loading the alternate certificate chain: {rsa_crt} : its key type is the same as ssl_chain_cert's"),
+            "missing file": ([f"ssl_alt_chain_cert=/nonexistent-alt.pem", f"ssl_alt_key={self.ec_key}"],
+                             "Error loading the alternate certificate chain: /nonexistent-alt.pem : "),
+            "key of another cert": ([f"ssl_alt_chain_cert={self.ec_crt}", f"ssl_alt_key={rsa_key}"],
+                                    f"Error loading the alternate key: {rsa_key} : "),
+            "the primary's own key": ([f"ssl_alt_chain_cert={self.ec_crt}", f"ssl_alt_key={CA_CERTS.server1_key}"],
+                                      f"Error loading the alternate key: {CA_CERTS.server1_key} : not the key of ssl_alt_chain_cert"),
+        }
+        for label, (opts, want) in cases.items():
+            with self.subTest(label):
+                r = subprocess.run([cachet_bin(), "-u", "root", "-U", "0", "-p", str(free_port()), "-Z", "-o",
+                                    ",".join([f"ssl_chain_cert={CA_CERTS.server1_crt}", f"ssl_key={CA_CERTS.server1_key}", *opts])],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+                self.assertEqual(r.returncode, 64, r.stderr)
+                last = r.stderr.decode(errors="replace").splitlines()[-1]
+                self.assertTrue(last.startswith(want), f"{last!r} does not start with {want!r}")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -19,6 +19,7 @@ long cachet_SSL_CTX_sess_number(SSL_CTX *ctx);
 uint64_t cachet_SSL_CTX_set_options(SSL_CTX *ctx, uint64_t op);
 int cachet_SSL_set_tlsext_host_name(SSL *ssl, const char *name);
 long cachet_BIO_get_mem_data(BIO *bio, char **pp);
+long cachet_SSL_CTX_select_current_cert(SSL_CTX *ctx, X509 *x509);
 
 extern const uint64_t cachet_SSL_OP_NO_RENEGOTIATION;
 extern const uint64_t cachet_SSL_OP_ENABLE_KTLS;

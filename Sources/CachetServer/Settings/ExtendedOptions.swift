@@ -21,6 +21,7 @@
 // | ssl_ticket_key_file=<file>               | Cachet only: shared session-ticket keys (TLSTicketKeys)   |
 // | ssl_auto_reload=<s>                      | Cachet only: reload TLS files when they change (0 = off)  |
 // | ssl_verify_name=<name>[:<name>…]         | Cachet only: client certificate names allowed             |
+// | ssl_alt_chain_cert, ssl_alt_key          | Cachet only: a second certificate (e.g. ECDSA next to RSA)|
 // | slab_reassign, no_slab_reassign          | accepted, recorded for `stats settings` (no slab mover)   |
 // | slab_automove[=0..2], no_slab_automove   | accepted (range checked), recorded                        |
 // | lru_crawler, no_lru_crawler              | implemented (`lru_crawler crawl/metadump` on or off)      |
@@ -209,6 +210,8 @@ enum ExtendedOptions {
                 }
             }
             t.verifyNames = names
+        case "ssl_alt_chain_cert": t.altChainCert = try required(value, name)
+        case "ssl_alt_key": t.altKey = try required(value, name)
         default:
             throw SettingsError.illegalSuboption(token)
         }

@@ -11,7 +11,7 @@
 // - `ssl_keyformat`: PEM or DER (names or 1/2); `ssl_wbuf_size`: the buffer is per worker thread
 //   (memcached's "per-connection" is wrong: the buffer is per worker thread); `ssl_ciphersuites` is Cachet's;
 // - `ssl_ciphers` names Cachet's secure default; `ssl_handshake_timeout`, `ssl_ticket_key_file`,
-//   `ssl_auto_reload`, `ssl_verify_name` are Cachet's.
+//   `ssl_auto_reload`, `ssl_verify_name`, `ssl_alt_chain_cert`, `ssl_alt_key` are Cachet's.
 
 enum HelpText {
     static func usage(_ s: Settings) -> String {
@@ -104,6 +104,8 @@ enum HelpText {
             "                          ticket key files, reloaded when changed (default: \(s.tls.autoReload), off)",
             "   - ssl_verify_name:     client certificate names allowed where client certificates",
             "                          are verified, name[:name...]; *.domain matches one label",
+            "   - ssl_alt_chain_cert:  second certificate chain of another key type (e.g. ECDSA)",
+            "   - ssl_alt_key:         its private key (PEM)",
         ]
         return lines.joined(separator: "\n") + "\n"
     }
