@@ -157,6 +157,7 @@ public final class TLSContextStore: Sendable {
     public var handshakes: UInt64 { stats.handshakes.load(ordering: .relaxed) }
     public var resumedHandshakes: UInt64 { stats.resumedHandshakes.load(ordering: .relaxed) }
     public var verifyNameFailures: UInt64 { stats.verifyNameFailures.load(ordering: .relaxed) }
+    public var handshakesDeferred: UInt64 { stats.handshakesDeferred.load(ordering: .relaxed) }
 
     public static func now() -> Int64 {
         var ts = timespec()

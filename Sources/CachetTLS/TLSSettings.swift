@@ -33,5 +33,8 @@ public struct TLSSettings: Sendable, Equatable {
     /// Cachet only: a second certificate chain and key (PEM) of another key type, e.g. ECDSA next to RSA.
     public var altChainCert: String? = nil
     public var altKey: String? = nil
+    /// Cachet only: the share (percent) of a worker's time answering ClientHellos may take while it also
+    /// serves established connections; 100 = no bound.
+    public var handshakeShare: Int = 50
     public init() {}
 }

@@ -48,7 +48,8 @@ import Testing
                                       maxBytes: Int(truncatingIfNeeded: s.maxBytes))
         // Cachet's own lines come last: drop them before comparing.
         let cachetOnly = ["ssl_ciphersuites", "ssl_handshake_timeout", "ssl_ticket_key_file", "ssl_auto_reload",
-                          "ssl_verify_name", "ssl_alt_chain_cert", "ssl_alt_key"]
+                          "ssl_verify_name", "ssl_alt_chain_cert", "ssl_alt_key",
+                          "ssl_handshake_share"]
         #expect(Array(ours.suffix(cachetOnly.count).map(\.0)) == cachetOnly)
         ours.removeLast(cachetOnly.count)
         #expect(ours.map(\.0) == theirs.map(\.0), "names/order for \(argv)")
@@ -113,6 +114,8 @@ import Testing
         "                          are verified, name[:name...]; *.domain matches one label",
         "   - ssl_alt_chain_cert:  second certificate chain of another key type (e.g. ECDSA)",
         "   - ssl_alt_key:         its private key (PEM)",
+        "   - ssl_handshake_share: percent of a busy worker's time new TLS handshakes may take",
+        "                          (default: 50, 100: no limit)",
     ]
 
     @Test func everyOtherLineIsMemcachedsVerbatim() throws {

@@ -17,6 +17,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -715,6 +716,50 @@ class AlternateCertificate(ServerCase):
                 self.assertEqual(r.returncode, 64, r.stderr)
                 last = r.stderr.decode(errors="replace").splitlines()[-1]
                 self.assertTrue(last.startswith(want), f"{last!r} does not start with {want!r}")
+
+
+class HandshakeShare(ServerCase):
+    """`-o ssl_handshake_share`: while a worker serves an established client, new handshakes get only their
+    share of its time — put off, never refused. (Throughput under a storm is measured by make bench.)"""
+
+    def test_handshakes_wait_for_their_share_and_all_complete(self):
+        s = self.start(["ssl_handshake_share=1"], extra=["-t", "1"])
+        self.assertEqual(s.stats("settings")["ssl_handshake_share"], "1")
+        busy = s.tls(client_ctx())
+        self.addCleanup(busy.close)
+        stop = threading.Event()
+        served = [0]
+
+        def pipeline():   # keeps the only worker busy with an established connection
+            req = b"get k\r\n" * 16
+            while not stop.is_set():
+                busy.send(req + b"mn\r\n")
+                busy.read_until(b"MN\r\n", timeout=10)
+                served[0] += 16
+        t = threading.Thread(target=pipeline, daemon=True)
+        t.start()
+        self.addCleanup(lambda: (stop.set(), t.join(timeout=15)))
+        wait_for(lambda: served[0] > 0, timeout=5, what="the established client served")
+        d0, h0 = s.stat_int("ssl_handshakes_deferred"), s.stat_int("ssl_handshakes")
+        t0 = time.monotonic()
+        for _ in range(20):
+            with s.tls(client_ctx()) as c:
+                self.assertEqual(c.cmd("version")[:8], b"VERSION ")
+        elapsed = time.monotonic() - t0
+        self.assertGreater(s.stat_int("ssl_handshakes_deferred"), d0, "no handshake was put off")
+        self.assertEqual(s.stat_int("ssl_handshakes"), h0 + 20)
+        self.assertLess(elapsed, 20, "handshakes starved")
+        before = served[0]
+        wait_for(lambda: served[0] > before, timeout=5, what="the established client still served")
+
+    def test_bad_values_stop_startup(self):
+        for value, err in (("0", b"Invalid ssl_handshake_share. Use help to see valid options.\n"),
+                           ("101", b"Invalid ssl_handshake_share. Use help to see valid options.\n"),
+                           ("x", b"could not parse argument to ssl_handshake_share\n")):
+            r = subprocess.run([cachet_bin(), "-u", "root", "-U", "0", "-p", str(free_port()), "-Z",
+                                "-o", f"ssl_chain_cert={CERT},ssl_key={KEY},ssl_handshake_share={value}"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+            self.assertEqual((r.returncode, r.stderr), (1, err), value)
 
 
 if __name__ == "__main__":

@@ -233,6 +233,7 @@ extension Connection {
             stat("ssl_handshakes", tls.handshakes)
             stat("ssl_resumed_handshakes", tls.resumedHandshakes)
             stat("ssl_verify_name_failures", tls.verifyNameFailures)
+            stat("ssl_handshakes_deferred", tls.handshakesDeferred)
             if let notAfter = tls.certNotAfter { stat("ssl_cert_not_after", Int(notAfter)) }
         }
         stat("cachet_version", cachetVersion)

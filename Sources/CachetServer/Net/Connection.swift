@@ -25,6 +25,8 @@ final class Connection {
     private var handshakeDone: Bool
     /// A TLS connection whose first byte has not been looked at yet (TLSGuards.swift).
     private var firstByteUnchecked: Bool
+    /// This connection's ClientHello has been handed to OpenSSL (counted in the worker's handshake budget).
+    private var helloAnswered = false
     /// Clock second the connection reached its worker (ssl_handshake_timeout counts from here).
     let acceptedAt: UInt32
     private var readEvent: OpaquePointer?
@@ -161,13 +163,23 @@ final class Connection {
                 case .tls: firstByteUnchecked = false
                 }
             }
-            switch t.handshake() {
+            // Answering the ClientHello (the expensive step) waits for the worker's handshake share
+            // (TLSGuards.swift); every handshake step's time counts against that share.
+            let start = monotonicNanos()
+            if !helloAnswered {
+                guard worker.mayStartHandshake(now: start) else { deferHandshake(); return }
+                helloAnswered = true
+            }
+            let step = t.handshake()
+            worker.handshakeNanos &+= monotonicNanos() &- start
+            switch step {
             case .done: handshakeDone = true; worker.handshaking[fd] = nil; opsHandshakeDone(t)
             case .wantRead: return
             case .wantWrite: armWrite(); return
             case .failed(let reason): opsTLSFailed(reason); close(); return
             }
         }
+        worker.servedEstablished = true
         if ops.watcher != nil { driveWatcher(); return }
         if outputPending {
             if !flush() { return }
@@ -432,6 +444,17 @@ final class Connection {
     private func resumeReading() {
         readPaused = false
         event_add(readEvent, nil)
+    }
+
+    /// A ClientHello put off by the worker's handshake share: out of epoll until the worker resumes it.
+    func pauseForHandshakeShare() {
+        if let e = readEvent { event_del(e) }
+    }
+
+    func resumeAfterHandshakeShare() {
+        if closed { return }
+        event_add(readEvent, nil)
+        onEvent(Int16(EV_READ))
     }
 
     // MARK: closing

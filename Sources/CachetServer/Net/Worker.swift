@@ -69,6 +69,15 @@ final class Worker: @unchecked Sendable {
     var connections: [Int32: Connection] = [:]
     /// TLS connections of this worker whose handshake has not finished yet, by fd (TLSGuards.swift).
     var handshaking: [Int32: Connection] = [:]
+    /// The handshake share (TLSGuards.swift): the current window's start and the time its ClientHellos took
+    /// (monotonic ns), whether an established connection had an event in it or in the window before, the
+    /// connections waiting for the next window, and the timer that wakes them.
+    var handshakeWindowStart: UInt64 = 0
+    var handshakeNanos: UInt64 = 0
+    var servedEstablished = false
+    var servedEstablishedBefore = false
+    var deferredHandshakes: [Connection] = []
+    var handshakeTimer: OpaquePointer?
     /// Scratch tokens for the command a connection of this worker is running (see Connection.tokens).
     let tokens = TokenList()
     /// Where a meta command's base64 key (`b`) is decoded; used only within one command on this thread.

@@ -22,6 +22,7 @@
 // | ssl_auto_reload=<s>                      | Cachet only: reload TLS files when they change (0 = off)  |
 // | ssl_verify_name=<name>[:<name>…]         | Cachet only: client certificate names allowed             |
 // | ssl_alt_chain_cert, ssl_alt_key          | Cachet only: a second certificate (e.g. ECDSA next to RSA)|
+// | ssl_handshake_share=<1..100>             | Cachet only: busy worker's time for handshakes (def. 50)  |
 // | slab_reassign, no_slab_reassign          | accepted, recorded for `stats settings` (no slab mover)   |
 // | slab_automove[=0..2], no_slab_automove   | accepted (range checked), recorded                        |
 // | lru_crawler, no_lru_crawler              | implemented (`lru_crawler crawl/metadump` on or off)      |
@@ -212,6 +213,12 @@ enum ExtendedOptions {
             t.verifyNames = names
         case "ssl_alt_chain_cert": t.altChainCert = try required(value, name)
         case "ssl_alt_key": t.altKey = try required(value, name)
+        case "ssl_handshake_share":
+            // Percent, 1..100 (100 = no bound); 0 would never answer a ClientHello on a busy worker.
+            let v = try required(value, name)
+            guard let n = CNumeric.safeStrtoul(v) else { throw SettingsError.couldNotParse(name) }
+            guard (1...100).contains(n) else { throw SettingsError.invalidChoice(name) }
+            t.handshakeShare = Int(n)
         default:
             throw SettingsError.illegalSuboption(token)
         }

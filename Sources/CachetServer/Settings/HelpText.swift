@@ -11,7 +11,8 @@
 // - `ssl_keyformat`: PEM or DER (names or 1/2); `ssl_wbuf_size`: the buffer is per worker thread
 //   (memcached's "per-connection" is wrong: the buffer is per worker thread); `ssl_ciphersuites` is Cachet's;
 // - `ssl_ciphers` names Cachet's secure default; `ssl_handshake_timeout`, `ssl_ticket_key_file`,
-//   `ssl_auto_reload`, `ssl_verify_name`, `ssl_alt_chain_cert`, `ssl_alt_key` are Cachet's.
+//   `ssl_auto_reload`, `ssl_verify_name`, `ssl_alt_chain_cert`, `ssl_alt_key`,
+//   `ssl_handshake_share` are Cachet's.
 
 enum HelpText {
     static func usage(_ s: Settings) -> String {
@@ -106,6 +107,8 @@ enum HelpText {
             "                          are verified, name[:name...]; *.domain matches one label",
             "   - ssl_alt_chain_cert:  second certificate chain of another key type (e.g. ECDSA)",
             "   - ssl_alt_key:         its private key (PEM)",
+            "   - ssl_handshake_share: percent of a busy worker's time new TLS handshakes may take",
+            "                          (default: \(s.tls.handshakeShare), 100: no limit)",
         ]
         return lines.joined(separator: "\n") + "\n"
     }

@@ -4,7 +4,7 @@
 // printed with memcached's defaults so clients see the same set of keys.
 // Cachet-only lines come last, before END: `ssl_ciphersuites <list>|NULL`, `ssl_handshake_timeout <s>`,
 // `ssl_ticket_key_file <file>|NULL`, `ssl_auto_reload <s>`, `ssl_verify_name <names>|NULL`,
-// `ssl_alt_chain_cert`/`ssl_alt_key <file>|NULL`.
+// `ssl_alt_chain_cert`/`ssl_alt_key <file>|NULL`, `ssl_handshake_share <percent>`.
 //
 // Every other line is what the server does, except those marked "recorded only" below: they echo an
 // option or command (`slabs automove`, `lru tune`, `-o lru_maintainer`, …) that Cachet accepts for
@@ -143,5 +143,6 @@ public func statsSettingsLines(_ s: Settings, verbosity: Int, oldestLive: UInt32
         ("ssl_verify_name", t.verifyNames.isEmpty ? "NULL" : t.verifyNames.joined(separator: ":")),
         ("ssl_alt_chain_cert", t.altChainCert ?? "NULL"),
         ("ssl_alt_key", t.altKey ?? "NULL"),
+        ("ssl_handshake_share", String(t.handshakeShare)),
     ]
 }
