@@ -8,7 +8,7 @@ PY := /usr/bin/python3
 RUN_USER := $(shell id -un)
 DEV := .dev
 
-.PHONY: all build release run test unit integration bench stress soak clean bootstrap devcert fuzz-diff
+.PHONY: all build release run test unit integration bench tls-storm stress soak clean bootstrap devcert fuzz-diff
 
 all: build
 
@@ -59,6 +59,12 @@ test: bootstrap
 
 bench: release
 	./Scripts/bench
+
+# TLS handshake storm (established client's share, handshakes/s) and RSA vs ECDSA handshake cost, Cachet next to
+# memcached; a few minutes, not part of make test.
+tls-storm: release
+	$(SWIFT) build $(RELEASE) --product cachet-bench
+	./Scripts/tls-storm
 
 stress: release
 	CACHET_BIN=$(RELEASE_BIN) CACHET_STRESS=1 $(PY) Tests/stress/stress.py
