@@ -8,7 +8,7 @@ PY := /usr/bin/python3
 RUN_USER := $(shell id -un)
 DEV := .dev
 
-.PHONY: all build release run test unit integration bench tls-storm stress soak clean bootstrap devcert fuzz-diff
+.PHONY: all build release run test unit integration bench tls-storm testssl stress soak clean bootstrap devcert fuzz-diff
 
 all: build
 
@@ -59,6 +59,11 @@ test: bootstrap
 
 bench: release
 	./Scripts/bench
+
+# testssl.sh's full default scan of `cachet -Z` (make test runs the checks that rate findings).
+testssl: release
+	cd Tests/integration && CACHET_TESTSSL_FULL=1 CACHET_BIN=$(CURDIR)/$(RELEASE_BIN) $(PY) -m unittest -v \
+	  test_tls_hardening.SecureDefaults.test_testssl_reports_nothing_but_the_test_certificate
 
 # TLS handshake storm (established client's share, handshakes/s) and RSA vs ECDSA handshake cost, Cachet next to
 # memcached; a few minutes, not part of make test.
