@@ -25,7 +25,7 @@ final class Connection {
     private var handshakeDone: Bool
     /// A TLS connection whose first byte has not been looked at yet (TLSGuards.swift).
     private var firstByteUnchecked: Bool
-    /// This connection's ClientHello has been handed to OpenSSL (counted in the worker's handshake budget).
+    /// This connection's ClientHello has been handed to OpenSSL (it waited for the worker's handshake share).
     private var helloAnswered = false
     /// Clock second the connection reached its worker (ssl_handshake_timeout counts from here).
     let acceptedAt: UInt32
