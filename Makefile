@@ -8,8 +8,8 @@ PY := /usr/bin/python3
 RUN_USER := $(shell id -un)
 DEV := .dev
 
-.PHONY: all build release release-all run test unit integration bench stress soak clean bootstrap devcert fuzz-diff \
-	install install-files uninstall deb
+.PHONY: all build release release-all run test unit integration bench tls-storm testssl stress soak clean bootstrap \
+	devcert fuzz-diff install install-files uninstall deb
 
 all: build
 
@@ -101,6 +101,17 @@ test: bootstrap
 bench: release
 	@./Scripts/bootstrap bench
 	./Scripts/bench
+
+# testssl.sh's full default scan of `cachet -Z` (make test runs the checks that rate findings).
+testssl: release
+	cd Tests/integration && CACHET_TESTSSL_FULL=1 CACHET_BIN=$(CURDIR)/$(RELEASE_BIN) $(PY) -m unittest -v \
+	  test_tls_hardening.SecureDefaults.test_testssl_reports_nothing_but_the_test_certificate
+
+# TLS handshake storm (established client's share, handshakes/s) and RSA vs ECDSA handshake cost, Cachet next to
+# memcached; a few minutes, not part of make test.
+tls-storm: release
+	$(SWIFT) build $(RELEASE) --product cachet-bench
+	./Scripts/tls-storm
 
 stress: release
 	CACHET_BIN=$(RELEASE_BIN) CACHET_STRESS=1 $(PY) Tests/stress/stress.py

@@ -9,6 +9,7 @@ long cachet_SSL_CTX_sess_number(SSL_CTX *ctx) { return SSL_CTX_sess_number(ctx);
 uint64_t cachet_SSL_CTX_set_options(SSL_CTX *ctx, uint64_t op) { return SSL_CTX_set_options(ctx, op); }
 int cachet_SSL_set_tlsext_host_name(SSL *ssl, const char *name) { return SSL_set_tlsext_host_name(ssl, name); }
 long cachet_BIO_get_mem_data(BIO *bio, char **pp) { return BIO_get_mem_data(bio, pp); }
+long cachet_SSL_CTX_select_current_cert(SSL_CTX *ctx, X509 *x509) { return SSL_CTX_select_current_cert(ctx, x509); }
 
 const uint64_t cachet_SSL_OP_NO_RENEGOTIATION = SSL_OP_NO_RENEGOTIATION;
 #ifdef SSL_OP_ENABLE_KTLS

@@ -42,6 +42,14 @@ final class MainLoop {
 
     func tick() {
         server.clock.tick(now: Int(time(nil)))
+        if let tls = server.tls {
+            tls.rotateTicketKeysIfDue(now: Int64(time(nil)))
+            switch tls.autoReloadIfDue(now: Int64(time(nil))) {
+            case .unchanged: break
+            case .reloaded: server.certRefreshRel.store(server.clock.currentTime, ordering: .relaxed)
+            case .failed(let e): writeStderr("Could not reload TLS certificates (ssl_auto_reload): \(e.message)\n")
+            }
+        }
         if reloadRequested {
             reloadRequested = false
             if let tls = server.tls {

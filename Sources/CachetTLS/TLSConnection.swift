@@ -116,7 +116,7 @@ public final class TLSConnection {
         switch listenerVerify {
         case .inherit: break
         case .none: SSL_set_verify(ssl, SSL_VERIFY_NONE, nil)
-        case .require: SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
+        case .require: SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, cachet_verify_callback)
         }
         if listenerVerify != .inherit {
             _ = Self.sessionIDContext(for: listenerVerify).withCString { p in
@@ -144,7 +144,7 @@ public final class TLSConnection {
         if let failure { return .failed(reason: failure) }
         let r = SSL_do_handshake(ssl)
         if r == 1 {
-            handshakeComplete = true
+            markComplete()
             return .done
         }
         switch outcome(r) {
@@ -154,6 +154,13 @@ public final class TLSConnection {
         case .error(let reason): return .failed(reason: reason)
         case .bytes: return .failed(reason: "unexpected handshake result")
         }
+    }
+
+    /// The handshake just finished: count it (and whether it resumed a session) once.
+    private func markComplete() {
+        handshakeComplete = true
+        context.stats.handshakes.add(1, ordering: .relaxed)
+        if SSL_session_reused(ssl) == 1 { context.stats.resumedHandshakes.add(1, ordering: .relaxed) }
     }
 
     // MARK: - Data
@@ -166,7 +173,7 @@ public final class TLSConnection {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return .bytes(0) }
         let r = SSL_read(ssl, base, Int32(clamping: buffer.count))
         if r > 0 {
-            if !handshakeComplete { handshakeComplete = SSL_is_init_finished(ssl) == 1 }
+            if !handshakeComplete && SSL_is_init_finished(ssl) == 1 { markComplete() }
             return .bytes(Int(r))
         }
         return outcome(r)
@@ -231,7 +238,7 @@ public final class TLSConnection {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return .bytes(0) }
         let r = SSL_write(ssl, base, Int32(clamping: bytes.count))
         if r > 0 {
-            if !handshakeComplete { handshakeComplete = SSL_is_init_finished(ssl) == 1 }
+            if !handshakeComplete && SSL_is_init_finished(ssl) == 1 { markComplete() }
             return .bytes(Int(r))
         }
         return outcome(r)
@@ -248,6 +255,24 @@ public final class TLSConnection {
         OpenSSLErrorQueue.clear()
     }
 
+    /// The client's first byte cannot begin a TLS record (TLSRecordStart): the handshake fails without
+    /// OpenSSL reading anything. Counted as a failed handshake and in `plaintextRejected`. The caller
+    /// sends TLSRecordStart.plaintextReply in the clear and closes.
+    public func rejectPlaintext() {
+        guard failure == nil, !handshakeComplete else { return }
+        plaintextDetected = true
+        context.stats.plaintextRejected.add(1, ordering: .relaxed)
+        _ = fatal("client sent plaintext on a TLS port", isProtocol: false)
+    }
+
+    /// The server gave up on an unfinished handshake (ssl_handshake_timeout): counted in
+    /// `handshakeTimeouts`, not as a handshake error (the client did nothing wrong that OpenSSL saw).
+    public func abandonHandshake() {
+        guard failure == nil, !handshakeComplete else { return }
+        failure = "handshake timed out"
+        context.stats.handshakeTimeouts.add(1, ordering: .relaxed)
+    }
+
     // MARK: - `stats conns` accessors
 
     /// Negotiated protocol, e.g. `TLSv1.3` (`SSLv3`-style placeholder text before the handshake).
@@ -258,6 +283,14 @@ public final class TLSConnection {
         return String(cString: name)
     }
     public var sessionReused: Bool { SSL_session_reused(ssl) == 1 }
+    /// With ssl_verify_name: the client certificate's name that matched (e.g. `a.cache.example` for
+    /// `*.cache.example`); nil without names or without a client certificate.
+    public var peerVerifiedName: String? {
+        guard handshakeComplete else { return nil }
+        var buf = [CChar](repeating: 0, count: 256)
+        guard cachet_peer_matching_name(ssl, &buf, buf.count) == 1 else { return nil }
+        return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
     /// RFC 2253 subject of the client certificate, when one was presented and verified.
     public var peerSubject: String? {
         guard handshakeComplete, let cert = SSL_get0_peer_certificate(ssl),
@@ -288,6 +321,10 @@ public final class TLSConnection {
             return fatal(text.isEmpty ? sys : "\(sys) (\(text))", isProtocol: false)
         case SSL_ERROR_SSL:
             let (first, text) = OpenSSLErrorQueue.drainAll()
+            if !handshakeComplete && cachet_verify_name_failed(ssl) == 1 {
+                if failure == nil { context.stats.verifyNameFailures.add(1, ordering: .relaxed) }
+                return fatal("client certificate names none of ssl_verify_name", isProtocol: true)
+            }
             let isSSLLib = cachet_ERR_GET_LIB(first) == cachet_ERR_LIB_SSL
             let reason = cachet_ERR_GET_REASON(first)
             if isSSLLib && reason == SSL_R_UNEXPECTED_EOF_WHILE_READING {

@@ -1,7 +1,8 @@
 // Builds one complete server SSL_CTX from TLSSettings, in memcached 1.6.18's order (tls.c ssl_init +
 // load_server_certificates), so that when several things are wrong the same error is reported first:
-//   min proto → chain cert → key → check_private_key → CA (+ client CA list) → verify mode →
-//   cipher list → (Cachet) TLS 1.3 ciphersuites → session cache → kTLS → no renegotiation → modes.
+//   min proto → chain cert → key → check_private_key → (Cachet) alternate chain + key → CA (+ client CA list) → verify mode →
+//   cipher list (Cachet's secure default when none is given, TLSDefaults) → (Cachet) TLS 1.3 ciphersuites
+//   → session cache → kTLS → no renegotiation → modes → (Cachet) session-ticket keys.
 // A context is never modified after `build` returns; reloading builds a new one (TLSContextStore).
 import COpenSSL
 import Synchronization
@@ -10,13 +11,26 @@ import Glibc
 #endif
 
 /// Process-wide TLS counters (`stats`: ssl_handshake_errors, ssl_proto_errors, ssl_new_sessions,
-/// plus Cachet's ssl_cert_reload_failures). Shared by every context a store builds, so a reload
-/// does not reset them. Relaxed atomics: these are statistics, not synchronisation.
+/// plus Cachet's ssl_cert_reload_failures, ssl_handshake_timeouts, ssl_plaintext_rejected,
+/// ssl_handshakes, ssl_resumed_handshakes).
+/// Shared by every context a store builds, so a reload does not reset them. Relaxed atomics: these
+/// are statistics, not synchronisation.
 public final class TLSStats: Sendable {
     public let handshakeErrors = Atomic<UInt64>(0)
     public let protoErrors = Atomic<UInt64>(0)
     public let newSessions = Atomic<UInt64>(0)
     public let reloadFailures = Atomic<UInt64>(0)
+    /// Connections closed because their handshake did not finish within ssl_handshake_timeout.
+    public let handshakeTimeouts = Atomic<UInt64>(0)
+    /// Connections whose first byte could not begin a TLS record (a plaintext or HTTP client).
+    public let plaintextRejected = Atomic<UInt64>(0)
+    /// Handshakes completed, and those of them that resumed a session (ticket or session id).
+    public let handshakes = Atomic<UInt64>(0)
+    public let resumedHandshakes = Atomic<UInt64>(0)
+    /// ClientHellos put off to a later window by ssl_handshake_share.
+    public let handshakesDeferred = Atomic<UInt64>(0)
+    /// Client certificates that verified but named none of ssl_verify_name.
+    public let verifyNameFailures = Atomic<UInt64>(0)
     public init() {}
 }
 
@@ -91,8 +105,9 @@ public enum TLSContextBuilder {
     /// Builds a server context. Reads the certificate, key and CA files now (call again to re-read).
     /// - Parameters:
     ///   - stats: counters the context's new-session callback bumps (share one per process).
-    ///   - ticketKeysFrom: copy this context's session-ticket keys, so tickets issued before a
-    ///     `refresh_certs` still resume afterwards (memcached reloads in place and keeps them).
+    ///   - ticketKeysFrom: without `ssl_ticket_key_file`, carry this context's session-ticket keys over,
+    ///     so tickets issued before a `refresh_certs` still resume afterwards (memcached reloads in place
+    ///     and keeps them). With the file, its keys are (re-)read instead (TLSTicketKeys).
     public static func build(_ settings: TLSSettings, stats: TLSStats = TLSStats(),
                              ticketKeysFrom previous: TLSContext? = nil) throws(TLSContextError) -> TLSContext {
         OpenSSLErrorQueue.clear()
@@ -107,11 +122,28 @@ public enum TLSContextBuilder {
         _ = cachet_SSL_CTX_set_min_proto_version(ctx, protocolVersion(forMinVersion: settings.minVersion))
         try loadServerCertificates(ctx, settings)
 
-        SSL_CTX_set_verify(ctx, verifyFlags(forMode: settings.verifyMode), nil)
+        // The callback adds the ssl_verify_name check to OpenSSL's verdict (verify_name.c); without names
+        // it passes OpenSSL's verdict through.
+        SSL_CTX_set_verify(ctx, verifyFlags(forMode: settings.verifyMode), cachet_verify_callback)
+        if !settings.verifyNames.isEmpty {
+            var copies = settings.verifyNames.map { strdup($0) }
+            defer { copies.forEach { free($0) } }
+            let ok = copies.withUnsafeMutableBufferPointer { buf in
+                buf.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buf.count) {
+                    cachet_verify_names_install(ctx, $0, buf.count)
+                }
+            }
+            if ok != 1 { throw TLSContextError(kind: .contextCreation, message: "Failed to set the client names (ssl_verify_name)") }
+        }
         if let list = settings.ciphers, SSL_CTX_set_cipher_list(ctx, list) != 1 {
             OpenSSLErrorQueue.clear()  // memcached prints no queue here
             throw TLSContextError(kind: .ciphers, message: "Error setting the provided cipher(s): \(list)")
         }
+        if settings.ciphers == nil {
+            // Cachet's secure default (TLSDefaults); a list OpenSSL knows, so this cannot fail.
+            _ = SSL_CTX_set_cipher_list(ctx, TLSDefaults.cipherList)
+        }
+        TLSDefaults.apply(to: ctx)
         if let suites = settings.ciphersuites, SSL_CTX_set_ciphersuites(ctx, suites) != 1 {
             OpenSSLErrorQueue.clear()
             throw TLSContextError(kind: .ciphersuites, message: "Error setting the provided ciphersuite(s): \(suites)")
@@ -151,7 +183,7 @@ public enum TLSContextBuilder {
         // busy and back on when it goes quiet (TLSConnection.setReleaseBuffersAfterEachRecord).
         _ = cachet_SSL_CTX_set_mode(ctx, Int(SSL_MODE_ENABLE_PARTIAL_WRITE) | Int(SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER))
 
-        if let previous { copyTicketKeys(from: previous.sslContext, to: ctx) }
+        try TLSTicketKeys.install(on: ctx, file: settings.ticketKeyFile, previous: previous)
         _ = SSL_CTX_set_ex_data(ctx, 0, Unmanaged.passUnretained(stats).toOpaque())
         OpenSSLErrorQueue.clear()
         built = true
@@ -184,24 +216,12 @@ public enum TLSContextBuilder {
         if SSL_CTX_check_private_key(ctx) != 1 {
             throw fail(.validation) { "Error validating the certificate: \($0)" }
         }
+        try TLSAltCertificate.load(ctx, s)
         if let ca = s.caCert {
             if SSL_CTX_load_verify_locations(ctx, ca, nil) != 1 {
                 throw fail(.caCertificate) { "Error loading the CA certificate: \(ca) : \($0)" }
             }
             SSL_CTX_set_client_CA_list(ctx, SSL_load_client_CA_file(ca))
-        }
-    }
-
-    /// Session-ticket keys are random per SSL_CTX; carrying them over keeps resumption working
-    /// across `refresh_certs`. Best effort: on failure the new context keeps its own keys.
-    private static func copyTicketKeys(from old: OpaquePointer, to new: OpaquePointer) {
-        var keys = [UInt8](repeating: 0, count: 80)  // name(16) + HMAC secret(32) + AES key(32)
-        let n = keys.count
-        keys.withUnsafeMutableBytes { buf in
-            if cachet_SSL_CTX_get_tlsext_ticket_keys(old, buf.baseAddress, n) == 1 {
-                _ = cachet_SSL_CTX_set_tlsext_ticket_keys(new, buf.baseAddress, n)
-            }
-            buf.initializeMemory(as: UInt8.self, repeating: 0)  // don't leave key bytes on the heap
         }
     }
 

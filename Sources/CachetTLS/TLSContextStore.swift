@@ -25,15 +25,23 @@ public final class TLSContextStore: Sendable {
     /// Serialises reloads (two concurrent `refresh_certs` would otherwise race to swap).
     private let reloading = Locked<Void>(())
     private let lastRefreshTime: Atomic<Int64>
+    /// Unix time generated ticket keys were last rotated (or made).
+    private let lastKeyRotation: Atomic<Int64>
+    /// ssl_auto_reload: the files' state when the serving context was built, the last state a reload was
+    /// tried for, and when they were last looked at (main thread only, but kept behind a lock anyway).
+    private let watch: Locked<(loaded: TLSFileState, tried: TLSFileState, checked: Int64)>
     private let notAfterTime: Atomic<Int64>  // Int64.min = unknown
 
     /// Builds the first context. Throws the startup error (print `error.stderrText`, exit 64).
     public init(settings: TLSSettings, stats: TLSStats = TLSStats()) throws(TLSContextError) {
+        let files = TLSFileState.of(settings)   // before reading them: a change during the build shows next time
         let ctx = try TLSContextBuilder.build(settings, stats: stats)
+        watch = Locked((loaded: files, tried: files, checked: Self.now()))
         self.settings = settings
         self.stats = stats
         current = Locked(ctx)
         lastRefreshTime = Atomic(Self.now())
+        lastKeyRotation = Atomic(Self.now())
         notAfterTime = Atomic(ctx.certNotAfter ?? Int64.min)
     }
 
@@ -60,6 +68,7 @@ public final class TLSContextStore: Sendable {
     public func reload() throws(TLSContextError) {
         try reloading.withLock { _ throws(TLSContextError) in
             let old = currentContext()
+            let files = TLSFileState.of(settings)
             let fresh: TLSContext
             do throws(TLSContextError) {
                 fresh = try TLSContextBuilder.build(settings, stats: stats, ticketKeysFrom: old)
@@ -68,10 +77,65 @@ public final class TLSContextStore: Sendable {
                 throw error
             }
             current.withLock { $0 = fresh }
+            watch.withLock { $0.loaded = files }
             lastRefreshTime.store(Self.now(), ordering: .relaxed)
             notAfterTime.store(fresh.certNotAfter ?? Int64.min, ordering: .relaxed)
             // `old` is released at the end of this closure, outside the context lock; its SSL_CTX
             // is freed when the last connection made from it goes away.
+        }
+    }
+
+    public enum AutoReload: Equatable, Sendable {
+        case unchanged
+        case reloaded
+        /// The files changed but do not build a context (e.g. a new certificate next to the old key):
+        /// the serving context stays; the next change of the files is tried again.
+        case failed(TLSContextError)
+    }
+
+    /// Once a second from the main loop: with `ssl_auto_reload=<s>`, every <s> seconds looks at the
+    /// certificate, key, CA and ticket-key files and reloads when they differ from what the serving
+    /// context was built from. A state that failed to load is not retried (nor counted again) until the
+    /// files change again.
+    public func autoReloadIfDue(now: Int64) -> AutoReload {
+        let interval = Int64(settings.autoReload)
+        guard interval > 0 else { return .unchanged }
+        let files: TLSFileState? = watch.withLock { w in
+            guard now - w.checked >= interval else { return nil }
+            w.checked = now
+            let files = TLSFileState.of(settings)
+            if files == w.loaded || files == w.tried { return nil }
+            w.tried = files
+            return files
+        }
+        guard files != nil else { return .unchanged }
+        do {
+            try reload()
+            return .reloaded
+        } catch {
+            return .failed(error)
+        }
+    }
+
+    /// Once a second from the main loop: without `ssl_ticket_key_file`, puts a fresh session-ticket key
+    /// first when the current one is a day old (the previous one still decrypts for another day).
+    /// Returns true when it rotated.
+    @discardableResult
+    public func rotateTicketKeysIfDue(now: Int64) -> Bool {
+        guard settings.ticketKeyFile == nil,
+              now - lastKeyRotation.load(ordering: .relaxed) >= TLSTicketKeys.rotationSeconds else { return false }
+        return rotateTicketKeys(now: now)
+    }
+
+    /// Rotates the generated ticket keys now (a key file's keys change only by editing the file).
+    @discardableResult
+    public func rotateTicketKeys(now: Int64 = TLSContextStore.now()) -> Bool {
+        guard settings.ticketKeyFile == nil else { return false }
+        // Under the reload lock: a reload copies the keys of the context it replaces, and must copy them
+        // either before or after a rotation, not lose it.
+        return reloading.withLock { _ in
+            lastKeyRotation.store(now, ordering: .relaxed)
+            return TLSTicketKeys.rotate(currentContext())
         }
     }
 
@@ -88,8 +152,14 @@ public final class TLSContextStore: Sendable {
     public var protoErrors: UInt64 { stats.protoErrors.load(ordering: .relaxed) }
     public var newSessions: UInt64 { stats.newSessions.load(ordering: .relaxed) }
     public var reloadFailures: UInt64 { stats.reloadFailures.load(ordering: .relaxed) }
+    public var handshakeTimeouts: UInt64 { stats.handshakeTimeouts.load(ordering: .relaxed) }
+    public var plaintextRejected: UInt64 { stats.plaintextRejected.load(ordering: .relaxed) }
+    public var handshakes: UInt64 { stats.handshakes.load(ordering: .relaxed) }
+    public var resumedHandshakes: UInt64 { stats.resumedHandshakes.load(ordering: .relaxed) }
+    public var verifyNameFailures: UInt64 { stats.verifyNameFailures.load(ordering: .relaxed) }
+    public var handshakesDeferred: UInt64 { stats.handshakesDeferred.load(ordering: .relaxed) }
 
-    static func now() -> Int64 {
+    public static func now() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec)

@@ -11,7 +11,7 @@ import COpenSSL
 /// terminator; `stderrText` is the exact bytes memcached 1.6.18 writes to stderr for the same failure.
 public struct TLSContextError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
-        case certificateChain, key, validation, caCertificate
+        case certificateChain, key, validation, caCertificate, ticketKeys
         case ciphers, ciphersuites, kernelTLS, contextCreation
     }
 
@@ -33,7 +33,7 @@ public struct TLSContextError: Error, Sendable, Equatable, CustomStringConvertib
     /// reply) but the cipher and kTLS lines with a plain `\n`.
     public var lineTerminator: String {
         switch kind {
-        case .certificateChain, .key, .validation, .caCertificate: return "\r\n"
+        case .certificateChain, .key, .validation, .caCertificate, .ticketKeys: return "\r\n"
         case .ciphers, .ciphersuites, .kernelTLS, .contextCreation: return "\n"
         }
     }

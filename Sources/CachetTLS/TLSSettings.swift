@@ -19,5 +19,22 @@ public struct TLSSettings: Sendable, Equatable {
     public var kernelTLS = false
     /// 0 tlsv1.0, 1 tlsv1.1, 2 tlsv1.2, 3 tlsv1.3
     public var minVersion: Int = 2
+    /// Cachet only: seconds a TLS connection may take to finish its handshake before the server closes
+    /// it (counted in ssl_handshake_timeouts); 0 = no limit.
+    public var handshakeTimeout: Int = 10
+    /// Cachet only: file of 80-byte session-ticket keys (TLSTicketKeys); nil = generated and rotated.
+    public var ticketKeyFile: String? = nil
+    /// Cachet only: seconds between looks at the certificate/key/CA/ticket-key files, reloading when they
+    /// changed (TLSContextStore.autoReloadIfDue); 0 = off.
+    public var autoReload: Int = 0
+    /// Cachet only: names a verified client certificate must carry (DNS SAN, else CN; `*.` = one label);
+    /// empty = any certificate the CA vouches for.
+    public var verifyNames: [String] = []
+    /// Cachet only: a second certificate chain and key (PEM) of another key type, e.g. ECDSA next to RSA.
+    public var altChainCert: String? = nil
+    public var altKey: String? = nil
+    /// Cachet only: the share (percent) of a worker's time answering ClientHellos may take while it also
+    /// serves established connections; 100 = no bound.
+    public var handshakeShare: Int = 50
     public init() {}
 }

@@ -112,6 +112,32 @@ let cachetOnlyFailures: [([String], Int32, String)] = [
     (["-o", "slab_chunk_max=abc"], 1, "could not parse argument to slab_chunk_max\n"),
     (["-o", "slab_chunk_max=0"], 1, "could not parse argument to slab_chunk_max\n"),
     (["-o", "ssl_ciphersuites"], 1, "Missing ssl_ciphersuites argument\n"),
+    (["-o", "ssl_handshake_timeout"], 1, "Missing ssl_handshake_timeout argument\n"),
+    (["-o", "ssl_handshake_timeout="], 1, "could not parse argument to ssl_handshake_timeout\n"),
+    (["-o", "ssl_handshake_timeout=-1"], 1, "could not parse argument to ssl_handshake_timeout\n"),
+    (["-o", "ssl_handshake_timeout=10s"], 1, "could not parse argument to ssl_handshake_timeout\n"),
+    (["-o", "ssl_ticket_key_file"], 1, "Missing ssl_ticket_key_file argument\n"),
+    (["-o", "ssl_auto_reload"], 1, "Missing ssl_auto_reload argument\n"),
+    (["-o", "ssl_auto_reload=-5"], 1, "could not parse argument to ssl_auto_reload\n"),
+    (["-o", "ssl_auto_reload=1m"], 1, "could not parse argument to ssl_auto_reload\n"),
+    (["-o", "ssl_verify_name="], 1, "could not parse argument to ssl_verify_name\n"),
+    (["-o", "ssl_verify_name=a::b"], 1, "could not parse argument to ssl_verify_name\n"),
+    (["-o", "ssl_verify_name=a:"], 1, "could not parse argument to ssl_verify_name\n"),
+    (["-o", "ssl_verify_name=:a"], 1, "could not parse argument to ssl_verify_name\n"),
+    (["-o", "ssl_verify_name=*"], 1, "could not parse argument to ssl_verify_name\n"),
+    (["-o", "ssl_verify_name=*."], 1, "could not parse argument to ssl_verify_name\n"),
+    (["-o", "ssl_verify_name=a.*.b"], 1, "could not parse argument to ssl_verify_name\n"),
+    (["-o", "ssl_verify_name=**.b"], 1, "could not parse argument to ssl_verify_name\n"),
+    (["-o", "ssl_verify_name=*a.b"], 1, "could not parse argument to ssl_verify_name\n"),
+    (["-o", "ssl_verify_name=a..b"], 1, "could not parse argument to ssl_verify_name\n"),
+    (["-o", "ssl_verify_name=.a"], 1, "could not parse argument to ssl_verify_name\n"),
+    (["-o", "ssl_verify_name"], 1, "Missing ssl_verify_name argument\n"),
+    (["-o", "ssl_alt_chain_cert"], 1, "Missing ssl_alt_chain_cert argument\n"),
+    (["-o", "ssl_alt_key"], 1, "Missing ssl_alt_key argument\n"),
+    (["-o", "ssl_handshake_share"], 1, "Missing ssl_handshake_share argument\n"),
+    (["-o", "ssl_handshake_share=0"], 1, "Invalid ssl_handshake_share. Use help to see valid options.\n"),
+    (["-o", "ssl_handshake_share=101"], 1, "Invalid ssl_handshake_share. Use help to see valid options.\n"),
+    (["-o", "ssl_handshake_share=half"], 1, "could not parse argument to ssl_handshake_share\n"),
     (["-p", "-1"], 64, "ERROR: Invalid port number -1.\n"),
     (["-R", "-1"], 1, "Number of requests per event must be greater than 0\n"),
     (["-n", "-5"], 1, "Chunk size must be greater than 0\n"),
@@ -205,6 +231,10 @@ let cachetOnlyFailures: [([String], Int32, String)] = [
         #expect(s.tls.keyFormat == 2 && s.tls.verifyMode == 3 && s.tls.wbufSize == 65536 && s.tls.sessionCache)
         #expect(s.tls.ciphersuites == "TLS_AES_128_GCM_SHA256")
         #expect(settings(["-o", "ssl_keyformat=pem"])?.tls.keyFormat == 1)
+        #expect(s.tls.handshakeTimeout == 10)
+        #expect(settings(["-o", "ssl_verify_name=a.example:*.cache.example"])?.tls.verifyNames == ["a.example", "*.cache.example"])
+        #expect(settings(["-o", "ssl_handshake_timeout=0"])?.tls.handshakeTimeout == 0)
+        #expect(settings(["-o", "ssl_handshake_timeout=3"])?.tls.handshakeTimeout == 3)
     }
 
     @Test func helpVersionLicense() throws {

@@ -85,4 +85,30 @@ func firstSession(_ ctx: TLSContext, _ verify: ListenerVerify = .inherit, _ o: C
         #expect(second.handshake().server == .done)
         #expect(second.server.sessionReused)
     }
+
+    /// Generated ticket keys: a rotation puts a new key first and keeps the old one for decrypting, so a
+    /// ticket survives one rotation and not two; reloads carry the whole key list over.
+    @Test(arguments: [TLS1_2_VERSION, TLS1_3_VERSION])
+    func generatedKeysRotateKeepingThePreviousOne(maxVersion: Int32) throws {
+        let store = try TLSContextStore(settings: settings())
+        let ctx0 = store.currentContext()
+        #expect(TLSTicketKeys.names(of: ctx0).count == 1)
+        let session = try #require(firstSession(ctx0, .inherit, ClientOptions(maxVersion: maxVersion)))
+        defer { SSL_SESSION_free(session) }
+        func resumes() -> Bool {
+            let p = Pair(context: store.currentContext(), client: ClientOptions(maxVersion: maxVersion, session: session))
+            return p.handshake().server == .done && p.server.sessionReused
+        }
+        let before = TLSTicketKeys.names(of: ctx0)
+        #expect(!store.rotateTicketKeysIfDue(now: TLSContextStore.now() + 60))   // not a day yet
+        #expect(store.rotateTicketKeysIfDue(now: TLSContextStore.now() + TLSTicketKeys.rotationSeconds))
+        let after = TLSTicketKeys.names(of: store.currentContext())
+        #expect(after.count == 2 && after[1] == before[0] && after[0] != before[0])
+        #expect(store.refresh() == nil)
+        #expect(TLSTicketKeys.names(of: store.currentContext()) == after)   // carried over by the reload
+        #expect(resumes(), "a ticket under the previous key must still resume")
+        #expect(store.rotateTicketKeys())
+        #expect(TLSTicketKeys.names(of: store.currentContext()).count == 2)
+        #expect(!resumes(), "a ticket two rotations old must not resume")
+    }
 }

@@ -332,7 +332,11 @@ def parse_stats(raw):
 # Stats lines Cachet adds on purpose (ARCHITECTURE.md "Compatibility contract": superset).
 # They are ignored only as a trailing block (after every memcached line), so an extra line
 # in the middle of memcached's order still fails.
-CACHET_EXTRA_STATS = {"cachet_version", "ssl_ciphersuites", "ssl_cert_reload_failures", "ssl_cert_not_after"}
+CACHET_EXTRA_STATS = {"cachet_version", "ssl_ciphersuites", "ssl_cert_reload_failures", "ssl_cert_not_after",
+                      "ssl_handshake_timeout", "ssl_handshake_timeouts", "ssl_plaintext_rejected",
+                      "ssl_handshakes", "ssl_resumed_handshakes", "ssl_ticket_key_file",
+                      "ssl_auto_reload", "ssl_verify_name", "ssl_verify_name_failures",
+                      "ssl_alt_chain_cert", "ssl_alt_key", "ssl_handshake_share", "ssl_handshakes_deferred"}
 
 
 def drop_trailing_extras(pairs):

@@ -19,6 +19,7 @@ long cachet_SSL_CTX_sess_number(SSL_CTX *ctx);
 uint64_t cachet_SSL_CTX_set_options(SSL_CTX *ctx, uint64_t op);
 int cachet_SSL_set_tlsext_host_name(SSL *ssl, const char *name);
 long cachet_BIO_get_mem_data(BIO *bio, char **pp);
+long cachet_SSL_CTX_select_current_cert(SSL_CTX *ctx, X509 *x509);
 
 extern const uint64_t cachet_SSL_OP_NO_RENEGOTIATION;
 extern const uint64_t cachet_SSL_OP_ENABLE_KTLS;
@@ -51,4 +52,27 @@ int cachet_gather_bio_flush(BIO *b);
 size_t cachet_gather_bio_pending(BIO *b);
 /* Frees the gather buffer if it is empty. */
 void cachet_gather_bio_release(BIO *b);
+
+/* ticket_keys.c: session-ticket keys the server controls. A key is 80 bytes: name 16, HMAC-SHA256
+   secret 32, AES-256 key 32; the first of a set encrypts, all decrypt. */
+#define CACHET_TICKET_KEY_BYTES 80
+/* Installs `count` keys on a context that has none yet (copied; freed with the context). 1 = done. */
+int cachet_ticket_keys_install(SSL_CTX *ctx, const unsigned char *keys, size_t count);
+/* Copies up to `cap` of the context's keys (first = encrypting) into out; returns how many. */
+size_t cachet_ticket_keys_copy(SSL_CTX *ctx, unsigned char *out, size_t cap);
+/* Puts a fresh random key first and keeps at most `keep` keys. Safe while handshakes run. 1 = done. */
+int cachet_ticket_keys_rotate(SSL_CTX *ctx, size_t keep);
+int cachet_random_bytes(unsigned char *out, int n);
+
+/* verify_name.c: client identity (ssl_verify_name). */
+#include <pthread.h>
+/* Gives a context its allowed client names (copied; freed with it). 1 = done. */
+int cachet_verify_names_install(SSL_CTX *ctx, const char *const *names, size_t count);
+/* The verify callback to pass to SSL_CTX_set_verify / SSL_set_verify: OpenSSL's verdict, plus the name
+   check at depth 0 when the context has names. */
+int cachet_verify_callback(int ok, X509_STORE_CTX *store);
+/* 1 when this connection's client certificate was refused for its name. */
+int cachet_verify_name_failed(SSL *ssl);
+/* The name in the peer certificate that matched (NUL-terminated in out); 0 if none / no names. */
+int cachet_peer_matching_name(SSL *ssl, char *out, size_t cap);
 #endif

@@ -239,6 +239,12 @@ extension Connection {
         }
         if let tls = server.tls {
             stat("ssl_cert_reload_failures", tls.reloadFailures)
+            stat("ssl_handshake_timeouts", tls.handshakeTimeouts)
+            stat("ssl_plaintext_rejected", tls.plaintextRejected)
+            stat("ssl_handshakes", tls.handshakes)
+            stat("ssl_resumed_handshakes", tls.resumedHandshakes)
+            stat("ssl_verify_name_failures", tls.verifyNameFailures)
+            stat("ssl_handshakes_deferred", tls.handshakesDeferred)
             if let notAfter = tls.certNotAfter { stat("ssl_cert_not_after", Int(notAfter)) }
         }
         stat("cachet_version", cachetVersion)

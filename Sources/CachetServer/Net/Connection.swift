@@ -23,6 +23,12 @@ final class Connection {
     let listener: ListenerInfo
     var tls: TLSConnection?
     private var handshakeDone: Bool
+    /// A TLS connection whose first byte has not been looked at yet (TLSGuards.swift).
+    private var firstByteUnchecked: Bool
+    /// This connection's ClientHello has been handed to OpenSSL (it waited for the worker's handshake share).
+    private var helloAnswered = false
+    /// Clock second the connection reached its worker (ssl_handshake_timeout counts from here).
+    let acceptedAt: UInt32
     private var readEvent: OpaquePointer?
     private var writeEvent: OpaquePointer?
     private var writeArmed = false
@@ -67,12 +73,16 @@ final class Connection {
         self.server = worker.server
         self.store = worker.server.store
         self.listener = listener
-        self.lastCmdTime = worker.server.clock.currentTime
+        let now = worker.server.clock.currentTime
+        self.lastCmdTime = now
+        self.acceptedAt = now
         if let verify = listener.tls, let tlsStore = server.tls {
             tls = TLSConnection(fd: fd, context: tlsStore.currentContext(), listenerVerify: verify)
             handshakeDone = false
+            firstByteUnchecked = true
         } else {
             handshakeDone = true
+            firstByteUnchecked = false
         }
     }
 
@@ -114,6 +124,7 @@ final class Connection {
         event_add(readEvent, nil)
         opsStarted()
         if listener.tls != nil && tls == nil { close(); return }
+        if tls != nil { worker.handshaking[fd] = self }
         // A TLS client speaks first and its ClientHello has usually arrived by the time the connection
         // reaches this worker: start the handshake now instead of sleeping until epoll reports it (one
         // wake-up less per connection; if nothing is there yet, OpenSSL just wants to read).
@@ -145,13 +156,30 @@ final class Connection {
         buffersReleased = false
         defer { if wasQuiet && !closed && rbuf.isEmpty && wbuf.isEmpty { releaseBuffers() } }
         if let t = tls, !handshakeDone {
-            switch t.handshake() {
-            case .done: handshakeDone = true; opsHandshakeDone(t)
+            if firstByteUnchecked {
+                switch peekFirstByte() {
+                case .notYet: return
+                case .plaintext: rejectPlaintext(t); return
+                case .tls: firstByteUnchecked = false
+                }
+            }
+            // Answering the ClientHello (the expensive step) waits for the worker's handshake share
+            // (TLSGuards.swift); every handshake step's time counts against that share.
+            let start = monotonicNanos()
+            if !helloAnswered {
+                guard worker.mayStartHandshake(now: start) else { deferHandshake(); return }
+                helloAnswered = true
+            }
+            let step = t.handshake()
+            worker.handshakeNanos &+= monotonicNanos() &- start
+            switch step {
+            case .done: handshakeDone = true; worker.handshaking[fd] = nil; opsHandshakeDone(t)
             case .wantRead: return
             case .wantWrite: armWrite(); return
             case .failed(let reason): opsTLSFailed(reason); close(); return
             }
         }
+        worker.servedEstablished = true
         if ops.watcher != nil { driveWatcher(); return }
         if outputPending {
             if !flush() { return }
@@ -416,6 +444,17 @@ final class Connection {
     private func resumeReading() {
         readPaused = false
         event_add(readEvent, nil)
+    }
+
+    /// A ClientHello put off by the worker's handshake share: out of epoll until the worker resumes it.
+    func pauseForHandshakeShare() {
+        if let e = readEvent { event_del(e) }
+    }
+
+    func resumeAfterHandshakeShare() {
+        if closed { return }
+        event_add(readEvent, nil)
+        onEvent(Int16(EV_READ))
     }
 
     // MARK: closing

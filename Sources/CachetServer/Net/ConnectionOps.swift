@@ -52,6 +52,7 @@ extension Connection {
         var lines = [("tls_version", t.version), ("tls_cipher", t.cipher ?? "NONE"),
                      ("tls_resumed", t.sessionReused ? "yes" : "no")]
         if let subject = t.peerSubject { lines.append(("tls_peer_subject", subject)) }
+        if let name = t.peerVerifiedName { lines.append(("tls_peer_name", name)) }
         ops.status?.tlsLines.withLock { $0 = lines }
     }
 

@@ -1,5 +1,6 @@
 // A worker thread: its own libevent base, the connections handed to it by the listener thread, a
-// mailbox for everything other threads hand it, and a 1-second timer for idle_timeout. Everything a
+// mailbox for everything other threads hand it, and a 1-second timer for idle_timeout and
+// ssl_handshake_timeout. Everything a
 // worker owns is touched only by its own thread, except `mailbox` (a lock + eventfd) and `stats` (atomics).
 //
 // The mailbox is the one way into a worker from another thread. Its event base is created without
@@ -66,6 +67,17 @@ final class Worker: @unchecked Sendable {
     private var idleEvent: OpaquePointer?
     /// Connections by fd.
     var connections: [Int32: Connection] = [:]
+    /// TLS connections of this worker whose handshake has not finished yet, by fd (TLSGuards.swift).
+    var handshaking: [Int32: Connection] = [:]
+    /// The handshake share (TLSGuards.swift): the current window's start and the time its ClientHellos took
+    /// (monotonic ns), whether an established connection had an event in it or in the window before, the
+    /// connections waiting for the next window, and the timer that wakes them.
+    var handshakeWindowStart: UInt64 = 0
+    var handshakeNanos: UInt64 = 0
+    var servedEstablished = false
+    var servedEstablishedBefore = false
+    var deferredHandshakes: [Connection] = []
+    var handshakeTimer: OpaquePointer?
     /// Scratch tokens for the command a connection of this worker is running (see Connection.tokens).
     let tokens = TokenList()
     /// Where a meta command's base64 key (`b`) is decoded; used only within one command on this thread.
@@ -151,6 +163,7 @@ final class Worker: @unchecked Sendable {
 
     func remove(_ conn: Connection) {
         connections[conn.fd] = nil
+        handshaking[conn.fd] = nil
     }
 
     /// Once a second: quiet connections release their buffers; with idle_timeout, memcached's
@@ -162,6 +175,7 @@ final class Worker: @unchecked Sendable {
         // Freed record and request buffers go back to malloc, which keeps them (RSS stays up) unless
         // asked to return whole free pages to the kernel. Worth a trim once a burst went quiet.
         if released >= 32 { _ = glibcMallocTrim(0) }
+        closeStalledHandshakes(now: now)
         let timeout = UInt32(server.settings.idleTimeout)
         guard timeout > 0 else { return }
         var victims: [Connection] = []

@@ -17,6 +17,12 @@
 // |  ssl_session_cache, ssl_kernel_tls,      |                                                           |
 // |  ssl_min_version                         |                                                           |
 // | ssl_ciphersuites=<TLS1.3 suites>         | Cachet only (SSL_CTX_set_ciphersuites)                    |
+// | ssl_handshake_timeout=<s>                | Cachet only: close unfinished handshakes (default 10, 0 off)|
+// | ssl_ticket_key_file=<file>               | Cachet only: shared session-ticket keys (TLSTicketKeys)   |
+// | ssl_auto_reload=<s>                      | Cachet only: reload TLS files when they change (0 = off)  |
+// | ssl_verify_name=<name>[:<name>…]         | Cachet only: client certificate names allowed             |
+// | ssl_alt_chain_cert, ssl_alt_key          | Cachet only: a second certificate (e.g. ECDSA next to RSA)|
+// | ssl_handshake_share=<1..100>             | Cachet only: busy worker's time for handshakes (def. 50)  |
 // | metrics_port=<1..65535>, metrics_addr=<a>| Cachet only: Prometheus page (Metrics/), off by default   |
 // | slab_reassign, no_slab_reassign          | implemented (`slabs reassign` allowed or refused)         |
 // | slab_automove[=0..2], no_slab_automove   | implemented (SlabAutomove / eviction hook), range checked |
@@ -229,6 +235,38 @@ enum ExtendedOptions {
             guard let n = CNumeric.safeStrtol(v) else { throw SettingsError.couldNotParse(name) }
             guard (0...3).contains(n) else { throw SettingsError.invalidChoice(name) }
             t.minVersion = Int(n)
+        // Cachet's TLS hardening options (issue 14).
+        case "ssl_handshake_timeout":
+            // Whole seconds, 0 = none; a negative or non-numeric value is memcached's parse error.
+            let v = try required(value, name)
+            guard let n = CNumeric.safeStrtoul(v) else { throw SettingsError.couldNotParse(name) }
+            t.handshakeTimeout = Int(n)
+        case "ssl_ticket_key_file": t.ticketKeyFile = try required(value, name)   // read with the certificate
+        case "ssl_auto_reload":
+            // Whole seconds between looks at the TLS files, 0 = off.
+            let v = try required(value, name)
+            guard let n = CNumeric.safeStrtoul(v) else { throw SettingsError.couldNotParse(name) }
+            t.autoReload = Int(n)
+        case "ssl_verify_name":
+            // name[:name…]; an empty element, or a `*` anywhere but a leading `*.` before a label, is refused
+            // rather than read as "anything".
+            let v = try required(value, name)
+            let names = v.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            for n in names {
+                let rest = n.hasPrefix("*.") ? String(n.dropFirst(2)) : n
+                if rest.isEmpty || rest.contains("*") || rest.hasPrefix(".") || rest.hasSuffix(".") || rest.contains("..") {
+                    throw SettingsError.couldNotParse(name)
+                }
+            }
+            t.verifyNames = names
+        case "ssl_alt_chain_cert": t.altChainCert = try required(value, name)
+        case "ssl_alt_key": t.altKey = try required(value, name)
+        case "ssl_handshake_share":
+            // Percent, 1..100 (100 = no bound); 0 would never answer a ClientHello on a busy worker.
+            let v = try required(value, name)
+            guard let n = CNumeric.safeStrtoul(v) else { throw SettingsError.couldNotParse(name) }
+            guard (1...100).contains(n) else { throw SettingsError.invalidChoice(name) }
+            t.handshakeShare = Int(n)
         default:
             throw SettingsError.illegalSuboption(token)
         }

@@ -11,6 +11,9 @@
 // - `ssl_keyformat`: PEM or DER (names or 1/2); `ssl_wbuf_size`: the buffer is per worker thread
 //   (memcached's "per-connection" is wrong: the buffer is per worker thread); `ssl_ciphersuites` is Cachet's;
 // - Cachet-only: `--config-file` (ConfigFile.swift) and the `metrics_port`/`metrics_addr` options (Metrics/).
+// - `ssl_ciphers` names Cachet's secure default; `ssl_handshake_timeout`, `ssl_ticket_key_file`,
+//   `ssl_auto_reload`, `ssl_verify_name`, `ssl_alt_chain_cert`, `ssl_alt_key`,
+//   `ssl_handshake_share` are Cachet's.
 
 enum HelpText {
     static func usage(_ s: Settings) -> String {
@@ -87,6 +90,7 @@ enum HelpText {
             "                          valid values are 0(None), 1(Request), 2(Require)",
             "                          or 3(Once)",
             "   - ssl_ciphers:         specify cipher list to be used",
+            "                          (default: ECDHE with AES-GCM or ChaCha20 only; DEFAULT: OpenSSL's list)",
             "   - ssl_ciphersuites:    specify TLSv1.3 ciphersuites to be used",
             "   - ssl_ca_cert:         PEM format file of acceptable client CA's",
             "   - ssl_wbuf_size:       size in kilobytes of per-worker-thread SSL output buffer",
@@ -96,6 +100,18 @@ enum HelpText {
             "   - ssl_kernel_tls:      enable kernel TLS offload",
             "   - ssl_min_version:     minimum protocol version to accept (default: \(minVersion))",
             "                          valid values are 0(tlsv1.0), 1(tlsv1.1), 2(tlsv1.2), or 3(tlsv1.3).",
+            "   - ssl_handshake_timeout: seconds a client may take to finish the TLS handshake",
+            "                          (default: \(s.tls.handshakeTimeout), 0: no limit)",
+            "   - ssl_ticket_key_file: session ticket keys, 80 bytes each (first encrypts, all",
+            "                          decrypt); default: generated at start, rotated daily",
+            "   - ssl_auto_reload:     seconds between checks of the certificate, key, CA and",
+            "                          ticket key files, reloaded when changed (default: \(s.tls.autoReload), off)",
+            "   - ssl_verify_name:     client certificate names allowed where client certificates",
+            "                          are verified, name[:name...]; *.domain matches one label",
+            "   - ssl_alt_chain_cert:  second certificate chain of another key type (e.g. ECDSA)",
+            "   - ssl_alt_key:         its private key (PEM)",
+            "   - ssl_handshake_share: percent of a busy worker's time new TLS handshakes may take",
+            "                          (default: \(s.tls.handshakeShare), 100: no limit)",
             "   - metrics_port:        serve Prometheus metrics over HTTP on this port (default: off)",
             "   - metrics_addr:        address of the metrics listener (default: \(s.metricsAddr))",
         ]

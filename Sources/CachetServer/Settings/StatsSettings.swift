@@ -2,7 +2,9 @@
 // formats (captured from a running 1.6.18, see StatsSettingsDifferentialTests). Lines for features
 // Cachet does not have (SASL/ASCII auth, extstore `ext_*`, NAPI ids, memory file, LRU tuning) are
 // printed with memcached's defaults so clients see the same set of keys.
-// Cachet-only lines come last, before END: `ssl_ciphersuites <list>|NULL`.
+// Cachet-only lines come last, before END: `ssl_ciphersuites <list>|NULL`, `ssl_handshake_timeout <s>`,
+// `ssl_ticket_key_file <file>|NULL`, `ssl_auto_reload <s>`, `ssl_verify_name <names>|NULL`,
+// `ssl_alt_chain_cert`/`ssl_alt_key <file>|NULL`, `ssl_handshake_share <percent>`.
 //
 // Every other line is what the server does, except those marked "recorded only" below: they echo an
 // option or command (`slabs automove`, `lru tune`, `-o lru_maintainer`, …) that Cachet accepts for
@@ -132,5 +134,12 @@ public func statsSettingsLines(_ s: Settings, verbosity: Int, oldestLive: UInt32
         ("memory_file", "(null)"),
         // Cachet only.
         ("ssl_ciphersuites", t.ciphersuites ?? "NULL"),
+        ("ssl_handshake_timeout", String(t.handshakeTimeout)),
+        ("ssl_ticket_key_file", t.ticketKeyFile ?? "NULL"),
+        ("ssl_auto_reload", String(t.autoReload)),
+        ("ssl_verify_name", t.verifyNames.isEmpty ? "NULL" : t.verifyNames.joined(separator: ":")),
+        ("ssl_alt_chain_cert", t.altChainCert ?? "NULL"),
+        ("ssl_alt_key", t.altKey ?? "NULL"),
+        ("ssl_handshake_share", String(t.handshakeShare)),
     ]
 }
