@@ -260,6 +260,9 @@ class MetricsPage(unittest.TestCase):
         self.assertEqual(page.get("cachet_command_results_total", command="get", result="miss"), float(stats["get_misses"]))
         self.assertEqual(page.get("cachet_threads"), 2.0)
         self.assertEqual(page.get("cachet_ssl_handshake_errors_total"), 1.0)
+        for name in ("handshakes", "resumed_handshakes", "handshake_timeouts", "plaintext_rejected",
+                     "verify_name_failures", "handshakes_deferred"):
+            self.assertEqual(page.get(f"cachet_ssl_{name}_total"), float(stats[f"ssl_{name}"]), name)
         self.assertEqual(page.get("cachet_ssl_cert_not_after_timestamp_seconds"), float(stats["ssl_cert_not_after"]))
         # per slab class
         classes = sorted({k.split(":")[0] for k in slabs if ":" in k})

@@ -157,6 +157,16 @@ extension MetricsPage {
         if let tls = server.tls {
             p.one("ssl_handshake_errors_total", .counter, "TLS handshakes that failed.", tls.handshakeErrors)
             p.one("ssl_proto_errors_total", .counter, "TLS protocol errors after the handshake.", tls.protoErrors)
+            p.one("ssl_handshakes_total", .counter, "TLS handshakes completed.", tls.handshakes)
+            p.one("ssl_resumed_handshakes_total", .counter, "Completed TLS handshakes that resumed a session.",
+                  tls.resumedHandshakes)
+            p.one("ssl_handshake_timeouts_total", .counter, "TLS connections closed by ssl_handshake_timeout.",
+                  tls.handshakeTimeouts)
+            p.one("ssl_plaintext_rejected_total", .counter, "Plaintext clients refused on a TLS port.", tls.plaintextRejected)
+            p.one("ssl_verify_name_failures_total", .counter, "Client certificates refused by ssl_verify_name.",
+                  tls.verifyNameFailures)
+            p.one("ssl_handshakes_deferred_total", .counter, "ClientHellos deferred by ssl_handshake_share.",
+                  tls.handshakesDeferred)
             if server.settings.tls.sessionCache {
                 p.one("ssl_new_sessions_total", .counter, "TLS sessions added to the server session cache.", tls.newSessions)
             }
