@@ -6,9 +6,9 @@
 // `ssl_ticket_key_file <file>|NULL`, `ssl_auto_reload <s>`, `ssl_verify_name <names>|NULL`,
 // `ssl_alt_chain_cert`/`ssl_alt_key <file>|NULL`, `ssl_handshake_share <percent>`.
 //
-// Every other line is what the server does, except those marked "recorded only" below: they echo an
-// option or command (`slabs automove`, `lru tune`, `-o lru_maintainer`, …) that Cachet accepts for
-// compatibility but has no machinery for (no page mover).
+// Every other line is what the server does, except the few memcached machinery Cachet does not have
+// (worker log buffers, extstore): those echo memcached's defaults. Run-time changes (`slabs automove`,
+// `lru tune|mode|temp_ttl`, `lru_crawler …`) are read live by StatsCommands.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
