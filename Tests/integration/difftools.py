@@ -10,7 +10,7 @@ import sys
 import unittest
 
 from harness import (Server, stop_later, reap_stopped, HarnessError, cachet_bin, memcached_bin, normalise_version,
-                     normalise_stats, normalise_settings, parse_stats)
+                     normalise_stats, normalise_settings, parse_stats, wait_for)
 
 COUNTS = {"cases": 0, "steps": 0}
 MISMATCHES = []  # (test id, case label, step index, request, oracle bytes, cachet bytes)
@@ -59,6 +59,21 @@ def first_diff(a, b):
     return f" lengths differ: oracle {len(a)} vs cachet {len(b)} (common prefix {n} bytes)"
 
 
+def await_startup_crawl(server):
+    """Both servers' LRU maintainers start an autoexpire crawl right after start-up (memcached's
+    lru_maintainer_crawler_check): a crawler command sent while it runs gets BUSY from one server and not the
+    other. Waits, on one connection, until that crawl has run (or there is none: no maintainer or crawler)."""
+    with server.connect() as c:
+        settings = c.roundtrip(b"stats settings\r\n")
+        if b"STAT lru_maintainer_thread yes\r\n" not in settings or b"STAT lru_crawler yes\r\n" not in settings:
+            return
+
+        def done():
+            st = dict(parse_stats(c.roundtrip(b"stats\r\n")))
+            return st.get("lru_crawler_starts", "0") != "0" and st.get("lru_crawler_running") == "0"
+        wait_for(done, timeout=10, interval=0.005, what=f"the start-up crawl of {server.name}")
+
+
 class Pair:
     def __init__(self, extra=()):
         self.extra = list(extra)
@@ -72,6 +87,11 @@ class Pair:
         except Exception:
             self.oracle.stop()
             raise
+        return self
+
+    def await_startup_crawls(self):
+        for server in (self.oracle, self.cachet):
+            await_startup_crawl(server)
         return self
 
     def stop(self):
@@ -127,10 +147,14 @@ class DiffCase(unittest.TestCase):
 
     EXTRA = []
     PRELUDE = b"flush_all\r\n"  # run before each shared-pair case (isolates key state)
+    # Crawler commands right after start-up would race both servers' start-up autoexpire crawl (BUSY).
+    AWAIT_STARTUP_CRAWL = False
 
     @classmethod
     def setUpClass(cls):
         cls.pair = Pair(cls.EXTRA).start()
+        if cls.AWAIT_STARTUP_CRAWL:
+            cls.pair.await_startup_crawls()
 
     @classmethod
     def tearDownClass(cls):
@@ -143,6 +167,8 @@ class DiffCase(unittest.TestCase):
             err = p.cachet.stderr()[-500:]
             p.stop()
             type(self).pair = Pair(self.EXTRA).start()
+            if self.AWAIT_STARTUP_CRAWL:
+                self.pair.await_startup_crawls()
             raise AssertionError(f"cachet had died (exit {rc}) before this case; "
                                  f"stderr tail {err!r}; pair restarted")
 
@@ -209,6 +235,8 @@ class DiffCase(unittest.TestCase):
         with self.subTest(label):
             if fresh:
                 pair = Pair(self.EXTRA if extra is None else extra).start()
+                if self.AWAIT_STARTUP_CRAWL:
+                    pair.await_startup_crawls()
             else:
                 self._ensure_alive()
                 pair = self.pair

@@ -83,6 +83,8 @@ class OpsDiff(DiffCase):
         COUNTS["steps"] += 1
         with self.subTest(label):
             pair = Pair(self.EXTRA if extra is None else extra).start()
+            if self.AWAIT_STARTUP_CRAWL:
+                pair.await_startup_crawls()
             try:
                 a = scenario(pair.oracle)
                 b = scenario(pair.cachet)
@@ -94,6 +96,8 @@ class OpsDiff(DiffCase):
 
 
 class LRUCrawlerCommands(DiffCase):
+    AWAIT_STARTUP_CRAWL = True
+
     def test_arguments(self):
         for label, req in [
             ("lru_crawler alone", b"lru_crawler\r\n"),
@@ -206,6 +210,8 @@ SETUP = (st(b"foo") + st(b"b%20ar", b"abc", flags=5, exp=100) + st(b"k\xff\x01")
 
 
 class Metadump(OpsDiff):
+    AWAIT_STARTUP_CRAWL = True
+
     def dump(self, label, setup, command, extra=None):
         def scenario(server):
             with server.connect() as c:
