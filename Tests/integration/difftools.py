@@ -90,8 +90,12 @@ class Pair:
         return self
 
     def await_startup_crawls(self):
-        for server in (self.oracle, self.cachet):
-            await_startup_crawl(server)
+        try:
+            for server in (self.oracle, self.cachet):
+                await_startup_crawl(server)
+        except BaseException:
+            self.stop()   # never leave the pair running behind a failed set-up
+            raise
         return self
 
     def stop(self):
