@@ -49,6 +49,8 @@ public final class TLSContext: @unchecked Sendable {
     public let certNotAfter: Int64?
     /// RFC 2253 subject of the leaf certificate (e.g. `CN=server1,OU=first`).
     public let certSubject: String?
+    /// The leaf certificate's serial number in hex (as `openssl x509 -serial` prints it).
+    public let certSerial: String?
 
     init(sslContext: OpaquePointer, stats: TLSStats) {
         self.sslContext = sslContext
@@ -56,6 +58,7 @@ public final class TLSContext: @unchecked Sendable {
         let leaf = SSL_CTX_get0_certificate(sslContext)
         certNotAfter = leaf.flatMap { TLSContextBuilder.notAfter(of: $0) }
         certSubject = leaf.flatMap { TLSContextBuilder.subject(of: $0) }
+        certSerial = leaf.flatMap { TLSContextBuilder.serial(of: $0) }
     }
 
     deinit { SSL_CTX_free(sslContext) }
@@ -230,6 +233,14 @@ public enum TLSContextBuilder {
         var parts = tm()
         guard ASN1_TIME_to_tm(t, &parts) == 1 else { return nil }
         return Int64(timegm(&parts))
+    }
+
+    static func serial(of cert: OpaquePointer) -> String? {
+        guard let asn1 = X509_get0_serialNumber(cert), let bn = ASN1_INTEGER_to_BN(asn1, nil) else { return nil }
+        defer { BN_free(bn) }
+        guard let hex = BN_bn2hex(bn) else { return nil }
+        defer { CRYPTO_free(hex, #fileID, #line) }
+        return String(cString: hex)
     }
 
     static func subject(of cert: OpaquePointer) -> String? {

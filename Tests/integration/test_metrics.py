@@ -264,6 +264,9 @@ class MetricsPage(unittest.TestCase):
                      "verify_name_failures", "handshakes_deferred"):
             self.assertEqual(page.get(f"cachet_ssl_{name}_total"), float(stats[f"ssl_{name}"]), name)
         self.assertEqual(page.get("cachet_ssl_cert_not_after_timestamp_seconds"), float(stats["ssl_cert_not_after"]))
+        serial = subprocess.run(["openssl", "x509", "-noout", "-serial", "-in", f"{self.dir}/chain.pem"],
+                                capture_output=True, text=True, check=True).stdout.strip().split("=", 1)[1]
+        self.assertEqual(page.labels_of("cachet_ssl_cert_info"), [{"serial": serial, "subject": "CN=localhost"}])
         # per slab class
         classes = sorted({k.split(":")[0] for k in slabs if ":" in k})
         self.assertGreaterEqual(len(classes), 2)

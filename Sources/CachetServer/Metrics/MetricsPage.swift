@@ -174,6 +174,9 @@ extension MetricsPage {
                   tls.reloadFailures)
             p.one("ssl_time_since_cert_refresh_seconds", .gauge, "Seconds since the certificate was last loaded.",
                   Int(now &- server.certRefreshRel.load(ordering: .relaxed)))
+            let serving = tls.currentContext()
+            p.family("ssl_cert_info", .gauge, "The serving certificate's serial (hex) and subject; the value is always 1.",
+                     [("serial=\"\(escape(serving.certSerial ?? ""))\",subject=\"\(escape(serving.certSubject ?? ""))\"", "1")])
             if let notAfter = tls.certNotAfter {
                 p.one("ssl_cert_not_after_timestamp_seconds", .gauge, "Expiry (notAfter) of the serving certificate, unix time.", Int(notAfter))
             }
