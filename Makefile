@@ -80,6 +80,7 @@ unit: bootstrap
 	$(SWIFT) test --skip-build
 
 integration: release-all
+	./Scripts/fetch-promtool
 	CACHET_BIN=$(RELEASE_BIN) $(PY) -m unittest discover -s Tests/integration -p 'test_*.py' -v
 
 test: bootstrap
@@ -88,6 +89,7 @@ test: bootstrap
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	$(PY) Scripts/check-test-discovery
+	./Scripts/fetch-promtool
 	CACHET_BIN=$(RELEASE_BIN) $(PY) -m unittest discover -s Tests/integration -p 'test_*.py' -v
 	CACHET_BIN=$(RELEASE_BIN) ./Scripts/bench-smoke
 	# AddressSanitizer and ThreadSanitizer servers under the concurrency scenarios (the unit tests under

@@ -17,6 +17,8 @@ import unittest
 
 from harness import Server, base_args, cachet_bin, free_port, wait_for
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
 LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 TYPES = {"counter", "gauge", "histogram", "summary", "untyped"}
@@ -230,6 +232,11 @@ class MetricsPage(unittest.TestCase):
         self.assertEqual(length, len(body))
         page = PromTextValidator(body.decode())
         self.assertEqual(page.errors, [], "\n".join(page.errors[:20]))
+        # And Prometheus's own checker (Scripts/fetch-promtool, run by `make test`, extracts it).
+        tool = shutil.which("promtool") or os.path.join(ROOT, ".build", "tools", "promtool")
+        self.assertTrue(os.access(tool, os.X_OK), "promtool missing: run Scripts/fetch-promtool")
+        check = subprocess.run([tool, "check", "metrics"], input=body, capture_output=True, timeout=60)
+        self.assertEqual(check.returncode, 0, (check.stdout + check.stderr).decode(errors="replace"))
         return page, body
 
     def test_valid_and_agrees_with_stats(self):
