@@ -176,8 +176,8 @@ enum Startup {
             } else {
                 switch spec.tls {
                 case .inherit: verify = .inherit
-                case .none: verify = nil
-                case .basic: verify = ListenerVerify.none
+                case .plaintext: verify = nil
+                case .basic: verify = ListenerVerify.off
                 case .mutual: verify = .require
                 }
             }

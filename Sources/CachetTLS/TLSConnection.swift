@@ -37,9 +37,9 @@ import Glibc
 #endif
 
 /// Peer verification per listener (`btls:`/`mtls:` prefixes): `.inherit` = global `ssl_verify_mode`,
-/// `.none` = `btls:` (SSL_VERIFY_NONE), `.require` = `mtls:` (PEER | FAIL_IF_NO_PEER_CERT).
+/// `.off` = `btls:` (SSL_VERIFY_NONE), `.require` = `mtls:` (PEER | FAIL_IF_NO_PEER_CERT).
 public enum ListenerVerify: Sendable, Equatable {
-    case inherit, none, require
+    case inherit, off, require
 }
 
 /// Result of driving the handshake.
@@ -84,7 +84,7 @@ public final class TLSConnection {
     static func sessionIDContext(for verify: ListenerVerify) -> String {
         switch verify {
         case .inherit: return TLSContextBuilder.sessionIDContext
-        case .none: return TLSContextBuilder.sessionIDContext + ":btls"
+        case .off: return TLSContextBuilder.sessionIDContext + ":btls"
         case .require: return TLSContextBuilder.sessionIDContext + ":mtls"
         }
     }
@@ -115,7 +115,7 @@ public final class TLSConnection {
         _ = cachet_SSL_set_mode(ssl, Int(SSL_MODE_RELEASE_BUFFERS))
         switch listenerVerify {
         case .inherit: break
-        case .none: SSL_set_verify(ssl, SSL_VERIFY_NONE, nil)
+        case .off: SSL_set_verify(ssl, SSL_VERIFY_NONE, nil)
         case .require: SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, cachet_verify_callback)
         }
         if listenerVerify != .inherit {

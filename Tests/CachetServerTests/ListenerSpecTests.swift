@@ -11,7 +11,7 @@ import Testing
         let r = try #require(specs(["-Z", "-p", "11300", "-l", "127.0.0.1,notls:127.0.0.1:21002;btls:*:3,mtls:[::1]:4,[::1],::1,host"]))
         #expect(try r.get() == [
             ListenerSpec(host: "127.0.0.1", port: 11300, tls: .inherit),
-            ListenerSpec(host: "127.0.0.1", port: 21002, tls: .none),
+            ListenerSpec(host: "127.0.0.1", port: 21002, tls: .plaintext),
             ListenerSpec(host: nil, port: 3, tls: .basic),
             ListenerSpec(host: "::1", port: 4, tls: .mutual),
             ListenerSpec(host: "::1", port: 11300, tls: .inherit),

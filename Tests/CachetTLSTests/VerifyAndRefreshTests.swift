@@ -38,7 +38,7 @@ import Testing
 
     @Test func btlsListenerIgnoresGlobalRequire() throws {
         let ctx = try context { $0.caCert = fixtures.caCert; $0.verifyMode = 2 }
-        let pair = Pair(context: ctx, verify: .none)
+        let pair = Pair(context: ctx, verify: .off)
         #expect(pair.handshake().server == .done)
         #expect(pair.server.peerSubject == nil)
     }

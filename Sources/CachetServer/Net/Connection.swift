@@ -86,7 +86,7 @@ final class Connection {
         }
     }
 
-    var isIdle: Bool { !closed }
+    var isOpen: Bool { !closed }
 
     /// Called by the worker's 1-second sweep: a connection quiet for a while gives its buffers back,
     /// so idle connections cost almost nothing while busy ones never pay malloc/free per request.

@@ -179,7 +179,7 @@ final class Worker: @unchecked Sendable {
         let timeout = UInt32(server.settings.idleTimeout)
         guard timeout > 0 else { return }
         var victims: [Connection] = []
-        for (_, c) in connections where c.isIdle && now &- c.lastCmdTime > timeout {
+        for (_, c) in connections where c.isOpen && now &- c.lastCmdTime > timeout {
             victims.append(c)
         }
         for c in victims {

@@ -18,8 +18,8 @@
 public enum ListenerTLS: Sendable, Equatable {
     /// No prefix: TLS when -Z, with the global ssl_verify_mode.
     case inherit
-    /// `notls:`
-    case none
+    /// `notls:` plaintext.
+    case plaintext
     /// `btls:` TLS, peer verification off.
     case basic
     /// `mtls:` TLS, peer certificate required.
@@ -66,7 +66,7 @@ public struct ListenerSpec: Sendable, Equatable {
         for entry in inter.split(whereSeparator: { $0 == "," || $0 == ";" }) {
             var p = Substring(entry)
             var tls = ListenerTLS.inherit
-            for (prefix, kind, shown) in [("notls", ListenerTLS.none, "notls"), ("btls", .basic, "btls"),
+            for (prefix, kind, shown) in [("notls", ListenerTLS.plaintext, "notls"), ("btls", .basic, "btls"),
                                           ("mtls", .mutual, "otls")] where p.hasPrefix(prefix) {
                 if !s.tls.enabled { return fail("'\(shown)' option is valid only when SSL is enabled\n") }
                 tls = kind
