@@ -7,7 +7,7 @@ import Glibc
 import MemcacheProtocol
 
 nonisolated(unsafe) private let tokens = TokenList()
-/// As large as a worker's metaKeyScratch.
+/// As large as CommandScratch.metaKey (CachetServer).
 nonisolated(unsafe) private let keyScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
 
 @inline(__always)

@@ -3,7 +3,7 @@ import CacheStore
 import Glibc
 import MemcacheProtocol
 
-extension Connection {
+extension CommandSession {
     func processFlushAll(_ line: UnsafeRawBufferPointer) {
         let nr = noreply(line)
         stats.add(.flushCmds)

@@ -1,16 +1,15 @@
 // `lru_crawler metadump|crawl|tocrawl|sleep|enable|disable` (memcached's process_lru_crawler_command and
-// crawler.c). Metadump streams on the requesting connection: a batch of items per class is formatted
-// into the write buffer, flushed, and the next batch waits until the socket took it (backpressure) and,
-// after a few batches, until the worker's other connections had their turn — so a dump of a million
-// items neither buffers the whole cache nor holds any lock for more than one item.
+// crawler.c). Metadump is a reply stream: a batch of items per class is formatted into the output each
+// time the transport asks, which it does once the previous batch was sent (backpressure) and only a few
+// times per event (the worker's other connections get their turn) — so a dump of a million items neither
+// buffers the whole cache nor holds any lock for more than one item.
 import CacheStore
 import Glibc
 import MemcacheProtocol
 
-extension Connection {
-    /// Items per class per batch, and batches per event before yielding to the worker's other connections.
+extension CommandSession {
+    /// Items per class per batch (the transport asks for a few batches per event, then lets others run).
     static let metadumpRounds = 1000
-    static let metadumpBatchesPerEvent = 4
 
     func processLRUCrawler(_ line: UnsafeRawBufferPointer) {
         let n = tokens.ntokens
@@ -32,7 +31,7 @@ extension Connection {
         } else if n == 4 && sub("metadump") {
             if !crawler.enabled.load(ordering: .relaxed) { wbuf.append(Reply.crawlerDisabled); return }
             if !server.settings.dumpEnabled { wbuf.append(Reply.metadumpNotAllowed); return }
-            if repliesSinceTransmit > 0 { wbuf.append(Reply.metadumpPipelined); return }
+            if output.repliesSinceTransmit > 0 { wbuf.append(Reply.metadumpPipelined); return }
             let arg = token(line, 2)
             let byHash = arg.elementsEqual("hash".utf8)
             var ids: [Int] = []
@@ -45,9 +44,7 @@ extension Connection {
                 return
             }
             crawler.starts.add(1, ordering: .relaxed)
-            ops.metadump = crawl
-            ops.takenOver = true
-            scheduleResume()
+            startStream(.metadump(crawl))
         } else if n == 4 && (sub("tocrawl") || sub("sleep")) {
             guard let v = Numbers.strtoul(token(line, 2)) else { wbuf.append(Reply.badFormat); return }
             if sub("sleep") {
@@ -82,50 +79,36 @@ extension Connection {
         return ids
     }
 
-    /// Runs metadump batches while the socket keeps up. True while the dump is still running (the caller
-    /// returns and is called again when writable or scheduled); false once `END` is queued.
-    func continueMetadump() -> Bool {
-        guard let crawl = ops.metadump else { return false }
+    /// One metadump batch (`metadumpRounds` items per class) into the output; `END` once the walk is done.
+    func continueMetadump(_ crawl: LRUCrawl) -> StreamProgress {
         let started = server.clock.processStarted
         let out = wbuf
-        var batches = 0
-        while true {
-            if outputPending && !flush() { return true }
-            if closed { return true }
-            if batches == Connection.metadumpBatchesPerEvent {
-                scheduleResume()
-                return true
-            }
-            batches += 1
-            let done = crawl.step(rounds: Connection.metadumpRounds) { m in
-                let keyEq: StaticString = "key=", expEq: StaticString = " exp=", laEq: StaticString = " la="
-                let casEq: StaticString = " cas=", fetchYes: StaticString = " fetch=yes", fetchNo: StaticString = " fetch=no"
-                let clsEq: StaticString = " cls=", sizeEq: StaticString = " size="
-                out.append(keyEq)
-                URIEncode.append(m.key, to: out)
-                out.append(expEq)
-                if m.exptime == 0 { out.appendDecimal(-1) } else { out.appendDecimal(Int(m.exptime) + started) }
-                out.append(laEq)
-                out.appendDecimal(Int(m.lastAccess) + started)
-                out.append(casEq)
-                out.appendDecimal(m.cas)
-                out.append(m.fetched ? fetchYes : fetchNo)
-                out.append(clsEq)
-                out.appendDecimal(m.classId)
-                out.append(sizeEq)
-                out.appendDecimal(m.totalSize)
-                out.append(UInt8(ascii: "\n"))
-            }
-            if done {
-                crawl.finish()
-                ops.metadump = nil
-                ops.takenOver = false
-                // 1.6.18 hands the connection to its crawler thread and back: commands pipelined behind
-                // the metadump are lost (observed), so they are dropped here too.
-                rbuf.reset()
-                wbuf.append(Reply.end)
-                return false
-            }
+        let done = crawl.step(rounds: CommandSession.metadumpRounds) { m in
+            let keyEq: StaticString = "key=", expEq: StaticString = " exp=", laEq: StaticString = " la="
+            let casEq: StaticString = " cas=", fetchYes: StaticString = " fetch=yes", fetchNo: StaticString = " fetch=no"
+            let clsEq: StaticString = " cls=", sizeEq: StaticString = " size="
+            out.append(keyEq)
+            URIEncode.append(m.key, to: out)
+            out.append(expEq)
+            if m.exptime == 0 { out.appendDecimal(-1) } else { out.appendDecimal(Int(m.exptime) + started) }
+            out.append(laEq)
+            out.appendDecimal(Int(m.lastAccess) + started)
+            out.append(casEq)
+            out.appendDecimal(m.cas)
+            out.append(m.fetched ? fetchYes : fetchNo)
+            out.append(clsEq)
+            out.appendDecimal(m.classId)
+            out.append(sizeEq)
+            out.appendDecimal(m.totalSize)
+            out.append(UInt8(ascii: "\n"))
         }
+        if !done { return .more }
+        crawl.finish()
+        streamFinished()
+        // 1.6.18 hands the connection to its crawler thread and back: commands pipelined behind
+        // the metadump are lost (observed), so they are dropped here too.
+        rbuf.reset()
+        wbuf.append(Reply.end)
+        return .finished
     }
 }

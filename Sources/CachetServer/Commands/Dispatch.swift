@@ -1,7 +1,7 @@
 // Routes a tokenized command line to its handler (memcached's process_command_ascii).
 import MemcacheProtocol
 
-extension Connection {
+extension CommandSession {
     /// `line` is the command (without line ending), `buf` the whole read buffer, `next` where the
     /// following request starts. Handlers consume what they used from `rbuf`.
     func dispatch(_ line: UnsafeRawBufferPointer, _ buf: UnsafeRawBufferPointer, _ next: Int) -> Step {
@@ -27,7 +27,7 @@ extension Connection {
         case .quit:
             rbuf.consume(next)
             closeAfterWrite = true
-            ops.closeReason = .normal
+            closeReason = .normal
             return .done
         case .verbosity: processVerbosity(line)
         case .shutdown: processShutdown(line)
@@ -39,7 +39,7 @@ extension Connection {
         case .lru: processLRU(line)
         case .metaNoop:
             wbuf.append(Reply.metaNoop)
-            getTransmitted = true   // memcached's mn goes to conn_mwrite: everything queued is sent
+            output.transmitPoint = true   // memcached's mn goes to conn_mwrite: everything queued is sent
         case .metaGet: processMetaGet(line)
         case .metaSet: return processMetaSet(line, buf, next)
         case .metaDelete: processMetaDelete(line)

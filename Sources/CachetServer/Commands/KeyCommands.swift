@@ -3,7 +3,7 @@
 import CacheStore
 import MemcacheProtocol
 
-extension Connection {
+extension CommandSession {
     func processDelete(_ line: UnsafeRawBufferPointer) {
         var nr = false
         let ntokens = tokens.ntokens
@@ -46,7 +46,7 @@ extension Connection {
         }
         if watchLog.wants(.fetchers) { _ = logPeek(key) }
         switch store.delta(key, hash: store.hash(key), incr: incr, delta: delta, casUnique: 0,
-                             referenced: referencedByPendingReply).result {
+                             referenced: output.referencedByPendingReply).result {
         case .ok(let value, let classId):
             stats.addSlab(classId, incr ? .incrHits : .decrHits)
             if !nr {
@@ -75,7 +75,7 @@ extension Connection {
             return
         }
         if watchLog.wants(.fetchers) { _ = logPeek(key) }
-        let result = store.touch(key, hash: store.hash(key), exptime: Connection.positiveExptime(e))
+        let result = store.touch(key, hash: store.hash(key), exptime: CommandSession.positiveExptime(e))
         stats.add(.touchCmds)
         if case .hit(let classId) = result {
             stats.addSlab(classId, .touchHits)

@@ -10,10 +10,10 @@
 import CacheStore
 import MemcacheProtocol
 
-extension Connection {
+extension CommandSession {
     func processMetaArithmetic(_ line: UnsafeRawBufferPointer) {
         guard metaPrologue(tooLong: MetaReply.flagsTooLong) else { return }
-        let f = MetaFlags.parse(line, tokens, first: 2, keyScratch: worker.metaKeyScratch)
+        let f = MetaFlags.parse(line, tokens, first: 2, keyScratch: metaKeyScratch)
         if f.error != nil { wbuf.append(MetaReply.invalidOrDuplicateFlag); return }
         let incr: Bool
         switch f.mode {
@@ -32,14 +32,14 @@ extension Connection {
         var createdClass = 0
         if watchLog.wants(.fetchers) { _ = logPeek(key) }
         let r = store.metaDelta(key, hash: store.hash(key), incr: incr, delta: f.delta,
-                                referenced: referencedByPendingReply,
+                                referenced: output.referencedByPendingReply,
                                 casIn: f.hasCas ? f.casIn : 0, newCas: f.hasNewCas ? f.newCas : nil,
                                 vivifyInitial: f.vivify ? f.initial : nil) { it, value, created in
             let out = wbuf
             if created { createdClass = it.classId }
             if f.value {
                 out.append(MetaReply.va)
-                out.appendDecimal(UInt64(Connection.decimalLength(value)))
+                out.appendDecimal(UInt64(CommandSession.decimalLength(value)))
             } else {
                 out.append(MetaReply.hd)
             }
@@ -105,7 +105,7 @@ extension Connection {
     func logVivifyAdd(_ key: UnsafeRawBufferPointer, classId: Int, initial: UInt64) {
         if watchLog.wants(.fetchers) { logFetch(key, .miss, valueLength: 0) }
         if watchLog.wants(.mutations) {
-            logStore(key, status: .stored, mode: .add, ttl: 0, classId: classId, size: Connection.decimalLength(initial))
+            logStore(key, status: .stored, mode: .add, ttl: 0, classId: classId, size: CommandSession.decimalLength(initial))
         }
     }
 

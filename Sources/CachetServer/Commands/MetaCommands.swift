@@ -12,10 +12,10 @@
 import CacheStore
 import MemcacheProtocol
 
-extension Connection {
+extension CommandSession {
     /// The key a meta command works on: token 1, or its base64 decoding (`b`) in the worker's scratch.
     @inline(__always) func metaKey(_ line: UnsafeRawBufferPointer, _ f: MetaFlags) -> UnsafeRawBufferPointer {
-        f.keyBinary ? UnsafeRawBufferPointer(rebasing: worker.metaKeyScratch[0..<f.keyLength]) : token(line, 1)
+        f.keyBinary ? UnsafeRawBufferPointer(rebasing: metaKeyScratch[0..<f.keyLength]) : token(line, 1)
     }
 
     /// memcached's META_CHAR: a space and the flag letter.
@@ -67,7 +67,7 @@ extension Connection {
 
     /// A position in the output that survives the buffer compacting or growing (an offset from `head`).
     @inline(__always) var replyMark: Int { wbuf.count }
-    @inline(__always) func truncateReply(to mark: Int) { truncateOutput(to: wbuf.head + mark) }
+    @inline(__always) func truncateReply(to mark: Int) { output.truncate(to: wbuf.head + mark) }
 
     /// The checks mg/md/ma start with (WANT_TOKENS_MIN, key length, MFLAG_MAX_OPT_LENGTH); false when a
     /// reply was written.
@@ -86,9 +86,9 @@ extension Connection {
         if n < 3 || tokens[1].length > keyMaxLength { wbuf.append(Reply.badFormat); return }
         var key = token(line, 1)
         if n >= 4 && tokens[2].length == 1 && line[tokens[2].start] == UInt8(ascii: "b") {
-            let len = Base64.decode(key, into: worker.metaKeyScratch)
+            let len = Base64.decode(key, into: metaKeyScratch)
             if len == 0 { wbuf.append(Reply.badFormat); return }
-            key = UnsafeRawBufferPointer(rebasing: worker.metaKeyScratch[0..<len])
+            key = UnsafeRawBufferPointer(rebasing: metaKeyScratch[0..<len])
         }
         let now = store.clock.currentTime
         let out = wbuf

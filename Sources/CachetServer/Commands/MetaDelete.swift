@@ -7,10 +7,10 @@
 import CacheStore
 import MemcacheProtocol
 
-extension Connection {
+extension CommandSession {
     func processMetaDelete(_ line: UnsafeRawBufferPointer) {
         guard metaPrologue(tooLong: MetaReply.flagsTooLong) else { return }
-        let f = MetaFlags.parse(line, tokens, first: 2, keyScratch: worker.metaKeyScratch, allowRemoveValue: true)
+        let f = MetaFlags.parse(line, tokens, first: 2, keyScratch: metaKeyScratch, allowRemoveValue: true)
         if f.error != nil { wbuf.append(MetaReply.invalidOrDuplicateFlag); return }
         let key = metaKey(line, f)
         // The flags are echoed before the lookup (as memcached does), behind a status placeholder.

@@ -11,10 +11,10 @@
 import CacheStore
 import MemcacheProtocol
 
-extension Connection {
+extension CommandSession {
     func processMetaGet(_ line: UnsafeRawBufferPointer) {
         guard metaPrologue(tooLong: MetaReply.getFlagsTooLong) else { return }
-        let f = MetaFlags.parse(line, tokens, first: 2, keyScratch: worker.metaKeyScratch)
+        let f = MetaFlags.parse(line, tokens, first: 2, keyScratch: metaKeyScratch)
         if let e = f.error { wbuf.append(MetaReply.message(for: e)); return }
         let key = metaKey(line, f)
         let clock = store.clock
@@ -98,7 +98,7 @@ extension Connection {
             }
             out.append(Reply.crlf)
             if f.value {
-                appendValue(it)
+                output.appendValue(it)
                 out.append(Reply.crlf)
             }
             return true
@@ -111,7 +111,7 @@ extension Connection {
             return
         }
         // memcached's response keeps a reference to the item until it is transmitted.
-        if ran { heldItems.append((hash, heldCas)) }
+        if ran { output.heldItems.append((hash, heldCas)) }
         if result == .expired { stats.add(.getExpired) }
         if result == .flushed { stats.add(.getFlushed) }
         if ran {

@@ -12,7 +12,7 @@
 import CacheStore
 import MemcacheProtocol
 
-extension Connection {
+extension CommandSession {
     func processMetaSet(_ line: UnsafeRawBufferPointer, _ buf: UnsafeRawBufferPointer, _ next: Int) -> Step {
         let n = tokens.ntokens
         @inline(__always) func fail(_ s: StaticString) -> Step {
@@ -27,7 +27,7 @@ extension Connection {
             return fail(Reply.badFormat)
         }
         let vlen = Int(v32)
-        let f = MetaFlags.parse(line, tokens, first: 3, keyScratch: worker.metaKeyScratch)
+        let f = MetaFlags.parse(line, tokens, first: 3, keyScratch: metaKeyScratch)
         var err: StaticString? = nil
         var mode = StoreMode.set
         if let e = f.error {
@@ -74,7 +74,7 @@ extension Connection {
         }
         // memcached reads a value that was not all there straight from the socket, exactly its bytes, and
         // then transmits everything queued (its read buffer is empty): a later cull spares these replies.
-        if pendingNeed > 0 { getTransmitted = true }
+        if pendingNeed > 0 { output.transmitPoint = true }
         pendingNeed = 0
         let classId = store.classId(forTotalSize: ntotal)
         if buf[next + vlen] != 0x0d || buf[next + vlen + 1] != 0x0a {

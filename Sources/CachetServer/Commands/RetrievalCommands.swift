@@ -1,11 +1,11 @@
 // get / gets / gat / gats (memcached's process_get_command): values are copied from slab memory into
-// the connection's output buffer under the item lock (large ones are pinned and sent from slab memory,
-// ZeroCopyOutput.swift); a key over 250 bytes discards the replies already built for this command and
+// the session's output buffer under the item lock (large ones are pinned and sent from slab memory,
+// ReplyOutput.swift); a key over 250 bytes discards the replies already built for this command and
 // answers CLIENT_ERROR instead.
 import CacheStore
 import MemcacheProtocol
 
-extension Connection {
+extension CommandSession {
     func processGet(_ line: UnsafeRawBufferPointer, returnCas: Bool, touch: Bool) {
         var first = 1
         var touchExptime: Int64? = nil
@@ -14,7 +14,7 @@ extension Connection {
                 wbuf.append(Reply.invalidExptime)
                 return
             }
-            touchExptime = Connection.positiveExptime(e)
+            touchExptime = CommandSession.positiveExptime(e)
             first = 2
         }
         let mark = wbuf.tail
@@ -26,8 +26,8 @@ extension Connection {
                 if key.count > keyMaxLength {
                     // memcached culls every response not yet sent (conn_release_items), not only this
                     // command's: replies of earlier pipelined commands still queued vanish as well.
-                    truncateOutput(to: culledReplyStart(commandStart: mark))
-                    heldItems.removeAll()   // the culled responses drop their item references too
+                    output.truncate(to: output.culledReplyStart(commandStart: mark))
+                    output.heldItems.removeAll()   // the culled responses drop their item references too
                     wbuf.append(Reply.badFormat)
                     return
                 }
@@ -45,7 +45,7 @@ extension Connection {
                         out.appendDecimal(item.cas)
                     }
                     out.append(Reply.crlf)
-                    appendValue(item)
+                    output.appendValue(item)
                     out.append(Reply.crlf)
                 }
                 switch result {
@@ -79,10 +79,8 @@ extension Connection {
             first = 0
         }
         wbuf.append(Reply.end)
-        // memcached transmits right after every get (conn_mwrite): nothing before this point can be culled.
-        getTransmitted = true
-        // And then drops its references to the items sent: a pinned value is written out now too (a later
-        // incr of it in the same batch then rewrites it in place as memcached's does).
-        if !zeroCopy.entries.isEmpty { flush() }
+        // memcached transmits right after every get (conn_mwrite): nothing before this point can be culled,
+        // and the items sent lose their references (the transport writes pinned values out at once).
+        output.transmitPoint = true
     }
 }

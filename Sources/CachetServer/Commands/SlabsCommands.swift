@@ -8,7 +8,7 @@
 //   settings do; `mode` and `temp_ttl` need the LRU maintainer thread, as in memcached.
 import MemcacheProtocol
 
-extension Connection {
+extension CommandSession {
     func processSlabs(_ line: UnsafeRawBufferPointer) {
         let n = tokens.ntokens
         if n == 5 && token(line, 1).elementsEqual("reassign".utf8) {

@@ -5,7 +5,7 @@ import CLibevent
 import Glibc
 import MemcacheProtocol
 
-extension Connection {
+extension CommandSession {
     @inline(__always) func stat(_ name: StaticString, _ value: UInt64) {
         wbuf.append(Reply.stat); wbuf.append(name); wbuf.append(UInt8(ascii: " "))
         wbuf.appendDecimal(value); wbuf.append(Reply.crlf)

@@ -3,7 +3,7 @@
 import CacheStore
 import MemcacheProtocol
 
-extension Connection {
+extension CommandSession {
     /// memcached: fewer than 4 tokens hands "" to process_stats_detail, which answers the usage error.
     /// 1.6.18 does not gate `stats detail` on -X (only cachedump and metadump).
     func processStatsDetail(_ line: UnsafeRawBufferPointer) {
@@ -42,7 +42,7 @@ extension Connection {
             let exp = exptime == 0 ? 0 : Int(exptime) + started
             // "ITEM " + key + " [" + len + " b; " + exp + " s]\r\n"
             let size = 5 + key.count + 2 + String(length).utf8.count + 4 + String(exp).utf8.count + 4
-            if total + size + 6 > Connection.cachedumpLimit { return false }
+            if total + size + 6 > CommandSession.cachedumpLimit { return false }
             let item: StaticString = "ITEM ", open: StaticString = " [", b: StaticString = " b; ", s: StaticString = " s]\r\n"
             out.append(item); out.append(key); out.append(open)
             out.appendDecimal(length); out.append(b); out.appendDecimal(exp); out.append(s)
@@ -59,7 +59,7 @@ extension Connection {
             let p = "\(c.fd):"
             stat(p + "addr", c.addr)
             if let l = c.listenAddr { stat(p + "listen_addr", l) }
-            let mine = c.fd == fd
+            let mine = c.fd == cfd
             let state = mine ? ConnState.parseCmd : (ConnState(rawValue: c.state.load(ordering: .relaxed)) ?? .read)
             stat(p + "state", state.name)
             let last = mine ? now : c.lastCmd.load(ordering: .relaxed)

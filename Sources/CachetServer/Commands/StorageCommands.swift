@@ -3,7 +3,7 @@
 import CacheStore
 import MemcacheProtocol
 
-extension Connection {
+extension CommandSession {
     /// memcached's EXPTIME_TO_POSITIVE_TIME: a negative exptime becomes an absolute time in 1970.
     @inline(__always) static func positiveExptime(_ e: Int32) -> Int64 { e < 0 ? 2_592_001 : Int64(e) }
 
@@ -35,7 +35,7 @@ extension Connection {
         }
         let vlen = Int(vlen32)
         let key = token(line, 1)
-        let exptime = Connection.positiveExptime(exptime32)
+        let exptime = CommandSession.positiveExptime(exptime32)
         let ntotal = CacheStore.itemTotalSize(keyLength: key.count, valueLength: vlen, flags: flags,
                                               casEnabled: store.config.casEnabled)
         if server.prefixStats.isOn { server.prefixStats.record(key, .set) }
@@ -60,7 +60,7 @@ extension Connection {
         }
         // memcached reads a value that was not all there straight from the socket, exactly its bytes, and
         // then transmits everything queued (its read buffer is empty): a later cull spares these replies.
-        if pendingNeed > 0 { getTransmitted = true }
+        if pendingNeed > 0 { output.transmitPoint = true }
         pendingNeed = 0
         let classId = store.classId(forTotalSize: ntotal)
         let value = UnsafeRawBufferPointer(rebasing: buf[next..<(next + vlen)])
@@ -111,7 +111,7 @@ extension Connection {
     }
 }
 
-extension Connection {
+extension CommandSession {
     /// The watch lines of a storage command whose value was read: the item_get of do_store_item's lookup,
     /// then item_store. memcached allocates before it reads the value, so a failed allocation (no_memory,
     /// too_large) logs item_store first and then, when the command unlinks the old value

@@ -89,3 +89,8 @@ final class ConnRegistry: Sendable {
         return ("tcp:\(shown):\(port)", ip, port)
     }
 }
+
+/// memcached's conn_close reasons (logger.c), as `watch connevents` prints them.
+enum CloseReason: String {
+    case error, normal, idleTimeout = "idle_timeout"
+}

@@ -34,20 +34,26 @@ struct WatchTypes: OptionSet, Sendable {
     init(rawValue: Int) { self.rawValue = rawValue }
 }
 
-/// One watching connection's queue. Invariant: `pending` and `skipped` are touched only under
-/// `WatchLog.watchers`' lock; `fd` and `worker` say which connection to wake and are never changed. The
-/// worker drives the connection only if it still owns this watcher (it may have closed meanwhile).
+/// Who is told that a watcher's queue went from empty to non-empty: its session's transport (a worker,
+/// which drives the connection on its own thread — and only if that connection still owns the watcher,
+/// as it may have closed meanwhile). Called from whichever thread logged the line.
+protocol WatcherWaking: AnyObject, Sendable {
+    func watcherHasLines(_ w: Watcher)
+}
+
+/// One watching session's queue. Invariant: `pending` and `skipped` are touched only under
+/// `WatchLog.watchers`' lock; `cfd` and `waker` say which session to wake and are never changed.
 final class Watcher: @unchecked Sendable {
     let types: WatchTypes
-    let fd: Int32
-    let worker: Worker
+    let cfd: Int32
+    let waker: any WatcherWaking
     var pending: [UInt8] = []
     var skipped: UInt64 = 0
 
-    init(types: WatchTypes, fd: Int32, worker: Worker) {
+    init(types: WatchTypes, cfd: Int32, waker: any WatcherWaking) {
         self.types = types
-        self.fd = fd
-        self.worker = worker
+        self.cfd = cfd
+        self.waker = waker
     }
 }
 
@@ -153,7 +159,7 @@ final class WatchLog: Sendable {
             }
         }
         batch.removeAll()
-        for w in toWake { w.worker.post(.watcherReady(w)) }
+        for w in toWake { w.waker.watcherHasLines(w) }
     }
 
     /// Hands `w`'s queued lines to its connection's thread by swapping buffers: `spare` must be empty and

@@ -1,6 +1,7 @@
-// One client connection on a worker: transport (plain fd or TLS session, handshake driven here in the
-// worker, never on the listener thread), read buffer → command processing → write buffer → socket,
-// memcached's per-event request budget (-R, conn_yields), and closing.
+// One client connection on a worker: the transport of a CommandSession. It owns the socket and the TLS
+// session (handshake driven here in the worker, never on the listener thread), the libevent events, the
+// read budget and memcached's per-event request budget (-R, conn_yields); it reads into the session's
+// input, steps the session, and writes the session's output — and closes.
 import CLibevent
 import CacheStore
 import CachetTLS
@@ -19,8 +20,9 @@ final class Connection {
     unowned(unsafe) let worker: Worker
     let server: ServerContext
     let stats: ThreadStats
-    let store: CacheStore
     let listener: ListenerInfo
+    /// The protocol side: parsing, commands, replies (Commands/).
+    let session: CommandSession
     var tls: TLSConnection?
     private var handshakeDone: Bool
     /// A TLS connection whose first byte has not been looked at yet (TLSGuards.swift).
@@ -33,49 +35,31 @@ final class Connection {
     private var writeEvent: OpaquePointer?
     private var writeArmed = false
     private var readPaused = false
-    let rbuf = ByteBuffer(capacity: 16384)
-    let wbuf = ByteBuffer(capacity: 4096)
-    /// Bytes of a rejected value still to discard (memcached conn_swallow).
-    var swallow = 0
-    /// The swallow ran out of input at least once (memcached then reads the rest from the socket).
-    var swallowWaited = false
-    /// The request at the head of `rbuf` needs this many bytes before it can run (a value arriving).
-    var pendingNeed = 0
-    var closeAfterWrite = false
+    /// The session's input and reply bytes (memcached's rbuf and wbuf).
+    let rbuf: ByteBuffer
+    let wbuf: ByteBuffer
+    let output: ReplyOutput
     private(set) var closed = false
     /// The next event starts in memcached's conn_new_cmd (after a yield), which costs one request.
     private var resumeInNewCmd = false
-    var lastCmdTime: UInt32
-    /// The tokens of the command being run. They live in the worker (only one command runs at a time
-    /// per worker), which keeps ~400 bytes out of every idle connection.
-    let tokens: TokenList
-    /// Reply bytes queued by non-get commands since memcached would last have transmitted (see
-    /// `culledReplyStart`); also tells whether memcached would still hold unsent responses.
-    var repliesSinceTransmit = 0
-    /// Set by a get: memcached transmits everything queued right after it.
-    var getTransmitted = false
-    /// Items (hash, CAS) that mg hits answered since memcached would last have transmitted: its
-    /// responses hold a reference to them until then, and incr/decr will not rewrite a referenced item
-    /// in place (do_add_delta wants refcount 2), so they get a new item (no space padding, total_items+1).
-    var heldItems: [(hash: UInt32, cas: UInt64)] = []
     /// Stop reading while this much output is waiting for a slow reader.
     static let outputHighWater = 4 << 20
-    /// Operational state: stats conns record, watch, metadump, close reason (ConnectionOps.swift).
-    var ops = ConnOps()
-    /// Large values queued for sending straight from slab memory (ZeroCopyOutput.swift).
-    var zeroCopy = ZeroCopyOutput()
+    /// The `stats conns` record and connevents bookkeeping (ConnectionRecord.swift).
+    var record = ConnRecord()
 
     init(fd: Int32, worker: Worker, listener: ListenerInfo) {
         self.fd = fd
         self.worker = worker
         self.stats = worker.stats
-        self.tokens = worker.tokens
         self.server = worker.server
-        self.store = worker.server.store
         self.listener = listener
-        let now = worker.server.clock.currentTime
-        self.lastCmdTime = now
-        self.acceptedAt = now
+        session = CommandSession(server: worker.server, stats: worker.stats, scratch: worker.scratch, cfd: fd,
+                                 recordSize: listener.tls != nil ? worker.server.settings.tls.wbufSize : nil,
+                                 waker: worker)
+        rbuf = session.rbuf
+        wbuf = session.wbuf
+        output = session.output
+        self.acceptedAt = session.lastCmdTime
         if let verify = listener.tls, let tlsStore = server.tls {
             tls = TLSConnection(fd: fd, context: tlsStore.currentContext(), listenerVerify: verify)
             handshakeDone = false
@@ -93,7 +77,7 @@ final class Connection {
     /// Returns true when it let buffers go (the worker then hands freed memory back to the kernel).
     @discardableResult
     func releaseBuffersIfQuiet(now: UInt32) -> Bool {
-        guard now &- lastActive >= 1 && pendingNeed == 0 && !buffersReleased else { return false }
+        guard now &- lastActive >= 1 && session.pendingNeed == 0 && !buffersReleased else { return false }
         releaseBuffers()
         return true
     }
@@ -180,12 +164,11 @@ final class Connection {
             }
         }
         worker.servedEstablished = true
-        if ops.watcher != nil { driveWatcher(); return }
+        if session.isStreaming && driveStream() { return }
         if outputPending {
             if !flush() { return }
         }
-        if closeAfterWrite { close(); return }
-        if ops.metadump != nil && continueMetadump() { return }
+        if session.closeAfterWrite { close(); return }
         if readPaused { resumeReading() }
         let eof = readAvailable()
         if closed { return }
@@ -193,9 +176,46 @@ final class Connection {
         if closed { return }
         if outputPending { _ = flush() }
         if closed { return }
-        if closeAfterWrite && !outputPending { close(); return }
+        if session.closeAfterWrite && !outputPending { close(); return }
         if eof { close(); return }
+        // A command started a reply stream: its first batch comes once the worker's others had their turn.
+        if session.isStreaming { scheduleResume() }
         opsPublishState()
+    }
+
+    /// Stream steps per event: a stream (a metadump, a watcher whose lines keep coming) must not keep its
+    /// worker to itself.
+    static let streamStepsPerEvent = 4
+
+    /// Sends a reply stream's output while the socket takes it. True while the stream still owns the
+    /// connection (come back when writable, woken or scheduled); false once it finished.
+    private func driveStream() -> Bool {
+        var steps = 0
+        while true {
+            if outputPending && !flush() { break }
+            if closed { return true }
+            if steps == Connection.streamStepsPerEvent {
+                // Output may still be coming, and no wake-up comes for a queue that never went empty.
+                scheduleResume()
+                break
+            }
+            steps += 1
+            switch session.continueStream() {
+            case .more: continue
+            case .waiting: break
+            case .finished: return false
+            }
+            break
+        }
+        // A watcher reads and ignores what its client sends (only to notice a close).
+        if session.streamDiscardsInput {
+            let eof = readAvailable()
+            if closed { return true }
+            rbuf.reset()
+            if eof { close(); return true }
+            opsPublishState()
+        }
+        return true
     }
 
     // MARK: reading
@@ -212,6 +232,7 @@ final class Connection {
     func readAvailable() -> Bool {
         // Read until the buffer holds `readAhead` bytes, or the whole value a request is waiting for,
         // or — when the buffered bytes end in an unfinished request — `readAhead` more.
+        let pendingNeed = session.pendingNeed
         let target = starved ? rbuf.count + Connection.readAhead : max(Connection.readAhead, pendingNeed)
         var budget = target - rbuf.count
         if budget <= 0 {
@@ -242,7 +263,7 @@ final class Connection {
                 }
             }
             rbuf.commit(n)
-            ops.everRead = true
+            record.everRead = true
             stats.add(.bytesRead, UInt64(n))
             budget -= n
             if n < space && !(tls?.hasPending ?? false) { return false }
@@ -254,57 +275,43 @@ final class Connection {
 
     // MARK: processing (memcached's drive_machine request budget)
 
-    enum Step { case done, needMore, close }
-
     private func process() {
         var nreqs = server.settings.reqsPerEvent
         if resumeInNewCmd { nreqs -= 1; resumeInNewCmd = false }
-        while !closed && !closeAfterWrite && !ops.takenOver {
-            if queuedOutputBytes > Connection.outputHighWater { pauseReading(); return }
-            var step: Step
-            if swallow > 0 {
-                let n = min(swallow, rbuf.count)
-                rbuf.consume(n)
-                swallow -= n
-                if swallow > 0 { swallowWaited = true; return }
-                // memcached swallows what it still needs straight from the socket and then transmits.
-                if swallowWaited { swallowWaited = false; markTransmitted() }
-                step = .done
-            } else if rbuf.isEmpty || rbuf.count < pendingNeed {
-                step = .needMore
-            } else {
-                step = processCommand()
-            }
+        while !closed && !session.closeAfterWrite && !session.isStreaming {
+            if output.queuedBytes > Connection.outputHighWater { pauseReading(); return }
+            let step = session.step()
             if step == .done { starved = false }
             switch step {
+            case .discarding:
+                return
             case .close:
-                // An over-long line or an HTTP request: memcached closes at once, dropping the replies it
-                // had not transmitted yet (those since it last ran out of input, finished reading a value
-                // from the socket, or answered a get); earlier ones still go out.
-                truncateOutput(to: culledReplyStart(commandStart: wbuf.tail))
                 _ = flush()
                 close(); return
             case .needMore:
                 starved = true
-                if repliesSinceTransmit > 0 {
+                if output.repliesSinceTransmit > 0 {
                     _ = flush()
                     nreqs -= 1
                     if nreqs < 0 { yieldNow() }
                 }
                 return
             case .done:
+                // memcached writes at this point; pinned values go out now, so that their items lose
+                // their references as memcached's do (a later incr then rewrites in place).
+                if output.transmitPoint && output.hasPinnedValues { _ = flush() }
                 nreqs -= 1
                 if nreqs >= 0 {
-                    if !rbuf.isEmpty && !closeAfterWrite { continue }
-                    if repliesSinceTransmit > 0 && !closeAfterWrite {
+                    if !rbuf.isEmpty && !session.closeAfterWrite { continue }
+                    if output.repliesSinceTransmit > 0 && !session.closeAfterWrite {
                         _ = flush()
                         nreqs -= 1
                         if nreqs < 0 { yieldNow() }
                     }
                     return
                 }
-                if repliesSinceTransmit > 0 && !closeAfterWrite { _ = flush(); nreqs -= 1 }
-                if !closeAfterWrite { yieldNow() }
+                if output.repliesSinceTransmit > 0 && !session.closeAfterWrite { _ = flush(); nreqs -= 1 }
+                if !session.closeAfterWrite { yieldNow() }
                 return
             }
         }
@@ -314,25 +321,7 @@ final class Connection {
         if closed { return }
         stats.add(.connYields)
         resumeInNewCmd = true
-        if !rbuf.isEmpty && rbuf.count >= pendingNeed { scheduleResume() }
-    }
-
-    /// Parses and runs the request at the head of `rbuf`.
-    private func processCommand() -> Step {
-        let buf = rbuf.readable
-        switch LineScanner.scan(buf) {
-        case .needMore: return .needMore
-        case .close: return .close
-        case .line(let lineEnd, let next):
-            lastCmdTime = server.clock.currentTime
-            let line = UnsafeRawBufferPointer(rebasing: buf[0..<lineEnd])
-            tokens.tokenize(line)
-            let before = wbuf.count
-            getTransmitted = false
-            let step = dispatch(line, buf, next)
-            if getTransmitted { markTransmitted() } else { repliesSinceTransmit += wbuf.count - before }
-            return step
-        }
+        if !rbuf.isEmpty && rbuf.count >= session.pendingNeed { scheduleResume() }
     }
 
     // MARK: writing
@@ -340,13 +329,13 @@ final class Connection {
     /// Replies not yet handed to the kernel: queued in `wbuf` or as pinned values, or encrypted and
     /// gathered by the TLS write BIO.
     var outputPending: Bool {
-        !wbuf.isEmpty || !zeroCopy.entries.isEmpty || (tls.map { $0.gatheredBytes > 0 } ?? false)
+        !output.isEmpty || (tls.map { $0.gatheredBytes > 0 } ?? false)
     }
 
     /// Writes as much of the queued output as the socket takes. Returns false when blocked or closed.
     @discardableResult
     func flush() -> Bool {
-        markTransmitted()
+        output.markTransmitted()
         if let t = tls {
             // memcached copies replies into a per-worker ssl_wbuf and hands at most ssl_wbuf_size
             // bytes to one SSL_write. The replies already sit contiguously in `wbuf`, so Cachet
@@ -354,13 +343,13 @@ final class Connection {
             // allows a retry from a buffer that has moved).
             let cap = server.settings.tls.wbufSize
             // More than one SSL_write's worth queued (large values, deep pipelines): gather the records.
-            t.beginWrites(gather: queuedOutputBytes > cap)
+            t.beginWrites(gather: output.queuedBytes > cap)
             while true {
-                let run = nextOutputRun()
+                let run = output.nextRun()
                 if run.isEmpty { break }
                 switch t.write(UnsafeRawBufferPointer(rebasing: run.prefix(cap))) {
                 case .bytes(let k):
-                    consumeOutput(k)
+                    output.consume(k)
                     stats.add(.bytesWritten, UInt64(k))
                 case .wantWrite, .wantRead:
                     armWrite(); return false
@@ -376,13 +365,13 @@ final class Connection {
             }
         }
         while outputPending {
-            let n = zeroCopy.entries.isEmpty ? Glibc.write(fd, wbuf.readPointer, wbuf.count) : writeRuns()
+            let n = output.hasPinnedValues ? writeRuns() : Glibc.write(fd, wbuf.readPointer, wbuf.count)
             if n < 0 {
                 if errno == EINTR { continue }
                 if errno == EAGAIN || errno == EWOULDBLOCK { armWrite(); return false }
                 close(); return false
             }
-            consumeOutput(n)
+            output.consume(n)
             stats.add(.bytesWritten, UInt64(n))
         }
         return true
@@ -392,31 +381,12 @@ final class Connection {
     private func writeRuns() -> Int {
         withUnsafeTemporaryAllocation(of: iovec.self, capacity: 16) { iov in
             var n = 0
-            outputRuns(max: 16) { run in
+            output.runs(max: 16) { run in
                 iov[n] = iovec(iov_base: UnsafeMutableRawPointer(mutating: run.baseAddress), iov_len: run.count)
                 n += 1
             }
             return Glibc.writev(fd, iov.baseAddress, Int32(n))
         }
-    }
-
-    /// Where the replies memcached would still hold unsent start: memcached transmits after every get
-    /// and when a batch ends, so only replies of non-get commands since then are culled with this one.
-    /// memcached wrote (or culled) its queued responses, releasing their item references.
-    @inline(__always) func markTransmitted() {
-        repliesSinceTransmit = 0
-        if !heldItems.isEmpty { heldItems.removeAll(keepingCapacity: true) }
-    }
-
-    /// For incr/decr: is this item referenced by a response memcached has not transmitted yet?
-    var referencedByPendingReply: ((UInt32, UInt64) -> Bool)? {
-        if heldItems.isEmpty { return nil }
-        let held = heldItems
-        return { hash, cas in cas != 0 && held.contains { $0.hash == hash && $0.cas == cas } }
-    }
-
-    func culledReplyStart(commandStart: Int) -> Int {
-        max(wbuf.head, commandStart - repliesSinceTransmit)
     }
 
     /// Runs `drive()` again soon, after the worker's other ready connections (metadump batches).
@@ -468,7 +438,7 @@ final class Connection {
         }
         if let e = readEvent { event_free(e); readEvent = nil }
         if let e = writeEvent { event_free(e); writeEvent = nil }
-        dropZeroCopyOutput()
+        output.dropAll()
         opsClosed()
         Glibc.close(fd)
         server.connectionClosed()

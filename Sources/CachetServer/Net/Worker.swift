@@ -78,10 +78,8 @@ final class Worker: @unchecked Sendable {
     var servedEstablishedBefore = false
     var deferredHandshakes: [Connection] = []
     var handshakeTimer: OpaquePointer?
-    /// Scratch tokens for the command a connection of this worker is running (see Connection.tokens).
-    let tokens = TokenList()
-    /// Where a meta command's base64 key (`b`) is decoded; used only within one command on this thread.
-    let metaKeyScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
+    /// Scratch space for the command a session of this worker is running (one at a time).
+    let scratch = CommandScratch()
     private var thread = pthread_t()
 
     init(id: Int, server: ServerContext) {
@@ -153,7 +151,7 @@ final class Worker: @unchecked Sendable {
             case .watcherReady(let w):
                 // The watcher's connection may have closed (and its fd been reused) since the line was
                 // queued: only the connection that still owns this watcher is driven.
-                if let conn = connections[w.fd], conn.ops.watcher === w { conn.onEvent(0) }
+                if let conn = connections[w.cfd], conn.session.watcher === w { conn.onEvent(0) }
             case .stop:
                 event_base_loopbreak(base)
             }
@@ -179,12 +177,12 @@ final class Worker: @unchecked Sendable {
         let timeout = UInt32(server.settings.idleTimeout)
         guard timeout > 0 else { return }
         var victims: [Connection] = []
-        for (_, c) in connections where c.isOpen && now &- c.lastCmdTime > timeout {
+        for (_, c) in connections where c.isOpen && now &- c.session.lastCmdTime > timeout {
             victims.append(c)
         }
         for c in victims {
             stats.add(.idleKicks)
-            c.ops.closeReason = .idleTimeout
+            c.session.closeReason = .idleTimeout
             c.close()
         }
         publishWatchLines()
@@ -195,3 +193,8 @@ final class Worker: @unchecked Sendable {
 /// arena to the kernel.
 @_silgen_name("malloc_trim")
 private func glibcMallocTrim(_ pad: Int) -> Int32
+
+extension Worker: WatcherWaking {
+    /// A watcher of one of this worker's sessions has lines: its connection is driven on this thread.
+    func watcherHasLines(_ w: Watcher) { post(.watcherReady(w)) }
+}
