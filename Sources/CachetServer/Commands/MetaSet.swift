@@ -47,9 +47,7 @@ extension CommandSession {
         }
         if let err {
             wbuf.append(err)
-            rbuf.consume(next)
-            swallow = vlen + 2
-            return .done
+            return swallowDataBlock(next: next, vlen: vlen)
         }
         if f.hasCas && (mode == .set || mode == .replace) { mode = .cas }
         let key = metaKey(line, f)
@@ -63,26 +61,16 @@ extension CommandSession {
             if watchLog.wants(.mutations) { logStore(key, status: .tooLarge, mode: mode, ttl: 0, classId: 0, size: 0) }
             if watchLog.wants(.fetchers) { _ = logPeek(key) }
             _ = store.delete(key, hash: store.hash(key))
-            rbuf.consume(next)
-            swallow = vlen + 2
-            return .done
+            return swallowDataBlock(next: next, vlen: vlen)
         }
-        let need = next + vlen + 2
-        if rbuf.count < need {
-            pendingNeed = need
-            return .needMore
-        }
-        // memcached reads a value that was not all there straight from the socket, exactly its bytes, and
-        // then transmits everything queued (its read buffer is empty): a later cull spares these replies.
-        if pendingNeed > 0 { output.transmitPoint = true }
-        pendingNeed = 0
         let classId = store.classId(forTotalSize: ntotal)
-        if buf[next + vlen] != 0x0d || buf[next + vlen + 1] != 0x0a {
-            store.allocateAndRelease(keyLength: key.count, valueLength: vlen, flags: f.clientFlags)
-            stats.addSlab(classId, .setCmds)
+        let value: UnsafeRawBufferPointer, end: Int
+        switch receiveDataBlock(buf, next: next, vlen: vlen, keyLength: key.count, flags: f.clientFlags, classId: classId) {
+        case .incomplete: return .needMore
+        case .badChunk:
             wbuf.append(Reply.badDataChunk)
-            rbuf.consume(need)
             return .done
+        case .complete(let v, let e): (value, end) = (v, e)
         }
         var options = MetaStoreOptions()
         options.casStale = f.setStale && mode == .cas
@@ -90,14 +78,13 @@ extension CommandSession {
         options.newCas = f.hasNewCas ? f.newCas : nil
         let vivify = f.vivify && (mode == .append || mode == .prepend)
         options.vivify = vivify
-        let value = UnsafeRawBufferPointer(rebasing: buf[next..<(next + vlen)])
         // watch: what do_store_item looked up (item_get) and its outcome (item_store).
         let watched = watchLog.wants(.fetchers) || watchLog.wants(.mutations)
         let old = watched ? store.peek(key, hash: store.hash(key)) : nil
         let r = store.storeItem(mode, key: key, hash: store.hash(key), flags: f.clientFlags,
                                 exptime: vivify ? f.autovivExptime : f.exptime, value: value,
                                 casUnique: f.hasCas ? f.casIn : 0, unlinkOnFailure: true, options: options)
-        rbuf.consume(need)
+        rbuf.consume(end)
         if let old {
             // mset's failed allocation looks the old item up to unlink it, whatever the mode.
             logStoreOutcome(key, r.result, mode, old: old, exptime: vivify ? f.autovivExptime : f.exptime,

@@ -49,27 +49,16 @@ extension CommandSession {
                 // A failed set must not leave the old value behind (memcached unlinks it).
                 _ = store.delete(key, hash: store.hash(key))
             }
-            rbuf.consume(next)
-            swallow = vlen + 2
-            return .done
+            return swallowDataBlock(next: next, vlen: vlen)
         }
-        let need = next + vlen + 2
-        if rbuf.count < need {
-            pendingNeed = need
-            return .needMore
-        }
-        // memcached reads a value that was not all there straight from the socket, exactly its bytes, and
-        // then transmits everything queued (its read buffer is empty): a later cull spares these replies.
-        if pendingNeed > 0 { output.transmitPoint = true }
-        pendingNeed = 0
         let classId = store.classId(forTotalSize: ntotal)
-        let value = UnsafeRawBufferPointer(rebasing: buf[next..<(next + vlen)])
-        if buf[next + vlen] != 0x0d || buf[next + vlen + 1] != 0x0a {
-            store.allocateAndRelease(keyLength: key.count, valueLength: vlen, flags: flags)
-            stats.addSlab(classId, .setCmds)
+        let value: UnsafeRawBufferPointer, end: Int
+        switch receiveDataBlock(buf, next: next, vlen: vlen, keyLength: key.count, flags: flags, classId: classId) {
+        case .incomplete: return .needMore
+        case .badChunk:
             reply(Reply.badDataChunk, noreply: nr)
-            rbuf.consume(need)
             return .done
+        case .complete(let v, let e): (value, end) = (v, e)
         }
         let watched = watchLog.wants(.fetchers) || watchLog.wants(.mutations)
         let old = watched ? store.peek(key, hash: store.hash(key)) : nil
@@ -106,7 +95,7 @@ extension CommandSession {
             stats.add(.storeNoMemory)
             reply(Reply.outOfMemoryStoring, noreply: nr)
         }
-        rbuf.consume(need)
+        rbuf.consume(end)
         return .done
     }
 }
