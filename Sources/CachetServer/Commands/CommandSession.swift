@@ -76,7 +76,10 @@ final class CommandSession {
     var closeReason = CloseReason.error
     /// Clock second of the last command (idle_timeout, stats conns).
     var lastCmdTime: UInt32
-    private(set) var stream: ReplyStream?
+    private(set) var stream: ReplyStream? { didSet { isStreaming = stream != nil } }
+    /// No more commands are parsed: a reply stream owns the session. (Kept as a flag: the transport asks
+    /// on every event, and looking into `stream` would retain what it holds.)
+    private(set) var isStreaming = false
     /// The buffer a watcher's lines are swapped into (WatchLog.take); empty between takes.
     var watchLines: [UInt8] = []
 
@@ -138,12 +141,9 @@ final class CommandSession {
         }
     }
 
-    /// No more commands are parsed: a reply stream owns the session.
-    @inline(__always) var isStreaming: Bool { stream != nil }
-
     /// memcached's protocol state for `stats conns`.
-    var connState: ConnState {
-        if stream != nil { return .watch }
+    @inline(__always) var connState: ConnState {
+        if isStreaming { return .watch }
         if swallow > 0 { return .swallow }
         if pendingNeed > 0 { return .nread }
         return .read

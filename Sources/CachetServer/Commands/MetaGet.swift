@@ -19,7 +19,7 @@ extension CommandSession {
         let key = metaKey(line, f)
         let clock = store.clock
         let now = clock.currentTime
-        let toks = tokens
+        let toks = tokens, output = self.output
         let mark = replyMark
         var ttlSet = false
         var opaqueTooLong = false

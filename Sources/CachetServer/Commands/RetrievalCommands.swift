@@ -18,7 +18,7 @@ extension CommandSession {
             first = 2
         }
         let mark = wbuf.tail
-        let out = wbuf
+        let out = wbuf, output = self.output
         while true {
             var i = first
             while i < tokens.count {

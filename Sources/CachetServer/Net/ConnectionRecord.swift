@@ -53,11 +53,13 @@ extension Connection {
 
     /// Publishes state and last-command time for `stats conns` (once per event, two relaxed stores).
     func opsPublishState() {
-        guard let st = record.status else { return }
+        // Everything is read before the record is (no call may run while it is held: one retain less).
         var state = session.connState
         if state == .read && !record.everRead { state = .newCmd }
+        let lastCmd = session.lastCmdTime
+        guard let st = record.status else { return }
         st.state.store(state.rawValue, ordering: .relaxed)
-        st.lastCmd.store(session.lastCmdTime, ordering: .relaxed)
+        st.lastCmd.store(lastCmd, ordering: .relaxed)
     }
 
     func opsClosed() {
