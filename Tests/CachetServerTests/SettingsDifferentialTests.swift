@@ -108,7 +108,7 @@ import Testing
         "                          default is murmur3 hash. options: murmur3",
         "   - ssl_keyformat:       private key format (PEM or DER, or 1 or 2) (default: PEM)",
         "   - ssl_ciphersuites:    specify TLSv1.3 ciphersuites to be used",
-        "   - ssl_wbuf_size:       size in kilobytes of per-worker-thread SSL output buffer",
+        "   - ssl_wbuf_size:       most kilobytes of replies handed to one SSL_write",
         "                          (default: 16, min: 1)",
         // Cachet-only options: the config file and the metrics endpoint.
         "--config-file=<file>      read options from <file> first (memcached.conf format, one per line);",

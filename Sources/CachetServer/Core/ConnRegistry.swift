@@ -2,7 +2,7 @@
 // address, listener address, state and seconds since its last command. Connections live on worker
 // threads, so each one publishes a small status record here when it starts (addresses, resolved once)
 // and updates two atomics once per event (state, last command time); `stats conns` on any thread reads
-// a consistent-enough snapshot under the registry lock without touching another worker's Connection.
+// a consistent-enough snapshot under the registry lock without touching another worker's connection or session.
 // TLS connections add Cachet-only lines (tls_version, tls_cipher, tls_resumed, tls_peer_subject).
 import CachetSync
 import Glibc

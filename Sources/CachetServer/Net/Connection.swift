@@ -220,7 +220,6 @@ final class Connection {
 
     // MARK: reading
 
-    /// Reads what the socket has (bounded per event). Returns true at end of stream.
     /// The buffered bytes end in a request that is not complete yet: reading must go on.
     private var starved = true
 
@@ -229,6 +228,7 @@ final class Connection {
     /// (memcached likewise reads only when it has run out of complete requests).
     static let readAhead = 64 << 10
 
+    /// Reads what the socket has into the session's input (bounded per event). Returns true at end of stream.
     func readAvailable() -> Bool {
         // Read until the buffer holds `readAhead` bytes, or the whole value a request is waiting for,
         // or — when the buffered bytes end in an unfinished request — `readAhead` more.

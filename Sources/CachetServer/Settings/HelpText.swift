@@ -8,8 +8,9 @@
 // - first line: `versionLine` (Version.swift) instead of `memcached 1.6.18`;
 // - `-U`: only 0 is accepted; `-B`: no binary; `-i`: Cachet's license;
 // - `-l`: memcached 1.6.30's text for the notls/btls/mtls prefixes (1.6.18 only knows notls);
-// - `ssl_keyformat`: PEM or DER (names or 1/2); `ssl_wbuf_size`: the buffer is per worker thread
-//   (memcached's "per-connection" is wrong: the buffer is per worker thread); `ssl_ciphersuites` is Cachet's;
+// - `ssl_keyformat`: PEM or DER (names or 1/2); `ssl_wbuf_size`: no buffer of its own in Cachet (replies
+//   already sit contiguously in the connection's output), only the cap on bytes per SSL_write that
+//   memcached's per-thread buffer imposes; `ssl_ciphersuites` is Cachet's;
 // - Cachet-only: `--config-file` (ConfigFile.swift) and the `metrics_port`/`metrics_addr` options (Metrics/).
 // - `ssl_ciphers` names Cachet's secure default; `ssl_handshake_timeout`, `ssl_ticket_key_file`,
 //   `ssl_auto_reload`, `ssl_verify_name`, `ssl_alt_chain_cert`, `ssl_alt_key`,
@@ -93,7 +94,7 @@ enum HelpText {
             "                          (default: ECDHE with AES-GCM or ChaCha20 only; DEFAULT: OpenSSL's list)",
             "   - ssl_ciphersuites:    specify TLSv1.3 ciphersuites to be used",
             "   - ssl_ca_cert:         PEM format file of acceptable client CA's",
-            "   - ssl_wbuf_size:       size in kilobytes of per-worker-thread SSL output buffer",
+            "   - ssl_wbuf_size:       most kilobytes of replies handed to one SSL_write",
             "                          (default: \(s.tls.wbufSize / 1024), min: 1)",
             "   - ssl_session_cache:   enable server-side SSL session cache, to support session",
             "                          resumption",

@@ -1,6 +1,7 @@
-// `-l` lists: memcached's server_sockets() tokenizer (memcached.c) with the TLS prefixes of spec
-// A.4. memcached only discovers a bad entry while binding, after it has dropped privileges and
-// bound the entries before it; Cachet checks the whole list up front (`validate`) with the same
+// `-l` lists: memcached's server_sockets() tokenizer (memcached.c) with the per-listener TLS prefixes
+// of memcached 1.6.30+ (`notls:` plaintext, `btls:` TLS without client verification, `mtls:` TLS that
+// requires a client certificate; no prefix: TLS when -Z is given). memcached only discovers a bad
+// entry while binding, after it has dropped privileges and bound the entries before it; Cachet checks the whole list up front (`validate`) with the same
 // texts and exit code 71 (EX_OSERR), and the server calls it at the point memcached would bind.
 //
 // - Entries are separated by ',' or ';' (strtok: empty entries vanish).
