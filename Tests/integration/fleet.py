@@ -136,8 +136,9 @@ def holders(nodes, key):
 class Nutcracker:
     """One nutcracker process with one or more pools over the same nodes.
 
-    pools: {name: {"hash": ..., "distribution": ..., other twemproxy pool keys}}; each pool listens on its own
-    free port (`self.ports[name]`). The stats port is a free port too (its default 22222 may be taken)."""
+    pools: {name: {"hash": ..., "distribution": ..., other twemproxy pool keys, optionally "weights": [w, …]
+    (one per node, default 1)}}; each pool listens on its own free port (`self.ports[name]`). The stats port is
+    a free port too (its default 22222 may be taken)."""
 
     def __init__(self, nodes, pools):
         self.nodes = nodes
@@ -152,11 +153,13 @@ class Nutcracker:
         for name, opts in self.pools.items():
             lines.append(f"{name}:")
             lines.append(f"  listen: 127.0.0.1:{self.ports[name]}")
+            weights = opts.get("weights", [1] * len(self.nodes))
             for k, v in opts.items():
-                lines.append(f"  {k}: {str(v).lower() if isinstance(v, bool) else v}")
+                if k != "weights":
+                    lines.append(f"  {k}: {str(v).lower() if isinstance(v, bool) else v}")
             lines.append("  servers:")
-            # weight 1 each; no explicit name, so twemproxy hashes "host:port" (libmemcached's spelling)
-            lines += [f"    - 127.0.0.1:{n.port}:1" for n in self.nodes]
+            # no explicit server name, so twemproxy hashes "host:port" (libmemcached's spelling)
+            lines += [f"    - 127.0.0.1:{n.port}:{w}" for n, w in zip(self.nodes, weights)]
         return "\n".join(lines) + "\n"
 
     def start(self, timeout=10):

@@ -100,8 +100,11 @@ POOL = dict(distribution="ketama", auto_eject_hosts=True, timeout=TIMEOUT_MS,
             server_retry_timeout=RETRY_MS, server_failure_limit=FAILURE_LIMIT)
 # `md5`: the key hash libmemcached's ketama uses, so proxy and client-side hashing agree on placement (what a
 # fleet that mixes both needs); `fnv1a_64`: twemproxy's sample configuration, the most common deployment.
-POOLS = {"md5": dict(hash="md5", **POOL), "fnv": dict(hash="fnv1a_64", **POOL)}
-HASHES = {"md5": hash_md5, "fnv": hash_twemproxy_fnv1a_64}
+# `weighted`: the middle node twice the weight of the others (twice the points on the circle).
+WEIGHTS = [1, 2, 1]
+POOLS = {"md5": dict(hash="md5", **POOL), "fnv": dict(hash="fnv1a_64", **POOL),
+         "weighted": dict(hash="md5", weights=WEIGHTS, **POOL)}
+HASHES = {"md5": hash_md5, "fnv": hash_twemproxy_fnv1a_64, "weighted": hash_md5}
 
 
 class NutcrackerFleet(FleetCase):
@@ -110,9 +113,11 @@ class NutcrackerFleet(FleetCase):
         self.proxy = Nutcracker(self.nodes, POOLS).start()
         self.addCleanup(self.proxy.stop)
         self.ring = Continuum([n.addr for n in self.nodes])
+        self.weighted_ring = Continuum([(*n.addr, w) for n, w in zip(self.nodes, WEIGHTS)])
 
     def place(self, pool):
-        return lambda key: self.ring.server_for(key, HASHES[pool])
+        ring = self.weighted_ring if pool == "weighted" else self.ring
+        return lambda key: ring.server_for(key, HASHES[pool])
 
     def test_every_key_lands_on_the_node_ketama_names(self):
         for pool in POOLS:
