@@ -110,8 +110,9 @@ HASHES = {"md5": hash_md5, "fnv": hash_twemproxy_fnv1a_64, "weighted": hash_md5}
 class NutcrackerFleet(FleetCase):
     def setUp(self):
         self.nodes = self.start_nodes()
-        self.proxy = Nutcracker(self.nodes, POOLS).start()
-        self.addCleanup(self.proxy.stop)
+        self.proxy = Nutcracker(self.nodes, POOLS)
+        self.addCleanup(self.proxy.stop)   # also when start() fails half-way
+        self.proxy.start()
         self.ring = Continuum([n.addr for n in self.nodes])
         self.weighted_ring = Continuum([(*n.addr, w) for n, w in zip(self.nodes, WEIGHTS)])
 
