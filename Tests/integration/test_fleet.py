@@ -378,6 +378,47 @@ class LibmemcachedKetamaFleet(FleetCase):
             self.assertEqual(self.nodes[node].value_of(ks[1]).strip(), b"10")
 
 
+    def test_dead_node_fails_fast_then_is_taken_back(self):
+        # remove_failed (libmemcached's auto-eject): after a connection failure the node is disabled until
+        # retry_timeout; libmemcached 1.1 does not move its keys elsewhere meanwhile — requests for them fail at
+        # once with ServerDown (never wait on the dead node), and the other nodes' keys are served as before.
+        retry = 1
+        mc = pylibmc.Client(["%s:%d" % n.addr for n in self.nodes],
+                            behaviors={"ketama_weighted": True, "remove_failed": 1, "retry_timeout": retry,
+                                       "connect_timeout": 1000, "_poll_timeout": 1000})
+        self.addCleanup(mc.disconnect_all)
+        keys = keys_by_node(self.ring.server_for, self.NODES, 3, "lmdead")
+        for ks in keys.values():
+            for k in ks:
+                self.assertTrue(mc.set(k, b"v1"))
+        victim = 1
+        others = [i for i in range(self.NODES) if i != victim]
+        self.nodes[victim].kill()
+        for _ in range(4):
+            t0 = time.monotonic()
+            with self.assertRaises(pylibmc.Error):
+                mc.get(keys[victim][0])
+            self.assertLess(time.monotonic() - t0, 1.5, "a request for a dead node's key waited")
+            for i in others:
+                for k in keys[i]:
+                    self.assertEqual(mc.get(k), b"v1", f"a key of node{i} was disturbed by node{victim}'s death")
+        self.nodes[victim].restart()
+        probe = keys[victim][1]
+
+        def back():
+            try:
+                mc.set(probe, b"v2")
+            except pylibmc.Error:
+                return False
+            return self.nodes[victim].holds(probe)
+
+        wait_until(back, retry + 5, f"node{victim} taken back after retry_timeout")
+        self.assertEqual(mc.get(probe), b"v2")
+        for i in others:
+            for k in keys[i]:
+                self.assertEqual(mc.get(k), b"v1")
+
+
 class LibmemcachedKetamaFleetOnMemcached(LibmemcachedKetamaFleet):
     @classmethod
     def binary(cls):
