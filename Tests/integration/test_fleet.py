@@ -317,7 +317,7 @@ class HashClientTLSFleet(FleetCase):
         self.nodes[victim].kill()
         moved = keys[victim][0]
         # the client notices on its next request to that node (a closed TLS connection, then a refused connect)
-        for attempt in range(4):
+        for _ in range(4):
             self.assertIsNone(c.get(moved), "a dead node's key cannot be a hit")
             if self.nodes[victim].addr not in c._dead_clients:  # pymemcache keeps no public view of this
                 continue
