@@ -8,6 +8,8 @@ public enum KeyPattern: String, Sendable {
 public struct BenchOptions: Sendable, Equatable {
     public var host = "127.0.0.1"
     public var port: UInt16 = 11211
+    /// --servers: several servers, keys spread over them by ketama (empty: the one --host/--port names).
+    public var servers: [ServerAddress] = []
     public var tls = false
     public var caCert: String? = nil
     public var cert: String? = nil
@@ -34,7 +36,7 @@ public struct BenchOptions: Sendable, Equatable {
     public var resume = false
     public var json = false
     public var jsonFile: String? = nil
-    public var serverPid: Int32? = nil     // sample its /proc/<pid>/stat around the measured phase
+    public var serverPids: [Int32] = []    // sample their /proc/<pid>/stat around the measured phase
     public var seed: UInt64 = 0x5eed_cafe
     public var quiet = false
     public var stallTimeout = 10.0         // fail when a connection waits this long for a reply
@@ -46,6 +48,13 @@ public struct BenchOptions: Sendable, Equatable {
     public init() {}
 
     public var totalConns: Int { threads * conns }
+    /// The servers requests go to: --servers, or the one --host/--port names.
+    public var targets: [ServerAddress] { servers.isEmpty ? [ServerAddress(host: host, port: port)] : servers }
+    /// The first --server-pid (kept for callers that sample one server).
+    public var serverPid: Int32? {
+        get { serverPids.first }
+        set { serverPids = newValue.map { [$0] } ?? [] }
+    }
     /// Default run length when neither --time nor --requests is given.
     public var effectiveTime: Double? { requests == nil ? (time ?? 10) : time }
 }
@@ -64,6 +73,9 @@ public let benchUsage = """
 usage: cachet-bench [options]
   --host H                 server address (default 127.0.0.1)
   --port P                 server port (default 11211)
+  --servers H:P,H:P,...    several servers (instead of --host/--port): every connection opens one socket to
+                           each and sends each key to the server libmemcached's ketama picks (md5, 160 points
+                           per server, as twemproxy with hash md5); --pipeline counts over all of them
   --tls                    speak TLS (OpenSSL); --cert F --key F for mutual TLS, --cacert F to verify the server
   --tls-version 1.2|1.3    pin the protocol version; --ciphers LIST (TLS <= 1.2 list / 1.3 suites)
   --threads N              worker threads, each with its own epoll loop (default 1)
@@ -86,7 +98,8 @@ usage: cachet-bench [options]
                            partitioned over connections so "last" is well defined)
   --new-conn-per-request   handshake mode: connect (+TLS handshake), one request, close; reports conns/s
   --resume                 in handshake mode, resume the previous session (ticket or id)
-  --server-pid PID         sample the server's CPU time (/proc/PID/stat) around the measured phase
+  --server-pid PID[,PID]   sample the server's CPU time (/proc/PID/stat) around the measured phase
+                           (several: their sum, for --servers)
   --seed N                 RNG seed
   --json                   print the result as JSON instead of a table; --json-file F writes it too
   --quiet                  no progress lines on stderr
@@ -98,6 +111,7 @@ usage: cachet-bench [options]
 public func parseBenchOptions(_ args: [String]) throws(OptionError) -> ParseOutcome {
     var o = BenchOptions()
     var i = 0
+    var hostOrPortGiven = false
     func value(_ name: String) throws(OptionError) -> String {
         i += 1
         guard i < args.count else { throw OptionError("option \(name) needs a value") }
@@ -118,11 +132,24 @@ public func parseBenchOptions(_ args: [String]) throws(OptionError) -> ParseOutc
         }
         switch a {
         case "-h", "--help": return .help
-        case "--host", "-s": o.host = try value(a)
+        case "--host", "-s": o.host = try value(a); hostOrPortGiven = true
         case "--port", "-p":
             let v = try value(a)
             guard let p = UInt16(v), p > 0 else { throw OptionError("option \(a): bad port '\(v)'") }
             o.port = p
+            hostOrPortGiven = true
+        case "--servers":
+            let v = try value(a)
+            var list: [ServerAddress] = []
+            for item in v.split(separator: ",", omittingEmptySubsequences: false) {
+                guard let colon = item.lastIndex(of: ":"), let p = UInt16(item[item.index(after: colon)...]), p > 0,
+                      colon != item.startIndex
+                else { throw OptionError("option --servers: expected HOST:PORT[,HOST:PORT...], got '\(item)'") }
+                let s = ServerAddress(host: String(item[..<colon]), port: p)
+                guard !list.contains(s) else { throw OptionError("option --servers: \(s) is listed twice") }
+                list.append(s)
+            }
+            o.servers = list
         case "--tls": o.tls = true
         case "--cacert": o.caCert = try value(a)
         case "--cert": o.cert = try value(a)
@@ -183,8 +210,11 @@ public func parseBenchOptions(_ args: [String]) throws(OptionError) -> ParseOutc
         case "--json-file": o.jsonFile = try value(a)
         case "--server-pid":
             let v = try value(a)
-            guard let p = Int32(v), p > 0 else { throw OptionError("option --server-pid: bad pid '\(v)'") }
-            o.serverPid = p
+            o.serverPids = []
+            for item in v.split(separator: ",", omittingEmptySubsequences: false) {
+                guard let p = Int32(item), p > 0 else { throw OptionError("option --server-pid: bad pid '\(item)'") }
+                o.serverPids.append(p)
+            }
         case "--seed":
             let v = try value(a)
             guard let s = UInt64(v) else { throw OptionError("option --seed: bad number '\(v)'") }
@@ -201,6 +231,13 @@ public func parseBenchOptions(_ args: [String]) throws(OptionError) -> ParseOutc
         default: throw OptionError("unknown option '\(a)' (try --help)")
         }
         i += 1
+    }
+    if !o.servers.isEmpty && hostOrPortGiven { throw OptionError("--servers replaces --host and --port: give one or the other") }
+    if o.servers.count > 1 && o.multiget > 1 {
+        throw OptionError("--multiget with several --servers is not supported (a multi-get would be split per server)")
+    }
+    if o.servers.count > 1 && o.newConnPerRequest {
+        throw OptionError("--new-conn-per-request measures one server's handshakes: use --host/--port")
     }
     if o.resume && !o.newConnPerRequest { throw OptionError("--resume only makes sense with --new-conn-per-request") }
     if o.hold != nil && o.newConnPerRequest { throw OptionError("--hold cannot be combined with --new-conn-per-request") }

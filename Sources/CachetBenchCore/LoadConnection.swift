@@ -1,7 +1,10 @@
 // One client connection and its request pipeline: connect → (TLS handshake) → keep up to `pipeline`
 // requests outstanding, match replies in order, time each request, verify GET hits.
-// In handshake mode (--new-conn-per-request) it sends one request per connection, then closes and
-// reconnects, resuming the previous TLS session when asked.
+// With --servers a connection is one client of a fleet: it holds one socket (a Link) to every server and
+// sends each request to the server that owns its key (ketama, as libmemcached does); `pipeline` bounds the
+// requests outstanding over all its links, so pipeline 1 is a client that waits for each reply.
+// In handshake mode (--new-conn-per-request, one server only) it sends one request per connection, then
+// closes and reconnects, resuming the previous TLS session when asked.
 // Invariant: owned and driven by exactly one worker thread (its epoll loop).
 
 import COpenSSL
@@ -16,11 +19,14 @@ public final class RequestPlan: @unchecked Sendable {
     public let codec: ValueCodec
     public let keyPrefix: [UInt8]
     public let valuePool: UnsafeMutableRawPointer   // maxSize bytes of filler for non-verify SETs
-    public let address: sockaddr_in
+    public let addresses: [sockaddr_in]             // one per server (--servers), in the order given
     public let tls: TLSClientContext?
     public let zipf: ZipfTable?
+    /// Which server owns a key; nil with one server.
+    public let placement: KeyPlacement?
 
-    public init(options: BenchOptions, address: sockaddr_in, tls: TLSClientContext?) {
+    public init(options: BenchOptions, addresses: [sockaddr_in], tls: TLSClientContext?) {
+        precondition(!addresses.isEmpty, "a plan needs a server")
         zipf = options.keyPattern == .zipf ? ZipfTable(n: options.keys, exponent: options.zipfExponent) : nil
         self.options = options
         codec = ValueCodec(minSize: options.dataSizeMin, maxSize: options.dataSizeMax)
@@ -32,10 +38,16 @@ public final class RequestPlan: @unchecked Sendable {
             valuePool.storeBytes(of: UInt8(97 + rng.below(26)), toByteOffset: i, as: UInt8.self)
             i += 1
         }
-        self.address = address
+        self.addresses = addresses
         self.tls = tls
+        placement = addresses.count > 1
+            ? KeyPlacement(servers: options.targets, keys: options.keys, prefix: keyPrefix, width: options.keyWidth)
+            : nil
     }
     deinit { valuePool.deallocate() }
+
+    @inline(__always)
+    func server(ofKey key: Int) -> Int { placement?.server(ofKey: key) ?? 0 }
 }
 
 enum ConnPhase { case idle, connecting, handshaking, ready, closed }
@@ -47,31 +59,55 @@ struct Pending {
     var keyCount: Int
 }
 
-public final class LoadConnection {
-    let plan: RequestPlan
-    let index: Int                 // global connection number
+/// One socket of a connection, to one server, with its own ring of outstanding requests (replies on one
+/// socket come back in order; the sockets of a connection are independent of each other).
+final class Link {
+    let server: Int
     var fd: Int32 = -1
     var ssl: OpaquePointer? = nil
-    var savedSession: OpaquePointer? = nil
     var phase: ConnPhase = .idle
     /// A new socket exists that the worker has not added to epoll yet (fd numbers get reused, so
     /// comparing numbers is not enough).
     var needsRegister = false
-    var connectStartNs: UInt64 = 0
     let out = ByteQueue()
     let inq = ByteQueue(capacity: 65536)
-    var chooser: KeyChooser
-    var rng: BenchRNG
-    var opSeq = 0
-
-    // pipeline ring
     var pending: [Pending]
     var keyRing: [Int]
     var versionRing: [UInt32]
     var pHead = 0, pCount = 0
     var getCursor = 0              // keys of the head GET already accounted for
-    /// Last time this connection saw its oldest outstanding request start or a reply complete.
+    /// Last time this link saw its oldest outstanding request start or a reply complete.
     var lastProgressNs: UInt64 = 0
+
+    init(server: Int, depth: Int, multiget: Int) {
+        self.server = server
+        pending = Array(repeating: Pending(isSet: false, startNs: 0, keyBase: 0, keyCount: 0), count: depth)
+        keyRing = Array(repeating: 0, count: depth * multiget)
+        versionRing = Array(repeating: 0, count: depth * multiget)
+    }
+
+    deinit { teardown() }
+
+    func teardown() {
+        if let s = ssl { SSL_free(s); ssl = nil }
+        if fd >= 0 { close(fd); fd = -1 }
+    }
+}
+
+public final class LoadConnection {
+    let plan: RequestPlan
+    let index: Int                 // global connection number
+    let links: [Link]              // one per server
+    var savedSession: OpaquePointer? = nil
+    /// .ready once every link is; .closed after a failure (or, in handshake mode, when done).
+    var phase: ConnPhase = .idle
+    var connectStartNs: UInt64 = 0
+    var chooser: KeyChooser
+    var rng: BenchRNG
+    var opSeq = 0
+    /// Requests sent and not yet answered, over all links.
+    var outstanding = 0
+    let depth: Int
 
     /// Requests this connection may still start (Int.max when time-limited).
     public var budget: Int
@@ -95,10 +131,8 @@ public final class LoadConnection {
         let o = plan.options
         chooser = LoadConnection.measureChooser(plan, index)
         rng = BenchRNG(seed: o.seed &+ UInt64(index) &* 0x9E37_79B9)
-        let depth = o.newConnPerRequest ? 1 : o.pipeline
-        pending = Array(repeating: Pending(isSet: false, startNs: 0, keyBase: 0, keyCount: 0), count: depth)
-        keyRing = Array(repeating: 0, count: depth * o.multiget)
-        versionRing = Array(repeating: 0, count: depth * o.multiget)
+        depth = o.newConnPerRequest ? 1 : o.pipeline
+        links = plan.addresses.indices.map { Link(server: $0, depth: o.newConnPerRequest ? 1 : o.pipeline, multiget: o.multiget) }
         budget = Int.max
         self.versions = versions
         self.scratch = scratch
@@ -123,10 +157,22 @@ public final class LoadConnection {
         if let s = savedSession { SSL_SESSION_free(s) }
     }
 
-    var isIdle: Bool { pCount == 0 }
-    /// Waiting on the server: a reply, the TCP connect or the TLS handshake.
-    var isWaiting: Bool { pCount > 0 || phase == .connecting || phase == .handshaking }
-    var isFinished: Bool { phase == .closed || (pCount == 0 && (stopIssuing || budget == 0)) }
+    var isIdle: Bool { outstanding == 0 }
+    /// Waiting on a server: a reply, a TCP connect or a TLS handshake.
+    var isWaiting: Bool { outstanding > 0 || phase == .connecting || phase == .handshaking }
+    var isFinished: Bool { phase == .closed || (outstanding == 0 && (stopIssuing || budget == 0)) }
+    var needsRegister: Bool { links.contains { $0.needsRegister } }
+
+    /// Why this connection has made no progress for `stallNs`, or nil.
+    func stall(now: UInt64, stallNs: UInt64) -> String? {
+        if phase == .connecting || phase == .handshaking {
+            return now - connectStartNs > stallNs ? "\(phase)" : nil
+        }
+        for l in links where l.pCount > 0 && now - l.lastProgressNs > stallNs {
+            return "\(l.pCount) request(s) outstanding" + (links.count > 1 ? " on \(plan.options.targets[l.server])" : "")
+        }
+        return nil
+    }
 
     func fail(_ msg: String) {
         if failure == nil { failure = "connection \(index): \(msg)" }
@@ -135,34 +181,39 @@ public final class LoadConnection {
     }
 
     func teardown() {
-        if let s = ssl { SSL_free(s); ssl = nil }
-        if fd >= 0 { close(fd); fd = -1 }
+        for l in links { l.teardown() }
     }
+
+    func describe(_ l: Link) -> String { links.count > 1 ? " (\(plan.options.targets[l.server]))" : "" }
 
     // MARK: connection setup
 
-    /// Starts connecting; the worker registers `fd` with epoll afterwards.
+    /// Starts connecting every link; the worker registers their fds with epoll afterwards.
     func start(now: UInt64) -> Bool {
         connectStartNs = now
-        lastProgressNs = now
-        switch startConnect(plan.address) {
-        case .failure(let e): fail(e.description); return false
-        case .success(let f): fd = f; needsRegister = true
-        }
         phase = .connecting
-        if let t = plan.tls {
-            guard let s = SSL_new(t.ctx) else { fail("SSL_new: \(opensslErrors())"); return false }
-            ssl = s
-            SSL_set_fd(s, fd)
-            SSL_set_connect_state(s)
-            if plan.options.resume, let sess = savedSession { SSL_set_session(s, sess) }
+        for l in links {
+            l.lastProgressNs = now
+            switch startConnect(plan.addresses[l.server]) {
+            case .failure(let e): fail(e.description + describe(l)); return false
+            case .success(let f): l.fd = f; l.needsRegister = true
+            }
+            l.phase = .connecting
+            if let t = plan.tls {
+                guard let s = SSL_new(t.ctx) else { fail("SSL_new: \(opensslErrors())"); return false }
+                l.ssl = s
+                SSL_set_fd(s, l.fd)
+                SSL_set_connect_state(s)
+                if plan.options.resume, let sess = savedSession { SSL_set_session(s, sess) }
+            }
         }
         return true
     }
 
-    /// Handshake mode: one request done — remember the session, close politely, count, reconnect.
+    /// Handshake mode (one link): one request done — remember the session, close politely, count, reconnect.
     func recycle(_ c: inout Counters, now: UInt64) -> Bool {
-        if let s = ssl {
+        let l = links[0]
+        if let s = l.ssl {
             if SSL_session_reused(s) == 1 { c.resumed += 1 }
             if plan.options.resume, let sess = SSL_get1_session(s) {
                 if let old = savedSession { SSL_SESSION_free(old) }
@@ -172,7 +223,8 @@ public final class LoadConnection {
         }
         c.handshakes += 1
         teardown()
-        inq.clear(); out.clear()
+        l.inq.clear(); l.out.clear()
+        l.phase = .idle
         phase = .idle
         if stopIssuing || budget == 0 { phase = .closed; return false }
         return start(now: now)
@@ -180,66 +232,73 @@ public final class LoadConnection {
 
     // MARK: driving
 
-    /// Called on every epoll event for this connection (and once after start). Returns false when
-    /// the connection is done (closed or failed).
-    func drive(_ c: inout Counters, _ h: inout LatencyHistogram) {
-        if phase == .connecting {
-            let err = connectError(fd)
-            if err != 0 { fail("connect: \(String(cString: strerror(err)))"); return }
-            phase = ssl == nil ? .ready : .handshaking
+    /// Called on every epoll event for link `li` (and once after start, and to kick a ready connection).
+    func drive(_ li: Int, _ c: inout Counters, _ h: inout LatencyHistogram) {
+        guard phase != .closed, li < links.count else { return }
+        let l = links[li]
+        if l.phase == .connecting {
+            let err = connectError(l.fd)
+            if err != 0 { fail("connect: \(String(cString: strerror(err)))" + describe(l)); return }
+            l.phase = l.ssl == nil ? .ready : .handshaking
         }
-        if phase == .handshaking {
-            switch tlsHandshake(ssl!) {
-            case .done: phase = .ready
+        if l.phase == .handshaking {
+            switch tlsHandshake(l.ssl!) {
+            case .done: l.phase = .ready
             case .wouldBlock: return
-            case .failed(let m): fail(m); return
+            case .failed(let m): fail(m + describe(l)); return
             }
         }
-        guard phase == .ready else { return }
+        guard l.phase == .ready else { return }
+        if phase != .ready {
+            guard links.allSatisfy({ $0.phase == .ready }) else { return }
+            phase = .ready
+        }
         while true {
             issue(&c)
-            if !flush(&c) { return }
-            let completed = readAndProcess(&c, &h)
+            for o in links where !o.out.isEmpty {
+                if !flush(o, &c) { return }
+            }
+            let completed = readAndProcess(l, &c, &h)
             if completed < 0 || phase != .ready { return }
             if completed == 0 { return }
         }
     }
 
-    func flush(_ c: inout Counters) -> Bool {
-        while !out.isEmpty {
-            let r = ssl.map { tlsWrite($0, out.readable.baseAddress!, out.count) }
-                ?? plainWrite(fd, out.readable.baseAddress!, out.count)
+    func flush(_ l: Link, _ c: inout Counters) -> Bool {
+        while !l.out.isEmpty {
+            let r = l.ssl.map { tlsWrite($0, l.out.readable.baseAddress!, l.out.count) }
+                ?? plainWrite(l.fd, l.out.readable.baseAddress!, l.out.count)
             switch r {
-            case .bytes(let n): out.consume(n); c.bytesOut += n
+            case .bytes(let n): l.out.consume(n); c.bytesOut += n
             case .wouldBlock: return true
-            case .closed: fail("server closed the connection"); return false
-            case .failed(let m): fail(m); return false
+            case .closed: fail("server closed the connection" + describe(l)); return false
+            case .failed(let m): fail(m + describe(l)); return false
             }
         }
         return true
     }
 
-    /// Reads until the socket is drained; returns replies completed, or -1 after a failure.
-    func readAndProcess(_ c: inout Counters, _ h: inout LatencyHistogram) -> Int {
+    /// Reads link `l` until its socket is drained; returns replies completed, or -1 after a failure.
+    func readAndProcess(_ l: Link, _ c: inout Counters, _ h: inout LatencyHistogram) -> Int {
         var completed = 0
         while true {
             // read into all free space (at least 16 KB); the buffer only grows while a reply is bigger than it
-            let p = inq.reserve(16384)
-            let want = inq.capacity - inq.tail
-            let r = ssl.map { tlsRead($0, p, want) } ?? plainRead(fd, p, want)
+            let p = l.inq.reserve(16384)
+            let want = l.inq.capacity - l.inq.tail
+            let r = l.ssl.map { tlsRead($0, p, want) } ?? plainRead(l.fd, p, want)
             switch r {
             case .bytes(let n):
-                inq.commit(n); c.bytesIn += n
-                let k = processReplies(&c, &h)
+                l.inq.commit(n); c.bytesIn += n
+                let k = processReplies(l, &c, &h)
                 if k < 0 { return -1 }
                 completed += k
                 if phase != .ready { return completed }   // recycled in handshake mode
             case .wouldBlock: return completed
             case .closed:
-                fail(pCount > 0 ? "server closed the connection with \(pCount) requests outstanding"
-                                : "server closed the connection")
+                fail((l.pCount > 0 ? "server closed the connection with \(l.pCount) requests outstanding"
+                                   : "server closed the connection") + describe(l))
                 return -1
-            case .failed(let m): fail(m); return -1
+            case .failed(let m): fail(m + describe(l)); return -1
             }
         }
     }
@@ -247,39 +306,48 @@ public final class LoadConnection {
     // MARK: requests
 
     @inline(__always)
-    func canIssue() -> Bool { pCount < pending.count && budget > 0 && !stopIssuing }
+    func canIssue() -> Bool { outstanding < depth && budget > 0 && !stopIssuing }
 
     func issue(_ c: inout Counters) {
         let o = plan.options
         while canIssue() {
-            let slot = (pHead + pCount) % pending.count
-            let keyBase = slot * o.multiget
             let cycle = o.setRatio + o.getRatio
             let isSet = setOnly || (o.cacheAside ? !fills.isEmpty : (opSeq % cycle) < o.setRatio)
             opSeq += 1
             budget -= 1
             let now = monotonicNanos()
-            if pCount == 0 { lastProgressNs = now }
             if isSet {
                 let key = o.cacheAside && !setOnly ? fills.removeFirst() : nextKey()
-                keyRing[keyBase] = key
-                appendSet(key: key)
-                pending[slot] = Pending(isSet: true, startNs: o.newConnPerRequest ? connectStartNs : now,
-                                        keyBase: keyBase, keyCount: 1)
+                let l = links[plan.server(ofKey: key)]
+                let slot = (l.pHead + l.pCount) % l.pending.count
+                let keyBase = slot * o.multiget
+                if l.pCount == 0 { l.lastProgressNs = now }
+                l.keyRing[keyBase] = key
+                appendSet(l, key: key)
+                l.pending[slot] = Pending(isSet: true, startNs: o.newConnPerRequest ? connectStartNs : now,
+                                          keyBase: keyBase, keyCount: 1)
+                l.pCount += 1
             } else {
-                out.append("get")
+                // a multi-get goes to one server (several --servers allow --multiget 1 only)
+                let first = nextKey()
+                let l = links[plan.server(ofKey: first)]
+                let slot = (l.pHead + l.pCount) % l.pending.count
+                let keyBase = slot * o.multiget
+                if l.pCount == 0 { l.lastProgressNs = now }
+                l.out.append("get")
                 for j in 0..<o.multiget {
-                    let key = nextKey()
-                    keyRing[keyBase + j] = key
-                    versionRing[keyBase + j] = versions?[key] ?? 0
-                    out.append(" ")
-                    appendKey(key)
+                    let key = j == 0 ? first : nextKey()
+                    l.keyRing[keyBase + j] = key
+                    l.versionRing[keyBase + j] = versions?[key] ?? 0
+                    l.out.append(" ")
+                    appendKey(l, key)
                 }
-                out.append("\r\n")
-                pending[slot] = Pending(isSet: false, startNs: o.newConnPerRequest ? connectStartNs : now,
-                                        keyBase: keyBase, keyCount: o.multiget)
+                l.out.append("\r\n")
+                l.pending[slot] = Pending(isSet: false, startNs: o.newConnPerRequest ? connectStartNs : now,
+                                          keyBase: keyBase, keyCount: o.multiget)
+                l.pCount += 1
             }
-            pCount += 1
+            outstanding += 1
         }
     }
 
@@ -295,14 +363,15 @@ public final class LoadConnection {
     }
 
     @inline(__always)
-    func appendKey(_ key: Int) {
-        let p = out.reserve(plan.keyPrefix.count + 24)
-        out.commit(formatKey(prefix: plan.keyPrefix, width: plan.options.keyWidth, number: key, into: p))
+    func appendKey(_ l: Link, _ key: Int) {
+        let p = l.out.reserve(plan.keyPrefix.count + 24)
+        l.out.commit(formatKey(prefix: plan.keyPrefix, width: plan.options.keyWidth, number: key, into: p))
     }
 
-    func appendSet(key: Int) {
+    func appendSet(_ l: Link, key: Int) {
+        let out = l.out
         out.append("set ")
-        appendKey(key)
+        appendKey(l, key)
         out.append(" 0 0 ")
         if let versions, let scratch {
             var v = versions[key] &+ 1
@@ -324,11 +393,12 @@ public final class LoadConnection {
 
     // MARK: replies
 
-    /// Consumes complete replies from the read buffer; returns how many requests completed, -1 on failure.
-    func processReplies(_ c: inout Counters, _ h: inout LatencyHistogram) -> Int {
+    /// Consumes complete replies from link `l`'s read buffer; returns how many requests completed, -1 on failure.
+    func processReplies(_ l: Link, _ c: inout Counters, _ h: inout LatencyHistogram) -> Int {
         var completed = 0
-        while pCount > 0 {
-            let head = pending[pHead]
+        let inq = l.inq
+        while l.pCount > 0 {
+            let head = l.pending[l.pHead]
             let buf = inq.readable
             if head.isSet {
                 guard let (reply, used) = parseStoreReply(buf) else { break }
@@ -337,7 +407,7 @@ public final class LoadConnection {
                 if reply != .stored {
                     c.setFailures += 1
                     // the server may not hold what we think: stop expecting a version for this key
-                    if let versions { versions[keyRing[head.keyBase]] = 0 }
+                    if let versions { versions[l.keyRing[head.keyBase]] = 0 }
                     if reply == .error || reply == .clientError || reply == .other { c.protocolErrors += 1 }
                 }
             } else {
@@ -349,12 +419,12 @@ public final class LoadConnection {
                     case .unexpected(let used):
                         inq.consume(used)
                         c.protocolErrors += 1
-                        getCursor = head.keyCount
+                        l.getCursor = head.keyCount
                         done = true
                     case .end(let used):
                         inq.consume(used)
-                        if plan.options.cacheAside && getCursor == 0 { fills.append(keyRing[head.keyBase]) }
-                        c.misses += head.keyCount - getCursor
+                        if plan.options.cacheAside && l.getCursor == 0 { fills.append(l.keyRing[head.keyBase]) }
+                        c.misses += head.keyCount - l.getCursor
                         done = true
                     case .value(let keyR, let dataR, let used):
                         let b = inq.readable
@@ -365,31 +435,32 @@ public final class LoadConnection {
                             inq.consume(used); continue
                         }
                         // replies come in request order, misses are skipped
-                        var j = getCursor
-                        while j < head.keyCount && keyRing[head.keyBase + j] != keyNum { j += 1 }
+                        var j = l.getCursor
+                        while j < head.keyCount && l.keyRing[head.keyBase + j] != keyNum { j += 1 }
                         if j == head.keyCount {
                             c.protocolErrors += 1; c.verifyErrors += plan.options.verify ? 1 : 0
                             inq.consume(used); continue
                         }
-                        c.misses += j - getCursor
+                        c.misses += j - l.getCursor
                         c.hits += 1
                         c.valueBytesIn += data.count
-                        if let scratch { verifyHit(keyNum, expected: versionRing[head.keyBase + j], data, scratch, &c) }
-                        getCursor = j + 1
+                        if let scratch { verifyHit(keyNum, expected: l.versionRing[head.keyBase + j], data, scratch, &c) }
+                        l.getCursor = j + 1
                         inq.consume(used)
                     }
                 }
-                getCursor = 0
+                l.getCursor = 0
                 c.gets += 1
                 c.getKeys += head.keyCount
             }
             let now = monotonicNanos()
-            lastProgressNs = now
+            l.lastProgressNs = now
             _ = h.record(now &- head.startNs)
             c.requests += 1
             completed += 1
-            pHead = (pHead + 1) % pending.count
-            pCount -= 1
+            l.pHead = (l.pHead + 1) % l.pending.count
+            l.pCount -= 1
+            outstanding -= 1
             if plan.options.newConnPerRequest {
                 _ = recycle(&c, now: now)
                 return completed

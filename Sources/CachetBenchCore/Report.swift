@@ -35,6 +35,7 @@ public func renderJSON(_ r: BenchResult) -> String {
     func num(_ k: String, _ v: Double) { f.append((k, formatNumber(v, decimals: 3))) }
     func int(_ k: String, _ v: Int) { f.append((k, String(v))) }
     f.append(("mode", jsonString(o.newConnPerRequest ? "handshake" : "load")))
+    f.append(("servers", "[" + o.targets.map { jsonString($0.description) }.joined(separator: ", ") + "]"))
     f.append(("tls", o.tls ? "true" : "false"))
     f.append(("tls_version", o.tlsVersion.map(jsonString) ?? "null"))
     f.append(("resume", o.resume ? "true" : "false"))
@@ -66,7 +67,8 @@ public func renderTable(_ r: BenchResult) -> String {
     let c = r.counters
     let l = LatencySummary(r.latency)
     var rows: [(String, String)] = []
-    rows.append(("target", "\(o.host):\(o.port)\(o.tls ? " TLS \(o.tlsVersion ?? "auto")" : " plain")"))
+    let target = o.targets.map(\.description).joined(separator: ",") + (o.targets.count > 1 ? " (ketama)" : "")
+    rows.append(("target", "\(target)\(o.tls ? " TLS \(o.tlsVersion ?? "auto")" : " plain")"))
     rows.append(("shape", "\(o.threads) thread(s) x \(o.conns) conn(s), pipeline \(o.pipeline), set:get \(o.setRatio):\(o.getRatio), multiget \(o.multiget)"))
     rows.append(("keys / values", "\(o.keys) \(o.keyPattern.rawValue), \(o.dataSizeMin == o.dataSizeMax ? "\(o.dataSizeMin)" : "\(o.dataSizeMin)-\(o.dataSizeMax)") bytes"))
     rows.append(("elapsed", formatNumber(Double(r.elapsedNs) / 1e9, decimals: 3) + " s"))

@@ -39,16 +39,21 @@ public func progress(_ o: BenchOptions, _ msg: String) {
 public func runBenchmark(_ o: BenchOptions) -> BenchResult {
     var result = BenchResult(options: o)
     signal(SIGPIPE, SIG_IGN)
-    guard let addr = loopbackAddress(host: o.host, port: o.port) else {
-        result.failure = "cannot use host '\(o.host)' (give a numeric IPv4 address)"
-        return result
+    var addresses: [sockaddr_in] = []
+    for t in o.targets {
+        guard let addr = loopbackAddress(host: t.host, port: t.port) else {
+            result.failure = "cannot use host '\(t.host)' (give a numeric IPv4 address)"
+            return result
+        }
+        addresses.append(addr)
     }
     var tls: TLSClientContext? = nil
     if o.tls {
         do { tls = try TLSClientContext(o) } catch { result.failure = error.description; return result }
     }
     raiseFileLimit(needed: o.totalConns + 64)
-    let plan = RequestPlan(options: o, address: addr, tls: tls)
+    if o.targets.count > 1 { progress(o, "placing \(o.keys) keys on \(o.targets.count) servers (ketama)") }
+    let plan = RequestPlan(options: o, addresses: addresses, tls: tls)
     let workers = (0..<o.threads).map { Worker(plan: plan, id: $0) }
 
     func phase(_ p: WorkerPhase, deadline: UInt64 = .max) -> String? {
@@ -75,15 +80,17 @@ public func runBenchmark(_ o: BenchOptions) -> BenchResult {
     }
     progress(o, "measuring " + (o.requests.map { "\($0) requests" } ?? "\(o.effectiveTime ?? 0) s"))
     let cpu0 = selfCPUSeconds()
-    let srv0 = o.serverPid.flatMap { processCPUSeconds(pid: $0) }
+    let srv0 = serversCPUSeconds(o.serverPids)
     let t0 = monotonicNanos()
     let deadline = o.effectiveTime.map { t0 + UInt64($0 * 1e9) } ?? .max
     let failure = phase(.measure, deadline: deadline)
     let t1 = workers.map(\.finishedNs).max() ?? monotonicNanos()
-    let srv1 = o.serverPid.flatMap { processCPUSeconds(pid: $0) }
+    let srv1 = serversCPUSeconds(o.serverPids)
     result.clientCPUSeconds = selfCPUSeconds() - cpu0
     if let a = srv0, let b = srv1 { result.serverCPUSeconds = b - a }
-    if o.serverPid != nil && srv1 == nil { result.failure = "server pid \(o.serverPid!) is gone" }
+    if !o.serverPids.isEmpty && srv1 == nil {
+        result.failure = "server pid \(o.serverPids.map(String.init).joined(separator: ",")) is gone"
+    }
     result.elapsedNs = t1 - t0
     for w in workers {
         result.counters.add(w.report.counters)
@@ -101,4 +108,15 @@ func raiseFileLimit(needed: Int) {
         rl.rlim_cur = min(rl.rlim_max, max(rlim_t(needed), rl.rlim_cur))
         _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &rl)
     }
+}
+
+/// The summed CPU time of the sampled servers (nil when none is sampled or one of them is gone).
+func serversCPUSeconds(_ pids: [Int32]) -> Double? {
+    guard !pids.isEmpty else { return nil }
+    var sum = 0.0
+    for p in pids {
+        guard let s = processCPUSeconds(pid: p) else { return nil }
+        sum += s
+    }
+    return sum
 }

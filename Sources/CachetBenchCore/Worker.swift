@@ -49,13 +49,17 @@ public final class Worker: @unchecked Sendable {
     /// Splits `total` requests over all connections of the run; returns this connection's share.
     static func share(_ total: Int, conn: Int, of n: Int) -> Int { total / n + (conn < total % n ? 1 : 0) }
 
+    /// The epoll token of link `li` of connection `i` (a connection has one link per server).
+    @inline(__always) func token(_ i: Int, _ li: Int) -> UInt64 { UInt64(i * plan.addresses.count + li) }
+
     func register(_ i: Int) {
         let c = conns[i]
-        guard c.fd >= 0, c.needsRegister else { return }
-        c.needsRegister = false
-        if cbench_epoll_add(epfd, c.fd, UInt64(i)) != 0 {
-            c.fail("epoll_ctl: \(String(cString: strerror(errno)))")
-            return
+        for (li, l) in c.links.enumerated() where l.fd >= 0 && l.needsRegister {
+            l.needsRegister = false
+            if cbench_epoll_add(epfd, l.fd, token(i, li)) != 0 {
+                c.fail("epoll_ctl: \(String(cString: strerror(errno)))")
+                return
+            }
         }
     }
 
@@ -96,7 +100,7 @@ public final class Worker: @unchecked Sendable {
             if c.start(now: now0) { register(i) }
         }
         // edge-triggered: connections already up from the previous phase get no new event, so kick them
-        for c in conns where c.phase == .ready { c.drive(&counters, &hist) }
+        for c in conns where c.phase == .ready { c.drive(0, &counters, &hist) }
         var events = [UInt64](repeating: 0, count: 256)
         let stallNs = UInt64(plan.options.stallTimeout * 1e9)
         var nextStallCheck: UInt64 = 0
@@ -109,9 +113,10 @@ public final class Worker: @unchecked Sendable {
             }
             if n > 0 {
                 for e in 0..<Int(n) {
-                    let i = Int(events[e])
+                    let t = Int(events[e])
+                    let i = t / plan.addresses.count
                     let c = conns[i]
-                    c.drive(&counters, &hist)
+                    c.drive(t % plan.addresses.count, &counters, &hist)
                     if c.needsRegister { register(i) }
                     if let f = c.failure { report.failure = f }
                 }
@@ -120,8 +125,7 @@ public final class Worker: @unchecked Sendable {
             let now = monotonicNanos()
             if now >= nextStallCheck {
                 nextStallCheck = now + 100_000_000
-                if let stalled = conns.first(where: { $0.isWaiting && now - $0.lastProgressNs > stallNs }) {
-                    let what = stalled.pCount > 0 ? "\(stalled.pCount) request(s) outstanding" : "\(stalled.phase)"
+                if let (stalled, what) = conns.lazy.compactMap({ c in c.stall(now: now, stallNs: stallNs).map { (c, $0) } }).first {
                     report.failure = "connection \(stalled.index): no progress for \(plan.options.stallTimeout) s"
                         + " (\(what)) — server stalled or hung"
                     break
