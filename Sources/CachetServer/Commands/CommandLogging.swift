@@ -80,3 +80,24 @@ extension CommandSession {
 extension LookupResult {
     var isHit: Bool { if case .hit = self { return true } else { return false } }
 }
+
+extension CommandSession {
+    /// The watch lines of a storage command whose value was read: the item_get of do_store_item's lookup,
+    /// then item_store. memcached allocates before it reads the value, so a failed allocation (no_memory,
+    /// too_large) logs item_store first and then, when the command unlinks the old value
+    /// (`lookupOnFailure`), that lookup. `old` is the key's state before the store.
+    func logStoreOutcome(_ key: UnsafeRawBufferPointer, _ result: StoreResult, _ mode: StoreMode,
+                         old: (result: LookupResult, valueLength: Int, exptime: UInt32),
+                         exptime: Int64, flags: UInt32, vlen: Int, classId: Int, lookupOnFailure: Bool) {
+        let fetchers = watchLog.wants(.fetchers), mutations = watchLog.wants(.mutations)
+        if result == .outOfMemory || result == .tooLarge {
+            if mutations { logStore(key, status: result, mode: mode, ttl: 0, classId: 0, size: 0) }
+            if fetchers && lookupOnFailure { logFetch(key, old.result, valueLength: old.valueLength) }
+            return
+        }
+        if fetchers { logFetch(key, old.result, valueLength: old.valueLength) }
+        if mutations {
+            logStoreResult(key, result, mode, old: old, exptime: exptime, flags: flags, vlen: vlen, classId: classId)
+        }
+    }
+}

@@ -14,7 +14,7 @@ extension CommandSession {
                 wbuf.append(Reply.invalidExptime)
                 return
             }
-            touchExptime = CommandSession.positiveExptime(e)
+            touchExptime = positiveExptime(e)
             first = 2
         }
         let mark = wbuf.tail

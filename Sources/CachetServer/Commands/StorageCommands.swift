@@ -1,41 +1,24 @@
 // set / add / replace / append / prepend / cas (memcached's process_update_command and
-// complete_nread_ascii). The value is taken straight from the read buffer once all of it arrived.
+// complete_nread_ascii): the line is parsed into a StorageRequest, the value is taken straight from the
+// read buffer once all of it arrived (DataBlock.swift) and stored by `runStore`, which any framing can use.
 import CacheStore
 import MemcacheProtocol
 
 extension CommandSession {
-    /// memcached's EXPTIME_TO_POSITIVE_TIME: a negative exptime becomes an absolute time in 1970.
-    @inline(__always) static func positiveExptime(_ e: Int32) -> Int64 { e < 0 ? 2_592_001 : Int64(e) }
-
     func processUpdate(_ line: UnsafeRawBufferPointer, _ buf: UnsafeRawBufferPointer, _ next: Int,
                        _ mode: StoreMode) -> Step {
-        let nr = noreply(line)
-        let keyTok = tokens[1]
-        guard keyTok.length <= keyMaxLength,
-              let flags = Numbers.strtoul(token(line, 2)),
-              let exptime32 = Numbers.strtol(token(line, 3)),
-              let vlen32 = Numbers.strtol(token(line, 4)) else {
-            reply(Reply.badFormat, noreply: nr)
+        let r: StorageRequest
+        switch StorageRequest.parse(line, tokens, isCas: mode == .cas) {
+        case .success(let req): r = req
+        case .failure(let f):
+            // The data block is left to be read as commands, as memcached does.
+            refuse(f)
             rbuf.consume(next)
             return .done
         }
-        var casUnique: UInt64 = 0
-        if mode == .cas {
-            guard let c = Numbers.strtoull(token(line, 5)) else {
-                reply(Reply.badFormat, noreply: nr)
-                rbuf.consume(next)
-                return .done
-            }
-            casUnique = c
-        }
-        if vlen32 < 0 || vlen32 > Int32.max - 2 {
-            reply(Reply.badFormat, noreply: nr)
-            rbuf.consume(next)
-            return .done
-        }
-        let vlen = Int(vlen32)
-        let key = token(line, 1)
-        let exptime = CommandSession.positiveExptime(exptime32)
+        let nr = r.noreply, flags = r.flags, vlen = r.valueLength
+        let key = r.key.bytes(in: line)
+        let exptime = positiveExptime(r.exptime)
         let ntotal = CacheStore.itemTotalSize(keyLength: key.count, valueLength: vlen, flags: flags,
                                               casEnabled: store.config.casEnabled)
         if server.prefixStats.isOn { server.prefixStats.record(key, .set) }
@@ -60,6 +43,26 @@ extension CommandSession {
             return .done
         case .complete(let v, let e): (value, end) = (v, e)
         }
+        let result = runStore(mode, key: key, flags: flags, exptime: exptime, value: value, casUnique: r.casUnique,
+                              classId: classId)
+        switch result {
+        case .stored: reply(Reply.stored, noreply: nr)
+        case .notStored: reply(Reply.notStored, noreply: nr)
+        case .exists: reply(Reply.exists, noreply: nr)
+        case .notFound: reply(Reply.notFound, noreply: nr)
+        case .tooLarge: reply(Reply.tooLarge, noreply: nr)
+        case .outOfMemory: reply(Reply.outOfMemoryStoring, noreply: nr)
+        }
+        rbuf.consume(end)
+        return .done
+    }
+
+    /// Stores a value that arrived whole, as memcached's classic storage commands do (complete_nread +
+    /// do_store_item): only `set` drops the old value when the new one cannot be stored; the watch lines,
+    /// and the counters in the classes memcached charges. `classId` is the class the new item asked for.
+    func runStore(_ mode: StoreMode, key: UnsafeRawBufferPointer, flags: UInt32, exptime: Int64,
+                  value: UnsafeRawBufferPointer, casUnique: UInt64, classId: Int) -> StoreResult {
+        let vlen = value.count
         let watched = watchLog.wants(.fetchers) || watchLog.wants(.mutations)
         let old = watched ? store.peek(key, hash: store.hash(key)) : nil
         // Only `set` drops the old value when the new one cannot be stored (memcached's text protocol).
@@ -78,45 +81,13 @@ extension CommandSession {
                             lookupOnFailure: mode == .set)
         }
         switch result {
-        case .stored:
-            if mode == .cas { stats.addSlab(casClass, .casHits) }
-            reply(Reply.stored, noreply: nr)
-        case .notStored: reply(Reply.notStored, noreply: nr)
-        case .exists:
-            stats.addSlab(casClass, .casBadval)
-            reply(Reply.exists, noreply: nr)
-        case .notFound:
-            stats.add(.casMisses)
-            reply(Reply.notFound, noreply: nr)
-        case .tooLarge:
-            stats.add(.storeTooLarge)
-            reply(Reply.tooLarge, noreply: nr)
-        case .outOfMemory:
-            stats.add(.storeNoMemory)
-            reply(Reply.outOfMemoryStoring, noreply: nr)
+        case .stored: if mode == .cas { stats.addSlab(casClass, .casHits) }
+        case .notStored: break
+        case .exists: stats.addSlab(casClass, .casBadval)
+        case .notFound: stats.add(.casMisses)
+        case .tooLarge: stats.add(.storeTooLarge)
+        case .outOfMemory: stats.add(.storeNoMemory)
         }
-        rbuf.consume(end)
-        return .done
-    }
-}
-
-extension CommandSession {
-    /// The watch lines of a storage command whose value was read: the item_get of do_store_item's lookup,
-    /// then item_store. memcached allocates before it reads the value, so a failed allocation (no_memory,
-    /// too_large) logs item_store first and then, when the command unlinks the old value
-    /// (`lookupOnFailure`), that lookup. `old` is the key's state before the store.
-    func logStoreOutcome(_ key: UnsafeRawBufferPointer, _ result: StoreResult, _ mode: StoreMode,
-                         old: (result: LookupResult, valueLength: Int, exptime: UInt32),
-                         exptime: Int64, flags: UInt32, vlen: Int, classId: Int, lookupOnFailure: Bool) {
-        let fetchers = watchLog.wants(.fetchers), mutations = watchLog.wants(.mutations)
-        if result == .outOfMemory || result == .tooLarge {
-            if mutations { logStore(key, status: result, mode: mode, ttl: 0, classId: 0, size: 0) }
-            if fetchers && lookupOnFailure { logFetch(key, old.result, valueLength: old.valueLength) }
-            return
-        }
-        if fetchers { logFetch(key, old.result, valueLength: old.valueLength) }
-        if mutations {
-            logStoreResult(key, result, mode, old: old, exptime: exptime, flags: flags, vlen: vlen, classId: classId)
-        }
+        return result
     }
 }
