@@ -5,6 +5,37 @@ import CacheStore
 import MemcacheProtocol
 
 extension CommandSession {
+    /// What memcached counts and logs for one key a get or gat looked up (the lookup itself formats the
+    /// reply under the item lock, so each framing calls `store.get` with its own body and then this).
+    /// `segment` is the LRU segment the hit was found in.
+    @inline(__always)
+    func accountGet(_ key: UnsafeRawBufferPointer, _ result: LookupResult, segment: Int, touch: Bool) {
+        switch result {
+        case .hit(let classId):
+            if touch {
+                stats.add(.touchCmds)
+                stats.addSlab(classId, .touchHits)
+            } else {
+                stats.addSlab(classId, .getHits)
+                stats.addSlab(classId, SlabCounter.hits(segment: segment))
+            }
+        case .miss, .expired, .flushed:
+            if result == .expired { stats.add(.getExpired) }
+            if result == .flushed { stats.add(.getFlushed) }
+            if touch {
+                stats.add(.touchCmds)
+                stats.add(.touchMisses)
+            } else {
+                stats.add(.getMisses)
+            }
+        }
+        if !touch { stats.add(.getCmds) }   // memcached counts gat/gats only as touches
+        if server.prefixStats.isOn { server.prefixStats.record(key, .get(hit: result.isHit)) }
+        if watchLog.wants(.fetchers) {
+            logFetch(key, result, valueLength: result.isHit ? store.peek(key, hash: store.hash(key)).valueLength : 0)
+        }
+    }
+
     /// delete: true when the key was there.
     func runDelete(_ key: UnsafeRawBufferPointer) -> Bool {
         if server.prefixStats.isOn { server.prefixStats.record(key, .delete) }

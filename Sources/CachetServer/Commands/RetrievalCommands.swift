@@ -48,30 +48,7 @@ extension CommandSession {
                     output.appendValue(item)
                     out.append(Reply.crlf)
                 }
-                switch result {
-                case .hit(let classId):
-                    if touch {
-                        stats.add(.touchCmds)
-                        stats.addSlab(classId, .touchHits)
-                    } else {
-                        stats.addSlab(classId, .getHits)
-                        stats.addSlab(classId, SlabCounter.hits(segment: segment))
-                    }
-                case .miss, .expired, .flushed:
-                    if result == .expired { stats.add(.getExpired) }
-                    if result == .flushed { stats.add(.getFlushed) }
-                    if touch {
-                        stats.add(.touchCmds)
-                        stats.add(.touchMisses)
-                    } else {
-                        stats.add(.getMisses)
-                    }
-                }
-                if !touch { stats.add(.getCmds) }   // memcached counts gat/gats only as touches
-                if server.prefixStats.isOn { server.prefixStats.record(key, .get(hit: result.isHit)) }
-                if watchLog.wants(.fetchers) {
-                    logFetch(key, result, valueLength: result.isHit ? store.peek(key, hash: store.hash(key)).valueLength : 0)
-                }
+                accountGet(key, result, segment: segment, touch: touch)
                 i += 1
             }
             guard let rest = tokens.remainder else { break }
