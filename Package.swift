@@ -28,7 +28,8 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         .target(name: "CachetSync", swiftSettings: releaseFlags),
         .target(name: "CItemFlags", cSettings: [.unsafeFlags(["-gdwarf-4"])]),
-        .target(name: "CacheStore", dependencies: ["CachetSync", "CItemFlags"], swiftSettings: releaseFlags),
+        // CacheStore reads incr/decr values with MemcacheProtocol's safe_strtoull (as memcached's do_add_delta).
+        .target(name: "CacheStore", dependencies: ["CachetSync", "CItemFlags", "MemcacheProtocol"], swiftSettings: releaseFlags),
         .target(name: "MemcacheProtocol", swiftSettings: releaseFlags),
         .target(name: "CachetTLS", dependencies: ["COpenSSL", "CachetSync"], swiftSettings: releaseFlags),
         .target(name: "CachetServer",

@@ -1,6 +1,7 @@
-// Owns incr/decr (memcached do_add_delta): parsing the stored value like safe_strtoull, wrapping incr,
+// Owns incr/decr (memcached do_add_delta): parsing the stored value with safe_strtoull, wrapping incr,
 // clamping decr, and rewriting the value in place (space padded) or into a new item.
 import Glibc
+import MemcacheProtocol
 
 extension CacheStore {
     public func delta(_ key: UnsafeRawBufferPointer, hash: UInt32, incr: Bool, delta: UInt64) -> DeltaResult {
@@ -59,31 +60,10 @@ extension CacheStore {
         }
     }
 
-    /// memcached safe_strtoull over the value bytes (which memcached sees followed by "\r\n"): optional
-    /// leading whitespace, optional sign, decimal digits, then whitespace or the end. Overflow fails; a
-    /// negative number fails only if it wraps to ≥ 2^63 (strtoull semantics: "-0" is 0).
+    /// memcached's do_add_delta reads the stored value with safe_strtoull (the value is followed by "\r\n",
+    /// which ends the number): the same function the protocol parses tokens with.
+    @inline(__always)
     public static func parseDeltaValue(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
-        @inline(__always) func isSpace(_ c: UInt8) -> Bool { c == 32 || (c >= 9 && c <= 13) }
-        let n = bytes.count
-        var i = 0
-        while i < n && isSpace(bytes[i]) { i += 1 }
-        var negative = false
-        if i < n && (bytes[i] == 43 || bytes[i] == 45) { negative = bytes[i] == 45; i += 1 }
-        let digitsStart = i
-        var value: UInt64 = 0
-        var overflow = false
-        while i < n, bytes[i] >= 48, bytes[i] <= 57 {
-            let (m, o1) = value.multipliedReportingOverflow(by: 10)
-            let (a, o2) = m.addingReportingOverflow(UInt64(bytes[i] - 48))
-            if o1 || o2 { overflow = true }
-            value = a
-            i += 1
-        }
-        if i == digitsStart || overflow { return nil }   // no conversion / ERANGE
-        // memcached's strtoull sees a C string: a NUL right after the digits ends it (accepted).
-        if i < n && !isSpace(bytes[i]) && bytes[i] != 0 { return nil }
-        if negative { value = 0 &- value }
-        if Int64(bitPattern: value) < 0 && negative { return nil }
-        return value
+        Numbers.strtoull(bytes)
     }
 }

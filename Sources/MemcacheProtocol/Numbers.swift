@@ -1,5 +1,6 @@
 // memcached's safe_strtoul / safe_strtol / safe_strtoull / safe_strtod (util.c), the one copy Cachet has: the
-// protocol parses tokens with them and the option parser (Settings/CNumeric.swift) option values. They are thin
+// protocol parses tokens with them, the option parser (Settings/CNumeric.swift) option values, and the store
+// (CacheStore/Delta.swift) the values incr/decr change. They are thin
 // checks around libc's strtoul family, so the exact edge cases (leading whitespace, '+', ERANGE, "-1" as
 // unsigned, trailing whitespace) come from calling the same libc functions on a NUL-terminated copy.
 import Glibc
