@@ -208,7 +208,7 @@ public enum CachetServerMain {
         server.lruMaintainer?.start()
         for l in main.listeners { l.start(base: base) }
         if let pidFile = settings.pidFile { Startup.savePidFile(pidFile) }
-        SystemdNotify.ready(listeners: main.listeners.map { ($0.info.tls == nil ? "" : "tls ") + $0.info.address })
+        SystemdNotify.ready(listeners: main.listeners.map { ($0.info.tls == .plaintext ? "" : "tls ") + $0.info.address })
         event_base_dispatch(base)
         withExtendedLifetime(metrics) {}
         return 0

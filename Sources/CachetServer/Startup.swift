@@ -156,7 +156,7 @@ enum Startup {
             if fd < 0 {
                 return .failure(BindFailure(message: "failed to listen on UNIX socket: \(path): \(String(cString: strerror(err)))\n", exitCode: 71))
             }
-            out.append(Listener(server: server, fd: fd, info: ListenerInfo(tls: nil, address: "unix:\(path)")))
+            out.append(Listener(server: server, fd: fd, info: ListenerInfo(tls: .plaintext, address: "unix:\(path)")))
             return .success(out)
         }
         if s.port == 0 && s.inter == nil { return .success(out) }
@@ -170,19 +170,9 @@ enum Startup {
                 }
                 return .failure(BindFailure(message: "failed to listen on TCP port \(s.port): \(why)\n", exitCode: 71))
             }
-            let verify: ListenerVerify?
-            if !s.tls.enabled {
-                verify = nil
-            } else {
-                switch spec.tls {
-                case .inherit: verify = .inherit
-                case .plaintext: verify = nil
-                case .basic: verify = ListenerVerify.off
-                case .mutual: verify = .require
-                }
-            }
+            let mode = s.tls.enabled ? spec.tls : .plaintext
             for fd in fds {
-                out.append(Listener(server: server, fd: fd, info: ListenerInfo(tls: verify, address: "tcp:\(spec.host ?? "0.0.0.0"):\(spec.port)")))
+                out.append(Listener(server: server, fd: fd, info: ListenerInfo(tls: mode, address: "tcp:\(spec.host ?? "0.0.0.0"):\(spec.port)")))
             }
         }
         return .success(out)

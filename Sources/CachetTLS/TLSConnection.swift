@@ -20,7 +20,7 @@
 // counted: nothing failed.
 //
 // How a worker drives it (fd non-blocking, SIGPIPE ignored process-wide):
-//   accept → TLSConnection(fd:context: store.currentContext(), listenerVerify:) → handshake()
+//   accept → TLSConnection(fd:context: store.currentContext(), listener:) → handshake()
 //     .wantRead  → wait for EV_READ, call handshake() again
 //     .wantWrite → wait for EV_WRITE, call handshake() again
 //     .failed    → (optionally answer plaintext clients if plaintextDetected) release, close(fd)
@@ -38,8 +38,17 @@ import Glibc
 
 /// Peer verification per listener (`btls:`/`mtls:` prefixes): `.inherit` = global `ssl_verify_mode`,
 /// `.off` = `btls:` (SSL_VERIFY_NONE), `.require` = `mtls:` (PEER | FAIL_IF_NO_PEER_CERT).
-public enum ListenerVerify: Sendable, Equatable {
-    case inherit, off, require
+/// What a listener does about TLS (memcached 1.6.30+'s `-l` prefixes). The one enum for it: settings parse
+/// it, listeners carry it, connections open their TLS session by it.
+public enum ListenerTLS: Sendable, Equatable {
+    /// No prefix: TLS when -Z, with the global ssl_verify_mode.
+    case inherit
+    /// `notls:` plaintext (also every listener without -Z).
+    case plaintext
+    /// `btls:` TLS, peer verification off.
+    case basic
+    /// `mtls:` TLS, peer certificate required.
+    case mutual
 }
 
 /// Result of driving the handshake.
@@ -81,17 +90,19 @@ public final class TLSConnection {
 
     /// Session id contexts per listener kind: a session from a `btls:` listener (no client cert)
     /// must never resume on an `mtls:` listener, which would skip the certificate requirement.
-    static func sessionIDContext(for verify: ListenerVerify) -> String {
-        switch verify {
-        case .inherit: return TLSContextBuilder.sessionIDContext
-        case .off: return TLSContextBuilder.sessionIDContext + ":btls"
-        case .require: return TLSContextBuilder.sessionIDContext + ":mtls"
+    static func sessionIDContext(for listener: ListenerTLS) -> String {
+        switch listener {
+        case .inherit, .plaintext: return TLSContextBuilder.sessionIDContext
+        case .basic: return TLSContextBuilder.sessionIDContext + ":btls"
+        case .mutual: return TLSContextBuilder.sessionIDContext + ":mtls"
         }
     }
 
     /// Creates the server-side SSL on an accepted non-blocking socket (accept state; no I/O yet).
     /// Returns nil if OpenSSL cannot allocate it. Does not take ownership of `fd`.
-    public init?(fd: Int32, context: TLSContext, listenerVerify: ListenerVerify = .inherit) {
+    /// `listener` is never `.plaintext` (such a listener has no TLS session).
+    public init?(fd: Int32, context: TLSContext, listener: ListenerTLS = .inherit) {
+        precondition(listener != .plaintext, "TLSConnection on a plaintext listener")
         guard let ssl = SSL_new(context.sslContext) else {
             OpenSSLErrorQueue.clear()
             return nil
@@ -113,13 +124,13 @@ public final class TLSConnection {
         self.wbio = wbio
         // Start like memcached: record buffers freed whenever a connection has nothing buffered.
         _ = cachet_SSL_set_mode(ssl, Int(SSL_MODE_RELEASE_BUFFERS))
-        switch listenerVerify {
-        case .inherit: break
-        case .off: SSL_set_verify(ssl, SSL_VERIFY_NONE, nil)
-        case .require: SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, cachet_verify_callback)
+        switch listener {
+        case .inherit, .plaintext: break
+        case .basic: SSL_set_verify(ssl, SSL_VERIFY_NONE, nil)
+        case .mutual: SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, cachet_verify_callback)
         }
-        if listenerVerify != .inherit {
-            _ = Self.sessionIDContext(for: listenerVerify).withCString { p in
+        if listener != .inherit {
+            _ = Self.sessionIDContext(for: listener).withCString { p in
                 SSL_set_session_id_context(ssl, UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self),
                                            UInt32(strlen(p)))
             }

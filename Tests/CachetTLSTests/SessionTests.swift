@@ -15,7 +15,7 @@ struct ResumeCase: Sendable, CustomTestStringConvertible {
 
 /// Full handshake + a little data both ways (so the TLS 1.3 client processes the tickets), then
 /// the client's SSL_SESSION (+1 reference; free it).
-func firstSession(_ ctx: TLSContext, _ verify: ListenerVerify = .inherit, _ o: ClientOptions) -> OpaquePointer? {
+func firstSession(_ ctx: TLSContext, _ verify: ListenerTLS = .inherit, _ o: ClientOptions) -> OpaquePointer? {
     let pair = Pair(context: ctx, verify: verify, client: o)
     guard pair.handshake().server == .done else { return nil }
     let ping = Array("ping".utf8)
@@ -67,10 +67,10 @@ func firstSession(_ ctx: TLSContext, _ verify: ListenerVerify = .inherit, _ o: C
     @Test(arguments: [TLS1_2_VERSION, TLS1_3_VERSION])
     func btlsSessionDoesNotSkipMTLSCertificateCheck(maxVersion: Int32) throws {
         let ctx = try context { $0.caCert = fixtures.caCert; $0.sessionCache = true }
-        let session = try #require(firstSession(ctx, .off, ClientOptions(maxVersion: maxVersion)))
+        let session = try #require(firstSession(ctx, .basic, ClientOptions(maxVersion: maxVersion)))
         defer { SSL_SESSION_free(session) }
         // Same client, no certificate, offers the btls session to an mtls listener: must fail.
-        let sneaky = Pair(context: ctx, verify: .require, client: ClientOptions(maxVersion: maxVersion, session: session))
+        let sneaky = Pair(context: ctx, verify: .mutual, client: ClientOptions(maxVersion: maxVersion, session: session))
         guard case .failed = sneaky.handshake().server else { Issue.record("mtls accepted a btls session"); return }
         #expect(!sneaky.server.sessionReused)
     }

@@ -25,11 +25,11 @@ import Testing
     @Test(arguments: versions)
     func mtlsListenerRequiresCertEvenWhenGlobalModeIsNone(maxVersion: Int32) throws {
         let ctx = try context { $0.caCert = fixtures.caCert }
-        let without = Pair(context: ctx, verify: .require, client: ClientOptions(maxVersion: maxVersion))
+        let without = Pair(context: ctx, verify: .mutual, client: ClientOptions(maxVersion: maxVersion))
         guard case .failed = without.handshake().server else { Issue.record("mtls without cert must fail"); return }
         #expect(ctx.stats.handshakeErrors.load(ordering: .relaxed) == 1)
 
-        let with = Pair(context: ctx, verify: .require,
+        let with = Pair(context: ctx, verify: .mutual,
                         client: ClientOptions(maxVersion: maxVersion, cert: fixtures.clientCert, key: fixtures.clientKey))
         #expect(with.handshake().server == .done)
         #expect(with.server.peerSubject == "CN=client1")
@@ -38,7 +38,7 @@ import Testing
 
     @Test func btlsListenerIgnoresGlobalRequire() throws {
         let ctx = try context { $0.caCert = fixtures.caCert; $0.verifyMode = 2 }
-        let pair = Pair(context: ctx, verify: .off)
+        let pair = Pair(context: ctx, verify: .basic)
         #expect(pair.handshake().server == .done)
         #expect(pair.server.peerSubject == nil)
     }

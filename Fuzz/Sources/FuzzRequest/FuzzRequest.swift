@@ -25,7 +25,7 @@ private func check(_ ok: Bool, _ what: StaticString) {
 private final class Harness: @unchecked Sendable {
     let server: ServerContext
     let worker: Worker
-    let listener = ListenerInfo(tls: nil, address: "unix:/fuzz")
+    let listener = ListenerInfo(tls: .plaintext, address: "unix:/fuzz")
 
     init() {
         guard case .run(let settings) = SettingsParser.parse(["-t", "1", "-m", "8", "-R", "4",

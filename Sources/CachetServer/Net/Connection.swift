@@ -54,14 +54,14 @@ final class Connection {
         self.server = worker.server
         self.listener = listener
         session = CommandSession(server: worker.server, stats: worker.stats, scratch: worker.scratch, cfd: fd,
-                                 recordSize: listener.tls != nil ? worker.server.settings.tls.wbufSize : nil,
+                                 recordSize: listener.tls != .plaintext ? worker.server.settings.tls.wbufSize : nil,
                                  waker: worker)
         rbuf = session.rbuf
         wbuf = session.wbuf
         output = session.output
         self.acceptedAt = session.lastCmdTime
-        if let verify = listener.tls, let tlsStore = server.tls {
-            tls = TLSConnection(fd: fd, context: tlsStore.currentContext(), listenerVerify: verify)
+        if listener.tls != .plaintext, let tlsStore = server.tls {
+            tls = TLSConnection(fd: fd, context: tlsStore.currentContext(), listener: listener.tls)
             handshakeDone = false
             firstByteUnchecked = true
         } else {
@@ -107,7 +107,7 @@ final class Connection {
         writeEvent = event_new(worker.base, fd, Int16(EV_WRITE), connCallback, me)
         event_add(readEvent, nil)
         opsStarted()
-        if listener.tls != nil && tls == nil { close(); return }
+        if listener.tls != .plaintext && tls == nil { close(); return }
         if tls != nil { worker.handshaking[fd] = self }
         // A TLS client speaks first and its ClientHello has usually arrived by the time the connection
         // reaches this worker: start the handshake now instead of sleeping until epoll reports it (one

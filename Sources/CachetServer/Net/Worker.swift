@@ -33,7 +33,7 @@ enum WorkerMail: Sendable {
 
 /// What a connection needs to know about the listener that accepted it.
 struct ListenerInfo: Sendable {
-    let tls: ListenerVerify?   // nil = plaintext
+    let tls: ListenerTLS
     let address: String        // memcached's "tcp:127.0.0.1:11211" / "unix:/path" for stats conns
 }
 

@@ -15,17 +15,8 @@
 //   (memcached's vperror with errno still 0).
 // Cachet difference: a port outside 0...65535 in an entry is an "Invalid port number" error
 // (memcached hands it to getaddrinfo and fails later with a less clear text).
+import CachetTLS
 
-public enum ListenerTLS: Sendable, Equatable {
-    /// No prefix: TLS when -Z, with the global ssl_verify_mode.
-    case inherit
-    /// `notls:` plaintext.
-    case plaintext
-    /// `btls:` TLS, peer verification off.
-    case basic
-    /// `mtls:` TLS, peer certificate required.
-    case mutual
-}
 
 public struct ListenerError: Error, Equatable, Sendable {
     public let stderr: String

@@ -104,11 +104,11 @@ final class Pair {
     let client: TestClient
     let serverFD: Int32
 
-    init(context: TLSContext, verify: ListenerVerify = .inherit, client o: ClientOptions = ClientOptions()) {
+    init(context: TLSContext, verify: ListenerTLS = .inherit, client o: ClientOptions = ClientOptions()) {
         ignoreSIGPIPE
         let (s, c) = socketPair()
         serverFD = s
-        server = TLSConnection(fd: s, context: context, listenerVerify: verify)!
+        server = TLSConnection(fd: s, context: context, listener: verify)!
         client = TestClient(fd: c, o)
     }
 
