@@ -32,13 +32,20 @@ extension CacheStore {
         return true
     }
 
-    /// Records what the next start needs to reuse the memory file. Takes every hash-segment and class lock
-    /// and keeps them: after this nothing may change the items (a worker that did not stop in time blocks),
-    /// so it is the last thing a process does before it exits. nil without a memory file.
-    public func restartSnapshot(producer: String, stopTime: Int) -> RestartMetadata? {
+    /// Records what the next start needs to reuse the memory file, under every hash-segment and class lock.
+    /// `holdLocks` (the server, which exits next) keeps them: nothing changes the items afterwards, a worker
+    /// that did not stop in time just blocks. (Without it, a later change shows as a page checksum mismatch
+    /// at the next start, and that page's items are dropped.) nil without a memory file.
+    public func restartSnapshot(producer: String, stopTime: Int, holdLocks: Bool = true) -> RestartMetadata? {
         guard let file = allocator.memoryFile else { return nil }
         for i in 0..<assoc.segmentCount { assoc.locks.lock(i) }
         for id in 1...largestClassId { classLocks.lock(id) }
+        defer {
+            if !holdLocks {
+                for id in 1...largestClassId { classLocks.unlock(id) }
+                for i in 0..<assoc.segmentCount { assoc.locks.unlock(i) }
+            }
+        }
         guard let (table, used) = allocator.filePageTable() else { return nil }
         var sums = Array(repeating: UInt64(0), count: used)
         var items: UInt64 = 0
