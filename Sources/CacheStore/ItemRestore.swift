@@ -20,6 +20,9 @@ public struct RestoreReport: Sendable, Equatable {
 }
 
 extension CacheStore {
+    /// The memory file's path as it was opened (`-e`), nil without one.
+    public var memoryFilePath: String? { allocator.memoryFile?.path }
+
     /// memcached preallocates one page per slab class when it gets a memory file (slabs_preallocate);
     /// false when the file has fewer pages than there are classes (memcached then refuses to start).
     public func preallocatePages() -> Bool {

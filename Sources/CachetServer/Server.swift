@@ -96,8 +96,8 @@ final class MainLoop {
         for l in listeners { l.stopAccepting() }
         stopWorkers()
         // Only a graceful stop keeps the cache for the next start (memcached: SIGTERM/SIGINT do not).
-        if graceful, let file = server.settings.memoryFile {
-            WarmRestart.save(store: server.store, memoryFile: file, verbose: server.verbosity.load(ordering: .relaxed) > 0)
+        if graceful && server.settings.memoryFile != nil {
+            WarmRestart.save(store: server.store, verbose: server.verbosity.load(ordering: .relaxed) > 0)
         }
         if server.settings.daemonize, let pidFile = server.settings.pidFile {
             Startup.removePidFile(pidFile)

@@ -19,7 +19,9 @@ enum WarmRestart {
 
     /// Opens the memory file and builds the store on it, warm when the metadata allows it.
     static func start(settings: Settings, now: Int) -> Result<Started, Startup.Failure> {
-        guard let path = settings.memoryFile else { preconditionFailure("WarmRestart.start without -e") }
+        guard let given = settings.memoryFile else { preconditionFailure("WarmRestart.start without -e") }
+        // Absolute, so the metadata is written next to the file even after `-d` changed directory to `/`.
+        let path = absolutePath(given)
         let config = settings.storeConfig
         let file: SlabMemoryFile
         switch SlabMemoryFile.open(path: path, size: config.memoryLimit) {
@@ -97,11 +99,20 @@ enum WarmRestart {
         }
     }
 
+    static func absolutePath(_ p: String) -> String {
+        guard !p.hasPrefix("/") else { return p }
+        var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buf, buf.count) != nil else { return p }
+        let cwd = buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        return (cwd == "/" ? "" : cwd) + "/" + p
+    }
+
     /// At a graceful stop, after the workers are stopped: records the metadata. Failures are logged and the
     /// server still exits 0; the next start is then cold.
-    static func save(store: CacheStore, memoryFile: String, verbose: Bool) {
-        guard let meta = store.restartSnapshot(producer: cachetVersion, stopTime: Int(time(nil))) else { return }
-        let path = metadataPath(memoryFile)
+    static func save(store: CacheStore, verbose: Bool) {
+        guard let file = store.memoryFilePath,
+              let meta = store.restartSnapshot(producer: cachetVersion, stopTime: Int(time(nil))) else { return }
+        let path = metadataPath(file)
         if let failure = writeAtomically(meta.encode(), to: path) {
             writeStderr("[restart] failed to save metadata: \(failure); the next start will be cold\n")
         } else if verbose {
