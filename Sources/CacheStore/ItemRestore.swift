@@ -155,6 +155,13 @@ extension CacheStore {
         return report
     }
 
+    /// The NUL after the key is there and the stored hash is the key's (a changed key byte never lands under
+    /// another key). Only for an item whose key is known to fit its chunk.
+    private func keyIntact(_ it: ItemRef) -> Bool {
+        it.raw.load(fromByteOffset: layout.keyOffset + it.nkey, as: UInt8.self) == 0
+            && it.hash == MurmurHash3.hash(it.key(layout))
+    }
+
     /// An item that passed the checks but is not linked after all (expired, duplicate): its value chunks
     /// (already pointing into the new mapping) are no longer kept, so the final sweep frees them.
     private func unclaimChunks(_ it: ItemRef, _ ctx: inout RelinkContext) {
@@ -180,16 +187,15 @@ extension CacheStore {
         guard nkey >= 1 && nkey <= 250, it.nbytes >= 2 else { return false }
         let valueLength = it.valueLength
         let flags = it.clientFlags
-        guard it.raw.load(fromByteOffset: layout.keyOffset + nkey, as: UInt8.self) == 0,
-              it.hash == MurmurHash3.hash(it.key(layout)) else { return false }
         let total = layout.totalSize(keyLength: nkey, valueLength: valueLength, flags: flags)
+        // Sizes first: only then are the key and value bytes known to lie inside this chunk.
         if !it.isChunked {
-            guard it.classId == classId, it.memClassId == classId, total <= size else { return false }
+            guard it.classId == classId, it.memClassId == classId, total <= size, keyIntact(it) else { return false }
             let end = it.plainValue(layout) + valueLength
             return end.load(as: UInt8.self) == 13 && end.load(fromByteOffset: 1, as: UInt8.self) == 10
         }
         guard it.memClassId == classId, it.classId == largestClassId, total <= config.itemSizeMax,
-              layout.chunkedHeaderSize(keyLength: nkey, flags: flags) <= size else { return false }
+              layout.chunkedHeaderSize(keyLength: nkey, flags: flags) <= size, keyIntact(it) else { return false }
         // Walk the chain read-only first: nothing is rewritten unless every chunk passes.
         let oldHead = ctx.oldAddress(of: it.raw)
         var chain: [UnsafeMutableRawPointer] = []
