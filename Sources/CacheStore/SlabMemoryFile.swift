@@ -23,8 +23,10 @@ public final class SlabMemoryFile: @unchecked Sendable {
         case locked
         /// The file belongs to another user: whoever owns it can change the item memory under us.
         case foreignOwner(uid: UInt32)
-        /// ftruncate/fallocate: the file cannot be given `-m` bytes (memcached: `ftruncate failed`).
+        /// ftruncate: the file cannot be given `-m` bytes (memcached: `ftruncate failed`).
         case resize(errno: Int32)
+        /// posix_fallocate: the file system has no room for `-m` bytes.
+        case reserve(errno: Int32)
         case map(errno: Int32)
     }
 
@@ -55,7 +57,7 @@ public final class SlabMemoryFile: @unchecked Sendable {
             let e = errno; close(fd); return .failure(.resize(errno: e))
         }
         let rc = posix_fallocate(fd, 0, off_t(size))
-        if rc != 0 && rc != EOPNOTSUPP && rc != EINVAL { close(fd); return .failure(.resize(errno: rc)) }
+        if rc != 0 && rc != EOPNOTSUPP && rc != EINVAL { close(fd); return .failure(.reserve(errno: rc)) }
         guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), p != MAP_FAILED else {
             let e = errno; close(fd); return .failure(.map(errno: e))
         }

@@ -26,7 +26,7 @@ enum WarmRestart {
         let file: SlabMemoryFile
         switch SlabMemoryFile.open(path: path, size: config.memoryLimit) {
         case .success(let f): file = f
-        case .failure(let e): return .failure(openFailure(e, path: path))
+        case .failure(let e): return .failure(openFailure(e, path: path, size: config.memoryLimit))
         }
         let metaPath = metadataPath(path)
         unlink(metaPath + ".tmp")   // left by a stop that died while writing: never read
@@ -76,7 +76,7 @@ enum WarmRestart {
     }
 
     /// memcached's texts where it has one (it aborts after them; Cachet exits 71 with a hint instead).
-    static func openFailure(_ e: SlabMemoryFile.OpenError, path: String) -> Startup.Failure {
+    static func openFailure(_ e: SlabMemoryFile.OpenError, path: String, size: Int) -> Startup.Failure {
         func err(_ n: Int32) -> String { String(cString: strerror(n)) }
         switch e {
         case .open(let n):
@@ -94,6 +94,9 @@ enum WarmRestart {
         case .resize(let n):
             return Startup.Failure(message: "ftruncate failed: \(err(n))\n"
                 + "cachet: -e \(path): the file system must have room for the whole -m\n", code: 71)
+        case .reserve(let n):
+            return Startup.Failure(message: "cachet: -e \(path): cannot reserve \(size) bytes for the memory file: \(err(n))\n"
+                + "cachet: the file system must have room for the whole -m (tmpfs: mount it with a larger size=)\n", code: 71)
         case .map(let n):
             return Startup.Failure(message: "failed to mmap, aborting: \(err(n))\n", code: 71)
         }
