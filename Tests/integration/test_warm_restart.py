@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 
 from harness import Server, cachet_bin, memcached_bin, free_port, wait_for
 
@@ -167,7 +168,10 @@ class ItemsSurvive(CachetOnly):
         srv = self.start()
         cas = self.fill(srv, {"a": (b"1", 0, 0), "b": (b"22", 5, 0)})
         self.stop(srv, "command")
-        srv2 = self.start()
+        metrics_port = free_port()
+        srv2 = self.start(extra=["-o", f"metrics_port={metrics_port}"])
+        page = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+        self.assertIn("\ncachet_restored_items 2\n", page)
         with srv2.connect() as c:
             self.assertEqual(self.gets(c, "a"), (b"1", 0, cas["a"]))
             c.roundtrip(b"set c 0 0 3\r\nccc\r\ndelete a\r\n")
