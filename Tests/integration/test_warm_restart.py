@@ -350,6 +350,21 @@ class FileErrors(CachetOnly):
         self.assertEqual(rc, 71, err)
         self.assertIn("the memory file is locked by another process", err)
 
+    def test_metadata_that_cannot_be_removed_stops_the_server(self):
+        # Read but not removed, the metadata would describe memory the next start has already changed.
+        if os.getuid() != 0:
+            self.skipTest("needs root to run the server as another user")
+        os.chown(self.dir, 65534, 65534)
+        srv = self.start(extra=["-u", "nobody"])
+        self.stop(srv, "signal")
+        self.assertTrue(os.path.exists(self.mem + ".meta"))
+        os.chmod(self.dir, 0o555)
+        p = subprocess.run([self.binary, "-u", "nobody", "-U", "0", "-l", "127.0.0.1", "-p", str(free_port()),
+                            "-m", "64", "-e", self.mem], stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+        err = p.stderr.decode()
+        self.assertEqual(p.returncode, 71, err)
+        self.assertIn(f"cannot remove {self.mem}.meta: Permission denied", err)
+
     def test_missing_directory(self):
         rc, err = self.run_to_exit(["-m", "64", "-e", os.path.join(self.dir, "nope", "mem")])
         self.assertEqual(rc, 71, err)

@@ -45,8 +45,12 @@ enum WarmRestart {
             return cold(["[restart] no metadata save file, starting with a clean cache"])
         }
         // Consumed: from here on the file's items change, so this metadata must never be read again (a
-        // server killed later leaves none, and its next start is cold).
-        unlink(metaPath)
+        // server killed later leaves none, and its next start is cold). One that cannot be removed would be
+        // read again by every later start: refuse to run instead.
+        if unlink(metaPath) != 0 && errno != ENOENT {
+            return .failure(Startup.Failure(message: "cachet: -e \(path): cannot remove \(metaPath): \(String(cString: strerror(errno)))\n"
+                + "cachet: the memory file's directory must be writable by the user cachet runs as (-u)\n", code: 71))
+        }
         let failed = "[restart] failed to validate metadata, starting with a clean cache"
         let meta: RestartMetadata
         switch RestartMetadata.decode(bytes) {
