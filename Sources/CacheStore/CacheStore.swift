@@ -37,12 +37,15 @@ public final class CacheStore: @unchecked Sendable {
     /// The slab page mover (SlabMover.swift).
     let mover = SlabMover()
 
-    public init(config: StoreConfig, clock: StoreClock) {
+    /// `memoryFile` (`-e`): slab pages come from that file instead of anonymous mappings (warm restart,
+    /// ItemRestore.swift).
+    public init(config: StoreConfig, clock: StoreClock, memoryFile: SlabMemoryFile? = nil) {
         self.config = config
         self.clock = clock
         slabClasses = CacheStore.slabClassTable(config)
         layout = ItemLayout(casEnabled: config.casEnabled)
-        allocator = SlabAllocator(table: slabClasses, pageSize: config.slabPageSize, memoryLimit: config.memoryLimit)
+        allocator = SlabAllocator(table: slabClasses, pageSize: config.slabPageSize, memoryLimit: config.memoryLimit,
+                                  memoryFile: memoryFile)
         classes = allocator.classes
         classLocks = allocator.classLocks
         largestClassId = allocator.largestId

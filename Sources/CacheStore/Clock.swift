@@ -8,6 +8,12 @@ public final class StoreClock: Sendable {
     public let processStarted: Int
     private let current = Atomic<UInt32>(0)
     public init(now: Int) { processStarted = now - 62; current.store(62, ordering: .relaxed) }
+    /// A warm restart (`-e`) continues the previous process's clock, as memcached does: relative times kept
+    /// in the items stay valid, and the time the server was down counts against their TTLs.
+    public init(processStarted: Int, now: Int) {
+        self.processStarted = processStarted
+        current.store(UInt32(clamping: max(0, now - processStarted)), ordering: .relaxed)
+    }
     public var currentTime: UInt32 { current.load(ordering: .relaxed) }
     public func tick(now: Int) { current.store(UInt32(max(0, now - processStarted)), ordering: .relaxed) }
     /// memcached's realtime(): 0 = never; < 0 → 1 (expired); > 30 days = absolute unix time.

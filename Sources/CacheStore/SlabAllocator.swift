@@ -139,8 +139,12 @@ final class SlabAllocator: @unchecked Sendable {
     private var mallocFails = 0
     /// memcached's global page pool (slab class 0), last in first out.
     private var pool: [UnsafeMutableRawPointer] = []
+    /// With `-e`: pages are carved in order from the memory file (`fileNext` is the next unused page) and
+    /// never unmapped one by one. Without it (nil) every page is its own anonymous mapping.
+    let memoryFile: SlabMemoryFile?
+    private var fileNext = 0
 
-    init(table: [SlabClassInfo], pageSize: Int, memoryLimit: Int) {
+    init(table: [SlabClassInfo], pageSize: Int, memoryLimit: Int, memoryFile: SlabMemoryFile? = nil) {
         classCount = table.count + 1
         classes = .allocate(capacity: classCount)
         classes.initialize(to: SlabClass(id: 0, size: 0, perSlab: 0))
@@ -151,12 +155,15 @@ final class SlabAllocator: @unchecked Sendable {
         largestId = table.last?.id ?? 0
         self.pageSize = pageSize
         self.memoryLimit = memoryLimit
+        self.memoryFile = memoryFile
         classLocks = .allocate(count: classCount)
     }
 
     deinit {
-        for p in pool { munmap(p, pageSize) }
-        for id in 1..<classCount { for p in classes[id].pages { munmap(p, pageSize) } }
+        if memoryFile == nil {
+            for p in pool { munmap(p, pageSize) }
+            for id in 1..<classCount { for p in classes[id].pages { munmap(p, pageSize) } }
+        }
         classes.deinitialize(count: classCount)
         classes.deallocate()
         classLocks.destroy()
@@ -172,7 +179,17 @@ final class SlabAllocator: @unchecked Sendable {
             return false
         }
         var page = pool.popLast()
-        if page == nil {
+        if page == nil, let file = memoryFile {
+            // memcached with a memory file: no more pages once the file is used up.
+            guard (fileNext + 1) * pageSize <= file.size else {
+                mallocFails += 1
+                memLock.unlock(0)
+                return false
+            }
+            page = file.page(fileNext, pageSize: pageSize)
+            fileNext += 1
+            totalMalloced += pageSize
+        } else if page == nil {
             // Pages are mapped directly (page-aligned, never moved): they stay out of malloc's arenas, whose
             // heaps otherwise kept tens of MB of RSS around a large fill.
             guard let p = mmap(nil, pageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
@@ -205,6 +222,8 @@ final class SlabAllocator: @unchecked Sendable {
     }
 
     private func releaseExcessLocked() {
+        // Pages of the memory file stay mapped (memcached keeps its memory base whole as well).
+        if memoryFile != nil { return }
         while memoryLimit != 0 && totalMalloced > memoryLimit, let p = pool.popLast() {
             munmap(p, pageSize)
             totalMalloced -= pageSize
@@ -219,6 +238,38 @@ final class SlabAllocator: @unchecked Sendable {
 
     func setMemoryLimit(_ bytes: Int) {
         memLock.lock(0); memoryLimit = bytes; memLock.unlock(0)
+    }
+
+    // MARK: Warm restart (`-e`)
+
+    /// Which file page each class holds, in its `pages` order, index 0 being the global pool; and how many
+    /// pages of the file were handed out. A page the slab mover holds between two classes is in neither list
+    /// (it is free memory then). Caller holds every class lock.
+    func filePageTable() -> (classPages: [[UInt32]], used: Int)? {
+        guard let file = memoryFile else { return nil }
+        memLock.lock(0); defer { memLock.unlock(0) }
+        var table: [[UInt32]] = [pool.compactMap { file.pageIndex(of: $0, pageSize: pageSize).map(UInt32.init) }]
+        for id in 1..<classCount {
+            table.append(classes[id].pages.compactMap { file.pageIndex(of: $0, pageSize: pageSize).map(UInt32.init) })
+        }
+        return (table, fileNext)
+    }
+
+    /// Gives each class the file pages a previous process left it (their chunks are sorted out by the
+    /// caller); pages below `used` that no class holds join the pool. Before any page was handed out.
+    func adoptFilePages(_ classPages: [[UInt32]], used: Int) {
+        guard let file = memoryFile else { return }
+        memLock.lock(0)
+        var owned = Array(repeating: false, count: used)
+        for list in classPages { for i in list { owned[Int(i)] = true } }
+        pool = classPages[0].map { file.page(Int($0), pageSize: pageSize) }
+        for i in 0..<used where !owned[i] { pool.append(file.page(i, pageSize: pageSize)) }
+        fileNext = used
+        totalMalloced = used * pageSize
+        memLock.unlock(0)
+        for id in 1..<classCount {
+            classes[id].pages = classPages[id].map { file.page(Int($0), pageSize: pageSize) }
+        }
     }
 
     func memoryStats() -> (limit: Int, malloced: Int, mallocFails: Int) {

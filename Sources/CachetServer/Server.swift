@@ -92,7 +92,13 @@ final class MainLoop {
     /// which says `Gracefully stopping` instead.
     private func exitProcess(graceful: Bool) -> Never {
         SystemdNotify.stopping()
+        // No new connections while the workers finish what they are running.
+        for l in listeners { l.stopAccepting() }
         stopWorkers()
+        // Only a graceful stop keeps the cache for the next start (memcached: SIGTERM/SIGINT do not).
+        if graceful && server.settings.memoryFile != nil {
+            WarmRestart.save(store: server.store, verbose: server.verbosity.load(ordering: .relaxed) > 0)
+        }
         if server.settings.daemonize, let pidFile = server.settings.pidFile {
             Startup.removePidFile(pidFile)
         }
@@ -163,8 +169,20 @@ public enum CachetServerMain {
             return failure.code
         }
         let now = Int(time(nil))
-        let clock = StoreClock(now: now)
-        let store = CacheStore(config: settings.storeConfig, clock: clock)
+        var clock = StoreClock(now: now)
+        var store: CacheStore
+        var restored = 0
+        if settings.memoryFile != nil {
+            switch WarmRestart.start(settings: settings, now: now) {
+            case .failure(let f):
+                writeStderr(f.message)
+                return f.code
+            case .success(let started):
+                (store, clock, restored) = (started.store, started.clock, started.restored)
+            }
+        } else {
+            store = CacheStore(config: settings.storeConfig, clock: clock)
+        }
         if settings.verbosity > 1 {
             for c in store.slabClasses {
                 writeStderr(Startup.slabClassLine(c))
@@ -178,6 +196,7 @@ public enum CachetServerMain {
         }
         evthread_use_pthreads()
         let server = ServerContext(settings: settings, store: store, clock: clock, tls: tlsStore, now: now)
+        server.restoredItems = restored
         // The first certificate load counts as a refresh at process start (memcached stamps it likewise).
         server.certRefreshRel.store(clock.currentTime, ordering: .relaxed)
         var workers: [Worker] = []

@@ -5,7 +5,7 @@ import CachetTLS
 import Glibc
 
 enum Startup {
-    struct Failure { let message: String; let code: Int32 }
+    struct Failure: Error { let message: String; let code: Int32 }
 
     static func slabClassLine(_ c: SlabClassInfo) -> String {
         func pad(_ s: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - s.count)) + s }

@@ -27,6 +27,13 @@ final class Harness: @unchecked Sendable {
         store = CacheStore(config: config, clock: clock)
     }
 
+    /// A harness over a store built elsewhere (a warm restart's), whose clock reads `now`.
+    init(store: CacheStore, clock: StoreClock, now: Int) {
+        self.store = store
+        self.clock = clock
+        self.now = now
+    }
+
     func advance(_ seconds: Int) { now += seconds; clock.tick(now: now) }
 
     func hash(_ key: String) -> UInt32 {

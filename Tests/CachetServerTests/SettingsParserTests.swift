@@ -145,7 +145,6 @@ let cachetOnlyFailures: [([String], Int32, String)] = [
     (["-U", "11211"], 64, "cachet: option -U (--udp-port) is not supported (Cachet has no UDP listener)\n"),
     (["-S"], 64, "cachet: option -S (--enable-sasl) is not supported\n"),
     (["-Y", "/tmp/auth"], 64, "cachet: option -Y (--auth-file) is not supported\n"),
-    (["-e", "/tmp/mem"], 64, "cachet: option -e (--memory-file) is not supported\n"),
     (["-L"], 64, "cachet: option -L (--enable-largepages) is not supported\n"),
     (["-N", "2"], 64, "cachet: option -N (--napi-ids) is not supported\n"),
     (["-o", "ext_path=/tmp/x:64m"], 64, "cachet: option -o ext_path is not supported\n"),

@@ -248,6 +248,7 @@ extension CommandSession {
             if let notAfter = tls.certNotAfter { stat("ssl_cert_not_after", Int(notAfter)) }
         }
         stat("cachet_version", cachetVersion)
+        if server.settings.memoryFile != nil { stat("restored_items", server.restoredItems) }
     }
 
     private func formatTimeval(_ tv: timeval) -> String {

@@ -39,6 +39,9 @@ final class ServerContext: Sendable {
     /// memcached's LRU maintainer thread, unless `-o no_lru_maintainer` (started with the workers).
     let lruMaintainer: LRUMaintainer?
 
+    /// Items a warm restart (`-e`) put back at start (`stats`: `restored_items`); set before any worker starts.
+    nonisolated(unsafe) var restoredItems = 0
+
     /// Written once by the main thread before any worker or listener starts; read-only afterwards.
     nonisolated(unsafe) var workers: [Worker] = []
 

@@ -130,6 +130,10 @@ extension MetricsPage {
         p.one("bytes", .gauge, "Bytes used by items (stats bytes).", s.bytes)
         p.one("items", .gauge, "Items stored now (stats curr_items).", s.currItems)
         p.one("items_total", .counter, "Items stored since start (stats total_items).", s.totalItems)
+        if server.settings.memoryFile != nil {
+            p.one("restored_items", .gauge, "Items a warm restart (-e) put back at start (stats restored_items).",
+                  server.restoredItems)
+        }
         p.one("evictions_total", .counter, "Items evicted to make room (stats evictions).", s.evictions)
         p.one("evicted_unfetched_total", .counter, "Evicted items that were never read.", s.evictedUnfetched)
         p.one("expired_unfetched_total", .counter, "Expired items that were never read.", s.expiredUnfetched)

@@ -72,6 +72,9 @@ public struct Settings: Sendable {
     public var slabChunkMax: Int = 512 * 1024
     /// memcached's settings.slab_page_size; not settable.
     public var slabPageSize: Int = 1024 * 1024
+    /// `-e <file>`: item memory lives in this file (mapped shared) and survives a graceful stop
+    /// (SIGUSR1, `shutdown graceful`) for a warm restart (Ops/WarmRestart.swift).
+    public var memoryFile: String? = nil
     /// `-o hashpower`; 0 = default (the store starts at 16).
     public var hashPowerInit: Int = 0
 

@@ -6,8 +6,7 @@
 //
 // Cachet differences (also in the README "Differences" table):
 // - Options Cachet does not implement stop with `cachet: option X is not supported`, exit 64,
-//   instead of being half-honoured: -U <non-zero> (UDP), -S (SASL), -Y (auth file), -e (memory
-//   file), -L (large pages), -N (NAPI ids), -B binary, and the `-o` options listed in
+//   instead of being half-honoured: -U <non-zero> (UDP), -S (SASL), -Y (auth file), -L (large pages), -N (NAPI ids), -B binary, and the `-o` options listed in
 //   ExtendedOptions.swift.
 // - `-p` below 0 is refused like `-p 70000` (memcached starts and never listens); `-R` and `-n`
 //   below 0 get memcached's "must be greater than 0" texts (memcached refuses only 0, then spins
@@ -193,7 +192,7 @@ public enum SettingsParser {
         case "o": try ExtendedOptions.apply(arg, to: &s, slabChunkChanged: &slabChunkChanged)
         case "S": throw SettingsError.unsupported(option: "-S (--enable-sasl)", reason: nil)
         case "Y": throw SettingsError.unsupported(option: "-Y (--auth-file)", reason: nil)
-        case "e": throw SettingsError.unsupported(option: "-e (--memory-file)", reason: nil)
+        case "e": s.memoryFile = arg
         case "L": throw SettingsError.unsupported(option: "-L (--enable-largepages)", reason: nil)
         case "D":
             // memcached keeps optarg[0] and turns stats detail on.

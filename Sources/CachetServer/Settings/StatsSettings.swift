@@ -131,7 +131,7 @@ public func statsSettingsLines(_ s: Settings, verbosity: Int, oldestLive: UInt32
         ("ssl_kernel_tls", yesNo(t.kernelTLS)),
         ("ssl_min_version", minVersions.indices.contains(t.minVersion) ? minVersions[t.minVersion] : "unknown"),
         ("num_napi_ids", "(null)"),
-        ("memory_file", "(null)"),
+        ("memory_file", s.memoryFile ?? "(null)"),
         // Cachet only.
         ("ssl_ciphersuites", t.ciphersuites ?? "NULL"),
         ("ssl_handshake_timeout", String(t.handshakeTimeout)),
