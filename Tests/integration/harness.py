@@ -57,6 +57,21 @@ def free_port():
         s.close()
 
 
+def free_ports(n):
+    """`n` distinct free loopback TCP ports: all bound at once, so the kernel cannot hand out one twice
+    (consecutive free_port() calls can return the same port)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def base_args(port):
     return ["-u", "root", "-U", "0", "-l", "127.0.0.1", "-p", str(port)]
 

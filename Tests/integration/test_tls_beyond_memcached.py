@@ -17,7 +17,7 @@ import time
 import unittest
 
 import tlscerts
-from harness import (Server, Conn, HarnessError, cachet_bin, free_port, wait_for, raise_nofile, run_startup,
+from harness import (Server, Conn, HarnessError, cachet_bin, free_port, free_ports, wait_for, raise_nofile, run_startup,
                      DEFAULT_TIMEOUT)
 from tlscerts import LiveFiles
 from tlstools import CachetTLSCase, BIG, client_ctx, peer_subject, peer_ou, outcome, localhost_cert
@@ -263,7 +263,7 @@ class TLSOperations(unittest.TestCase):
         cls.cert, cls.key = localhost_cert()
 
     def start(self):
-        plain, tls = free_port(), free_port()
+        plain, tls = free_ports(2)
         srv = Server(cachet_bin(), args=["-u", "root", "-U", "0", "-p", str(tls),
                                           "-l", f"notls:127.0.0.1:{plain},127.0.0.1:{tls}", "-Z",
                                           "-o", f"ssl_chain_cert={self.cert},ssl_key={self.key}"])

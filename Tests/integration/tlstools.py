@@ -22,7 +22,7 @@ import time
 import unittest
 
 import tlscerts
-from harness import Conn, DEFAULT_TIMEOUT, HarnessError, Server, cachet_bin, free_port, wait_for
+from harness import Conn, DEFAULT_TIMEOUT, HarnessError, Server, cachet_bin, free_ports, wait_for
 from tlscerts import LiveFiles
 
 
@@ -154,17 +154,34 @@ class TLSServer(Server):
                  cert=None, key=None, timeout=DEFAULT_TIMEOUT):
         self.live = live
         self.timeout = timeout
-        self.tls_port, self.plain_port = free_port(), free_port()
-        self.extra_ports = {p: free_port() for p in listeners}
-        ls = [f"127.0.0.1:{self.tls_port}", f"notls:127.0.0.1:{self.plain_port}"]
-        ls += [f"{p}:127.0.0.1:{port}" for p, port in self.extra_ports.items()]
         chain, key = cert or live.chain, key or live.key
         sslopt = ",".join([f"ssl_chain_cert={chain}", f"ssl_key={key}", *opts])
+        self._config = (listeners, tls, sslopt, list(extra))
+        super().__init__(binary, args=self._listen_args(), port=self.plain_port, name=name)
+
+    def _listen_args(self):
+        """Picks distinct free ports for every listener and returns the argument list."""
+        listeners, tls, sslopt, extra = self._config
+        ports = free_ports(2 + len(listeners))
+        self.tls_port, self.plain_port = ports[0], ports[1]
+        self.extra_ports = dict(zip(listeners, ports[2:]))
+        ls = [f"127.0.0.1:{self.tls_port}", f"notls:127.0.0.1:{self.plain_port}"]
+        ls += [f"{p}:127.0.0.1:{port}" for p, port in self.extra_ports.items()]
         args = ["-u", "root", "-U", "0", "-p", str(self.tls_port), "-l", ",".join(ls)]
         if tls:
             args.append("-Z")
-        args += ["-o", sslopt, *extra]
-        super().__init__(binary, args=args, port=self.plain_port, name=name)
+        return args + ["-o", sslopt, *extra]
+
+    def start(self):
+        """As Server.start; a port taken by someone else between the pick and the bind: new ports, again."""
+        for attempt in range(3):
+            try:
+                return super().start()
+            except HarnessError as e:
+                if "Address already in use" not in str(e) or attempt == 2:
+                    raise
+                self.args = self._listen_args()
+                self.port = self.plain_port
 
     @property
     def srv(self):
