@@ -4,7 +4,7 @@ Owns: locating the server binaries (CACHET_BIN, the memcached oracle), free loop
 starting/stopping server processes by PID, a blocking `Conn` whose every read is bounded by a
 timeout (a timeout is a test failure that shows what was received — a test never hangs), the
 normalisation of replies that legitimately differ between two servers (version, volatile
-stats), and the small checks several test files share (`stats_dict`, `assert_healthy`,
+stats), and the small helpers several test files share (`stats_dict`, `assert_healthy`, `drain`,
 `raise_nofile`, `run_startup`). TLS servers and clients: tlstools.py; server pairs: difftools.py.
 
 Only stdlib; run with Debian's /usr/bin/python3.
@@ -435,6 +435,21 @@ def wait_for(predicate, timeout=DEFAULT_TIMEOUT, interval=0.02, what="condition"
         if time.monotonic() > deadline:
             raise HarnessError(f"timeout after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def drain(sock, quiet=1.0, limit=64 << 20):
+    """Everything a raw socket delivers until it has been quiet for `quiet` seconds (a watcher's stream)."""
+    sock.settimeout(quiet)
+    data = b""
+    while len(data) < limit:
+        try:
+            chunk = sock.recv(1 << 20)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 # -- checks shared by several test files ----------------------------------------------------------

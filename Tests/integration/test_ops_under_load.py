@@ -17,27 +17,12 @@ import threading
 import time
 import unittest
 
-from harness import Server, cachet_bin, vmrss_kb, wait_for
+from harness import Server, cachet_bin, drain, vmrss_kb, wait_for
 
 ORACLE = os.path.basename(os.environ.get("CACHET_BIN", "")) == "memcached"
 cachet_only = unittest.skipIf(ORACLE, "Cachet-only behaviour")
 
 LINE = re.compile(rb"^ts=\d+\.\d+ gid=\d+ type=item_get key=k\d+ status=not_found clsid=0 cfd=\d+ size=0$")
-
-
-def drain(sock, quiet=1.0, limit=64 << 20):
-    """Everything `sock` delivers until it has been quiet for `quiet` seconds."""
-    sock.settimeout(quiet)
-    data = b""
-    while len(data) < limit:
-        try:
-            chunk = sock.recv(1 << 20)
-        except socket.timeout:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def stats(server, sub=""):

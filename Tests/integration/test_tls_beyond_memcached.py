@@ -17,7 +17,7 @@ import time
 import unittest
 
 import tlscerts
-from harness import (Server, Conn, HarnessError, cachet_bin, free_port, free_ports, wait_for, raise_nofile, run_startup,
+from harness import (Server, Conn, HarnessError, cachet_bin, drain, free_port, free_ports, wait_for, raise_nofile, run_startup,
                      DEFAULT_TIMEOUT)
 from tlscerts import LiveFiles
 from tlstools import CachetTLSCase, BIG, client_ctx, peer_subject, peer_ou, outcome, localhost_cert
@@ -237,21 +237,6 @@ class CachetTLSBetter(CachetTLSCase):
         wait_for(lambda: s.stat_int("ssl_proto_errors") == base + 2, timeout=5,
                  what="ssl_proto_errors +2 after two garbage records")
         self.assertTrue(s.srv.alive())
-
-
-def drain(sock, quiet=1.0, limit=64 << 20):
-    """Everything `sock` delivers until it has been quiet for `quiet` seconds."""
-    sock.settimeout(quiet)
-    data = b""
-    while len(data) < limit:
-        try:
-            chunk = sock.recv(1 << 20)
-        except socket.timeout:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 @cachet_only
