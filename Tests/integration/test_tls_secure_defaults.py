@@ -21,19 +21,16 @@ import threading
 import time
 import unittest
 
-import tlscerts
 from harness import HarnessError, cachet_bin, free_port, wait_for
 from tlstools import LocalhostTLSCase, localhost_cert, localhost_client_ctx
 
 
 CERT_DIR = None   # scratch directory of this module
 CERT = KEY = None  # the self-signed localhost certificate (tlstools.localhost_cert)
-CA_CERTS = None   # CA-signed server and client certificates (tlscerts.shared)
 
 
 def setUpModule():
-    global CERT_DIR, CERT, KEY, CA_CERTS
-    CA_CERTS = tlscerts.shared()
+    global CERT_DIR, CERT, KEY
     CERT, KEY = localhost_cert()
     CERT_DIR = tempfile.mkdtemp(prefix="cachet-tlshard-")
 
