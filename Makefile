@@ -107,7 +107,7 @@ bench: release
 # testssl.sh's full default scan of `cachet -Z` (make test runs the checks that rate findings).
 testssl: release
 	cd Tests/integration && CACHET_TESTSSL_FULL=1 CACHET_BIN=$(CURDIR)/$(RELEASE_BIN) $(PY) -m unittest -v \
-	  test_tls_hardening.SecureDefaults.test_testssl_reports_nothing_but_the_test_certificate
+	  test_tls_secure_defaults.SecureDefaults.test_testssl_reports_nothing_but_the_test_certificate
 
 # TLS handshake storm (established client's share, handshakes/s) and RSA vs ECDSA handshake cost, Cachet next to
 # memcached; a few minutes, not part of make test.
@@ -117,7 +117,7 @@ tls-storm: release
 
 stress: release
 	CACHET_BIN=$(RELEASE_BIN) CACHET_STRESS=1 $(PY) Tests/stress/stress.py
-	cd Tests/integration && CACHET_BIN=$(CURDIR)/$(RELEASE_BIN) CACHET_WATCH_SECONDS=300 $(PY) -m unittest -v test_concurrency
+	cd Tests/integration && CACHET_BIN=$(CURDIR)/$(RELEASE_BIN) CACHET_WATCH_SECONDS=300 $(PY) -m unittest -v test_robustness_concurrency
 
 # Bounded soak (default 30 min; SOAK_SECONDS=60 for a smoke): everything at once against one server.
 soak: release

@@ -1,8 +1,9 @@
 """Differential machinery: a (memcached, cachet) server pair and a TestCase base that sends the
 same request steps to both on fresh connections and asserts byte-equal replies.
 
-Owns: pair lifecycle (class-level, or per case with `fresh=True`), crash detection/restart,
-the case counter and the mismatch log printed at the end of the run.
+Owns: the pair (plaintext, or over TLS with `live=` certificate files), its lifecycle (class-level, or
+per case with `fresh=True`), crash detection/restart, the case counter and the mismatch log printed at
+the end of the run, and the request builders and reply normalisations the differential files share.
 """
 
 import os
@@ -11,6 +12,9 @@ import unittest
 
 from harness import (Server, stop_later, reap_stopped, HarnessError, cachet_bin, memcached_bin, normalise_version,
                      normalise_stats, normalise_settings, parse_stats, wait_for)
+from tlstools import TLSServer
+
+CRLF = b"\r\n"
 
 COUNTS = {"cases": 0, "steps": 0}
 MISMATCHES = []  # (test id, case label, step index, request, oracle bytes, cachet bytes)
@@ -75,10 +79,21 @@ def await_startup_crawl(server):
 
 
 class Pair:
-    def __init__(self, extra=()):
+    """memcached (`oracle`) and cachet started with the same flags `extra`: plain harness Servers, or,
+    with `live` (tlscerts.LiveFiles, shared by both so paths in replies are equal) and ssl `opts`,
+    tlstools.TLSServers (-Z, a TLS and a notls: listener)."""
+
+    def __init__(self, extra=(), live=None, opts=()):
         self.extra = list(extra)
-        self.oracle = Server(memcached_bin(), self.extra, name="memcached")
-        self.cachet = Server(cachet_bin(), self.extra, name="cachet")
+        if live is None:
+            self.oracle = Server(memcached_bin(), self.extra, name="memcached")
+            self.cachet = Server(cachet_bin(), self.extra, name="cachet")
+        else:
+            self.oracle = TLSServer(memcached_bin(), live, opts, self.extra, name="memcached")
+            self.cachet = TLSServer(cachet_bin(), live, opts, self.extra, name="cachet")
+
+    def both(self):
+        return (self.oracle, self.cachet)
 
     def start(self):
         self.oracle.start()
@@ -106,6 +121,66 @@ class Pair:
 
     def stop_later(self):
         stop_later(self.oracle, self.cachet)
+
+
+# -- requests and normalisations the differential files share ------------------------------------
+
+def st(key=b"k", val=b"x", flags=0, exp=0, cmd=b"set", extra=b""):
+    """A storage command with its data block."""
+    return cmd + b" " + key + b" %d %d %d" % (flags, exp, len(val)) + extra + CRLF + val + CRLF
+
+
+def ms(key=b"k", val=b"x", flags=b""):
+    """A meta set with its data block."""
+    return b"ms " + key + b" %d" % len(val) + (b" " + flags if flags else b"") + CRLF + val + CRLF
+
+
+# Opaque tokens of the longest allowed length (32 bytes) and one byte over; keys likewise (250).
+O32 = b"O" + b"o" * 31
+O33 = b"O" + b"o" * 32
+K250 = b"a" * 250
+K251 = b"a" * 251
+
+
+def stats_norm(raw):
+    return normalise_stats(parse_stats(raw))
+
+
+VOLATILE_ITEM_FIELDS = ("age_hot", "age_warm", "age", "number_hot", "number_warm", "number_cold",
+                        "moves_to_cold", "moves_to_warm", "moves_within_lru", "lrutail_reflocked",
+                        "crawler_reclaimed", "crawler_items_checked", "hits_to_hot", "hits_to_warm",
+                        "hits_to_cold", "hits_to_temp", "evicted_time",
+                        # how often an allocation found COLD empty depends on how far each server's LRU
+                        # maintainer had got (exact under -o no_lru_maintainer, where it is compared)
+                        "direct_reclaims")
+
+
+def items_norm(raw):
+    if not raw.startswith(b"STAT"):
+        return raw
+    out = []
+    for n, v in parse_stats(raw):
+        field = n.split(":")[-1]
+        out.append((n, "<v>" if field in VOLATILE_ITEM_FIELDS else v))
+    return ("stats items", out)
+
+
+def stat_values(names):
+    def norm(raw):
+        if not raw.startswith(b"STAT"):
+            return raw
+        d = dict(parse_stats(raw))
+        return ("selected stats", [(n, d.get(n, "<absent>")) for n in names])
+    return norm
+
+
+def slabs_norm(raw):
+    """stats slabs as (name, value) pairs (every value compared) for a readable diff."""
+    return ("stats slabs", parse_stats(raw))
+
+
+def slabs_norm_any(raw):
+    return slabs_norm(raw) if raw.startswith(b"STAT ") else raw
 
 
 def auto_norm(reply):

@@ -2,15 +2,17 @@
 
 Owns: locating the server binaries (CACHET_BIN, the memcached oracle), free loopback ports,
 starting/stopping server processes by PID, a blocking `Conn` whose every read is bounded by a
-timeout (a timeout is a test failure that shows what was received — a test never hangs), and
-the normalisation of replies that legitimately differ between two servers (version, volatile
-stats).
+timeout (a timeout is a test failure that shows what was received — a test never hangs), the
+normalisation of replies that legitimately differ between two servers (version, volatile
+stats), and the small helpers several test files share (`stats_dict`, `assert_healthy`, `drain`,
+`raise_nofile`, `run_startup`). TLS servers and clients: tlstools.py; server pairs: difftools.py.
 
 Only stdlib; run with Debian's /usr/bin/python3.
 """
 
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -53,6 +55,21 @@ def free_port():
         return s.getsockname()[1]
     finally:
         s.close()
+
+
+def free_ports(n):
+    """`n` distinct free loopback TCP ports: all bound at once, so the kernel cannot hand out one twice
+    (consecutive free_port() calls can return the same port)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def base_args(port):
@@ -419,3 +436,63 @@ def wait_for(predicate, timeout=DEFAULT_TIMEOUT, interval=0.02, what="condition"
         if time.monotonic() > deadline:
             raise HarnessError(f"timeout after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def drain(sock, quiet=1.0, limit=64 << 20):
+    """Everything a raw socket delivers until it has been quiet for `quiet` seconds (a watcher's stream)."""
+    sock.settimeout(quiet)
+    data = b""
+    while len(data) < limit:
+        try:
+            chunk = sock.recv(1 << 20)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+# -- checks shared by several test files ----------------------------------------------------------
+
+def stats_dict(conn, sub=""):
+    return dict(conn.stats(sub))
+
+
+def stat_of(tc, d, name):
+    tc.assertIn(name, d, f"stat {name!r} missing; got {sorted(d)[:60]}")
+    return d[name]
+
+
+def assert_healthy(tc, server):
+    """A fresh connection gets correct replies (set/get/incr/delete round trip)."""
+    tc.assertTrue(server.alive(), f"server died: exit {server.proc.poll()} stderr {server.stderr()[-400:]!r}")
+    with server.connect() as c:
+        tc.assertEqual(c.roundtrip(b"set health 5 0 2\r\nok\r\nget health\r\nincr n 1\r\n"
+                                   b"delete health\r\nget health\r\n"),
+                       b"STORED\r\nVALUE health 5 2\r\nok\r\nEND\r\nNOT_FOUND\r\nDELETED\r\nEND\r\n")
+
+
+def raise_nofile(n, required=True):
+    """Raise this process's soft RLIMIT_NOFILE to `n` (servers started later inherit it). If the hard
+    limit is lower: a HarnessError when `required`, else the hard limit is used."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(max(soft, n), hard) if hard != resource.RLIM_INFINITY else max(soft, n)
+    if want < n and required:
+        raise HarnessError(f"RLIMIT_NOFILE hard limit {hard} < {n} needed by this test")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def run_startup(binary, args, timeout=5.0):
+    """Run a server expected to fail at startup: (exit code or 'still running', last output line, stderr)."""
+    p = subprocess.Popen([binary, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        out, err = p.communicate(timeout=timeout)
+        rc = p.returncode
+    except subprocess.TimeoutExpired:
+        os.kill(p.pid, signal.SIGKILL)
+        out, err = p.communicate(timeout=5)
+        rc = "still running"
+    lines = [ln for ln in (err + out).replace(b"\r\n", b"\n").split(b"\n") if ln.strip()]
+    return rc, (lines[-1].decode(errors="replace") if lines else ""), err

@@ -25,9 +25,8 @@ import time
 import unittest
 
 from harness import Server, HarnessError, cachet_bin, REPO_ROOT
-from tlscerts import TestCerts, LiveFiles
-from test_tls import TLSServer, client_ctx, tls_connect
-import test_tls
+from tlscerts import LiveFiles, shared
+from tlstools import TLSServer, client_ctx, tls_connect
 
 SECONDS = float(os.environ.get("SANITIZER_LOAD_SECONDS", "4"))
 SANITIZER = os.environ.get("SANITIZER", "address")
@@ -40,13 +39,7 @@ CERTS = None
 def setUpModule():
     global CERTS
     os.makedirs(LOG_DIR, exist_ok=True)
-    CERTS = TestCerts.create()
-    test_tls.CERTS = CERTS          # test_tls's client_ctx reads its module global
-
-
-def tearDownModule():
-    if CERTS is not None:
-        CERTS.cleanup()
+    CERTS = shared()                # the certificates tlstools' client_ctx trusts
 
 
 def sanitizer_env(name):

@@ -1,15 +1,19 @@
 """Test certificates for the TLS tests, generated with the `openssl` CLI into a temp dir at test
 time (nothing is committed).
 
-    certs = TestCerts.create()      # once per module; certs.cleanup() at the end
+    certs = shared()                # one set per test process, removed at exit
+    certs = TestCerts.create()      # a private set; certs.cleanup() at the end
     certs.ca_crt, certs.server1_crt/key (CN=server1, OU=first),
     certs.server2_crt/key (different key, CN=server2, OU=second),
     certs.client_crt/key (signed by the CA), certs.garbage_key (not a key at all)
 
 `LiveFiles` is a per-server directory holding `chain.pem`/`key.pem`/`ca.pem` whose contents the
 tests swap (atomically, via rename) between `refresh_certs`/SIGHUP calls.
+
+`self_signed(dir)` writes a self-signed CN=localhost certificate and key (no CA) into `dir`.
 """
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -68,6 +72,29 @@ class TestCerts:
 
     def cleanup(self):
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+_SHARED = None
+
+
+def shared():
+    """The process's TestCerts: generated on first use (RSA key generation costs about a second), shared by
+    every test module, removed when the process exits."""
+    global _SHARED
+    if _SHARED is None:
+        _SHARED = TestCerts.create()
+        atexit.register(_SHARED.cleanup)
+    return _SHARED
+
+
+def self_signed(directory, cert="cert.pem", key="key.pem", san=None):
+    """A self-signed CN=localhost certificate and its key written to `directory` (`san`: a
+    subjectAltName value, or None for none); returns their absolute paths."""
+    args = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"]
+    if san:
+        args += ["-addext", f"subjectAltName={san}"]
+    _run(args + ["-keyout", key, "-out", cert], directory)
+    return os.path.join(os.path.abspath(directory), cert), os.path.join(os.path.abspath(directory), key)
 
 
 class LiveFiles:

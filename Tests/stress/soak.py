@@ -44,7 +44,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from harness import REPO_ROOT, Server, cachet_bin, free_port  # noqa: E402
+from harness import REPO_ROOT, Server, cachet_bin, free_ports  # noqa: E402
 
 ANSWER_TIMEOUT = 5.0       # a reply later than this is a hang
 STALL_MS = 100.0           # a probe reply slower than this is a stall (reported, not fatal)
@@ -281,7 +281,7 @@ class Soak:
             os.replace(dst + ".new", dst)  # a reload never sees a half-written file
 
     def start_server(self):
-        self.plain_port, self.tls_port = free_port(), free_port()
+        self.plain_port, self.tls_port = free_ports(2)
         user = ["-u", "root"] if os.geteuid() == 0 else []
         args = [*user, "-U", "0", "-p", str(self.tls_port), "-t", "4", "-m", "128", "-c", "4096", "-Z",
                 "-o", f"ssl_chain_cert={self.cert_path},ssl_key={self.key_path}",

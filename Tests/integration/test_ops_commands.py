@@ -1,6 +1,6 @@
-"""Differential cases for the operational commands: `stats detail|cachedump|conns`,
-`lru_crawler`, `watch`. Imported by test_differential (so they run and count with it); kept in their
-own module because their replies need their own normalisation:
+"""Differential cases for the operational commands: `lru_crawler` (crawl, tocrawl, metadump), `watch`,
+`stats conns`, `slabs`/`lru` command replies, against memcached 1.6.18. Their replies need their own
+normalisation:
 
 - metadump lines carry absolute times (`exp=`, `la=`) → `T`; their order depends on memcached's
   HOT/WARM/COLD juggling (racy in the oracle itself) → lines sorted;
@@ -15,14 +15,7 @@ import socket
 import time
 
 from harness import normalise_version
-from difftools import DiffCase, COUNTS, MISMATCHES, Pair, short
-
-CRLF = b"\r\n"
-
-
-def st(key=b"k", val=b"x", flags=0, exp=0):
-    return b"set " + key + b" %d %d %d" % (flags, exp, len(val)) + CRLF + val + CRLF
-
+from difftools import DiffCase, COUNTS, MISMATCHES, Pair, short, CRLF, st
 
 def norm_dump(reply):
     reply = re.sub(rb"(exp|la)=(?!-1 )\d+", rb"\1=T", reply)
@@ -360,7 +353,7 @@ class StatsConns(OpsDiff):
 
 class SlabsAndLRUCommands(DiffCase):
     """`slabs automove|reassign` and `lru tune|mode|temp_ttl`: every reply 1.6.18 gives without moving a
-    page (moves themselves: test_slab_mover), and what `stats settings` shows afterwards."""
+    page (moves themselves: test_ops_slab_mover), and what `stats settings` shows afterwards."""
 
     SETTINGS = b"stats settings\r\n"
 

@@ -1,48 +1,28 @@
 """Integration tests for the operational commands under load (CACHET_BIN): `watch` with a slow
-watcher (bounded buffer, memcached's `skipped=<n>` line), evictions and TLS connection events,
-`lru_crawler crawl` reclaiming, `lru_crawler metadump` of a 1M-item cache while another connection
-keeps working on the same worker thread (its worst round trip must stay under 100 ms; typically 4-12 ms), `stats conns`
-TLS lines (Cachet-only) and `shutdown graceful` compared with memcached 1.6.18.
+watcher (bounded buffer, memcached's `skipped=<n>` line) and evictions, `lru_crawler crawl`
+reclaiming, `lru_crawler metadump` of a 1M-item cache while another connection keeps working on the
+same worker thread (its worst round trip must stay under 100 ms; typically 4-12 ms). The TLS lines of
+`stats conns` and `conntlserr`: test_tls_beyond_memcached.py; `shutdown graceful`: test_ops_shutdown.py.
 
-With CACHET_BIN=/usr/bin/memcached (harness check) the Cachet-only tests are skipped: 1.6.18 has no TLS
-lines in `stats conns` nor `conntlserr`, accounts a slow watcher's losses partly as
-log_worker_dropped, and its metadump skips items whose lock is busy (Cachet retries them).
+With CACHET_BIN=/usr/bin/memcached (harness check) the Cachet-only tests are skipped: 1.6.18
+accounts a slow watcher's losses partly as log_worker_dropped, and its metadump skips items whose
+lock is busy (Cachet retries them).
 """
 
 import os
 import re
-import shutil
-import signal
 import socket
-import ssl
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
-from harness import Server, cachet_bin, memcached_bin, free_port, parse_stats, vmrss_kb, wait_for
+from harness import Server, cachet_bin, drain, vmrss_kb, wait_for
 
 ORACLE = os.path.basename(os.environ.get("CACHET_BIN", "")) == "memcached"
 cachet_only = unittest.skipIf(ORACLE, "Cachet-only behaviour")
 
 LINE = re.compile(rb"^ts=\d+\.\d+ gid=\d+ type=item_get key=k\d+ status=not_found clsid=0 cfd=\d+ size=0$")
-
-
-def drain(sock, quiet=1.0, limit=64 << 20):
-    """Everything `sock` delivers until it has been quiet for `quiet` seconds."""
-    sock.settimeout(quiet)
-    data = b""
-    while len(data) < limit:
-        try:
-            chunk = sock.recv(1 << 20)
-        except socket.timeout:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def stats(server, sub=""):
@@ -222,98 +202,6 @@ class MetadumpUnderLoad(unittest.TestCase):
                             f"RSS grew {rss_paused - rss_before} kB while the dump reader paused")
             with srv.connect() as c:   # the crawler slot is free again
                 self.assertEqual(c.roundtrip(b"lru_crawler crawl all\r\n"), b"OK\r\n")
-
-
-@cachet_only
-class TLSOperations(unittest.TestCase):
-    """Cachet-only: `stats conns` TLS lines; `watch connevents` conntlserr (memcached 1.6.30+)."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="cachet-ops-tls-")
-        cls.cert = os.path.join(cls.dir, "cert.pem")
-        cls.key = os.path.join(cls.dir, "key.pem")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-                        "-days", "2", "-keyout", cls.key, "-out", cls.cert],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
-    def start(self):
-        plain, tls = free_port(), free_port()
-        srv = Server(cachet_bin(), args=["-u", "root", "-U", "0", "-p", str(tls),
-                                          "-l", f"notls:127.0.0.1:{plain},127.0.0.1:{tls}", "-Z",
-                                          "-o", f"ssl_chain_cert={self.cert},ssl_key={self.key}"])
-        srv.port = plain
-        srv.start()
-        self.addCleanup(srv.stop)
-        return srv, tls
-
-    def tls_connect(self, port):
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        return ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5))
-
-    def test_stats_conns_tls_lines(self):
-        srv, tls = self.start()
-        s = self.tls_connect(tls)
-        s.sendall(b"stats conns\r\n")
-        data = b""
-        while not data.endswith(b"END\r\n"):
-            data += s.recv(65536)
-        s.close()
-        fd = re.search(rb"STAT (\d+):state conn_parse_cmd", data)
-        self.assertIsNotNone(fd, data)
-        me = fd.group(1)
-        self.assertRegex(data, rb"STAT " + me + rb":tls_version TLSv1\.[23]\r\n")
-        self.assertRegex(data, rb"STAT " + me + rb":tls_cipher \S+\r\n")
-        self.assertIn(b"STAT " + me + b":tls_resumed no\r\n", data)
-        self.assertIn(b":state conn_listening\r\n", data)
-
-    def test_conntlserr_on_failed_handshake(self):
-        srv, tls = self.start()
-        w = srv.raw_connect()
-        w.sendall(b"watch connevents\r\n")
-        w.settimeout(5)
-        self.assertEqual(w.recv(4), b"OK\r\n")
-        bad = socket.create_connection(("127.0.0.1", tls), timeout=5)
-        bad.sendall(b"version\r\n")
-        time.sleep(0.3)
-        bad.close()
-        out = drain(w)
-        self.assertRegex(out, rb"ts=\d+\.\d+ gid=\d+ type=conn_new rip=127\.0\.0\.1 rport=\d+ transport=tcp cfd=\d+\n")
-        self.assertRegex(out, rb"ts=\d+\.\d+ gid=\d+ type=conntlserr fd=\d+ msg=[^\n]+\n")
-        self.assertRegex(out, rb"type=conn_close rip=127\.0\.0\.1 rport=\d+ transport=tcp reason=error cfd=\d+\n")
-
-
-class GracefulShutdown(unittest.TestCase):
-    """`shutdown graceful` (-A) and SIGUSR1: exit status, stdout and stderr as memcached 1.6.18."""
-
-    def outcome(self, binary, how):
-        srv = Server(binary, ["-A"], name=os.path.basename(binary)).start()
-        try:
-            c = srv.connect()
-            if how == "signal":
-                os.kill(srv.pid, signal.SIGUSR1)
-            else:
-                c.send(how)
-            try:
-                tail = c.read_until_eof(timeout=10)
-            except Exception:  # noqa: BLE001 - memcached may reset the connection
-                tail = b""
-            c.close()
-            rc = srv.proc.wait(10)
-            return rc, tail, srv.stderr()
-        finally:
-            srv.stop()
-
-    def test_graceful_matches_memcached(self):
-        for how in ("signal", b"shutdown graceful\r\n", b"shutdown\r\n"):
-            with self.subTest(how=how):
-                self.assertEqual(self.outcome(cachet_bin(), how), self.outcome(memcached_bin(), how))
 
 
 if __name__ == "__main__":

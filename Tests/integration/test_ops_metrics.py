@@ -15,7 +15,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Server, base_args, cachet_bin, free_port, wait_for
+from harness import Server, base_args, cachet_bin, free_port, free_ports, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -213,7 +213,7 @@ class MetricsPage(unittest.TestCase):
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
                         "/CN=localhost", "-keyout", "key.pem", "-out", "chain.pem"], cwd=cls.dir, check=True,
                        capture_output=True, timeout=60)
-        cls.port, cls.plain, cls.mport = free_port(), free_port(), free_port()
+        cls.port, cls.plain, cls.mport = free_ports(3)
         cls.srv = Server(cachet_bin(), port=cls.plain, args=[
             "-u", "root", "-U", "0", "-p", str(cls.port), "-t", "2",
             "-l", f"127.0.0.1:{cls.port},notls:127.0.0.1:{cls.plain}", "-Z",
@@ -369,7 +369,7 @@ class MetricsPage(unittest.TestCase):
 
 class MetricsOptions(unittest.TestCase):
     def test_off_by_default_and_loopback_when_on(self):
-        port, mport = free_port(), free_port()
+        port, mport = free_ports(2)
         srv = Server(cachet_bin(), port=port).start()
         self.addCleanup(srv.stop)
         with self.assertRaises(OSError):

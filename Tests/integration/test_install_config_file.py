@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import Server, cachet_bin, free_port, memcached_bin, normalise_settings
+from harness import Server, cachet_bin, free_port, free_ports, memcached_bin, normalise_settings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEBIAN_CONF = os.path.join(HERE, "fixtures", "debian-memcached.conf")
@@ -57,7 +57,7 @@ class ConfigFileCase(unittest.TestCase):
             return dict(c.stats("settings")), normalise_settings(c.stats("settings"))
 
     def test_debian_default_conf_matches_memcached_via_its_wrapper(self):
-        mport, cport = free_port(), free_port()
+        mport, cport = free_ports(2)
         mconf, cconf = self.local_copy(mport), self.local_copy(cport)
         if os.geteuid() == 0 and os.access(WRAPPER, os.X_OK):
             oracle = Server(WRAPPER, port=mport, args=[mconf], name="memcached via wrapper")

@@ -11,7 +11,7 @@ import tempfile
 import time
 import unittest
 
-from harness import REPO_ROOT, cachet_bin, free_port
+from harness import REPO_ROOT, cachet_bin, free_ports
 
 RUN_DEV = os.path.join(REPO_ROOT, "Scripts", "run-dev")
 BENCH = os.path.join(REPO_ROOT, "Scripts", "bench")
@@ -25,8 +25,9 @@ class RunDev(unittest.TestCase):
     def setUp(self):
         self.dev = tempfile.mkdtemp(prefix="cachet-dev-")
         self.addCleanup(shutil.rmtree, self.dev, True)
+        tls_port, plain_port = free_ports(2)
         self.env = dict(os.environ, CACHET_BIN=cachet_bin(), CACHET_DEV_DIR=self.dev,
-                        CACHET_TLS_PORT=str(free_port()), CACHET_PLAIN_PORT=str(free_port()),
+                        CACHET_TLS_PORT=str(tls_port), CACHET_PLAIN_PORT=str(plain_port),
                         CACHET_RUN_USER="nobody")
 
     def fingerprint(self):

@@ -13,15 +13,9 @@ import tempfile
 import time
 import unittest
 
+from tlscerts import self_signed
 from harness import (HarnessError, Server, base_args, cachet_bin, free_port, memcached_bin,
                      wait_for)
-
-
-def _self_signed(d):
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=localhost", "-keyout", "key.pem", "-out", "chain.pem"],
-                   cwd=d, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   check=True, timeout=60)
 
 
 def _gone(pid):
@@ -154,7 +148,7 @@ class TLSOperatorMessages(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="cachet-ops-tls-")
         self.addCleanup(shutil.rmtree, self.dir, True)
-        _self_signed(self.dir)
+        self_signed(self.dir, cert="chain.pem", key="key.pem")
 
     def run_until_exit(self, binary, extra):
         return subprocess.run([binary, *base_args(free_port()), *extra], cwd=self.dir,
