@@ -1,6 +1,9 @@
-/* Client identity (`-o ssl_verify_name`): on listeners that verify client certificates, the client's
- * certificate must name one of the configured names — its DNS subjectAltNames, or its subject CN when it
- * has no DNS names (the rule TLS clients apply to servers). A configured name may start with "*." to stand
+/* Client identity (`-o ssl_verify_name`, `-o ssl_verify_uri`): on listeners that verify client
+ * certificates, the client's certificate must name one of the configured names — its DNS subjectAltNames,
+ * or its subject CN when it has no DNS names (the rule TLS clients apply to servers) — or carry one of the
+ * configured URIs as a URI subjectAltName (SPIFFE IDs such as spiffe://prod.example/ns/web/sa/app; a
+ * configured URI ending in '*' matches every URI that starts with what precedes the '*', compared byte for
+ * byte). With only URIs configured, DNS names and the CN are not looked at. A configured name may start with "*." to stand
  * for exactly one leading label ("*.cache.example" matches "a.cache.example", not "cache.example" nor
  * "a.b.cache.example"); names in the certificate are compared literally, case-insensitively.
  *
@@ -16,6 +19,8 @@
 struct cachet_names {
     size_t count;
     char **names;
+    size_t uri_count;
+    char **uris;
 };
 
 static int names_index = -1, failed_index = -1;
@@ -27,6 +32,8 @@ static void names_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, lon
     if (n == NULL) return;
     for (size_t i = 0; i < n->count; i++) free(n->names[i]);
     free(n->names);
+    for (size_t i = 0; i < n->uri_count; i++) free(n->uris[i]);
+    free(n->uris);
     free(n);
 }
 
@@ -40,17 +47,28 @@ static struct cachet_names *names_of(SSL_CTX *ctx) {
     return names_index < 0 ? NULL : SSL_CTX_get_ex_data(ctx, names_index);
 }
 
-int cachet_verify_names_install(SSL_CTX *ctx, const char *const *names, size_t count) {
-    if (count == 0 || names_of(ctx) != NULL || names_index < 0) return 0;
+/* Copies `count` strings into a new array at *out, counting the copies made in *made (all on success). */
+static int copy_strings(char ***out, size_t *made, const char *const *src, size_t count) {
+    *made = 0;
+    *out = calloc(count == 0 ? 1 : count, sizeof(char *));
+    if (*out == NULL) return 0;
+    for (size_t i = 0; i < count; i++) {
+        (*out)[i] = strdup(src[i]);
+        if ((*out)[i] == NULL) return 0;
+        *made = i + 1;
+    }
+    return 1;
+}
+
+int cachet_verify_names_install(SSL_CTX *ctx, const char *const *names, size_t count,
+                                const char *const *uris, size_t uri_count) {
+    if (count + uri_count == 0 || names_of(ctx) != NULL || names_index < 0) return 0;
     struct cachet_names *n = calloc(1, sizeof *n);
     if (n == NULL) return 0;
-    n->names = calloc(count, sizeof(char *));
-    if (n->names == NULL) { free(n); return 0; }
-    for (size_t i = 0; i < count; i++) {
-        n->names[i] = strdup(names[i]);
-        if (n->names[i] == NULL) { n->count = i; names_free(NULL, n, NULL, 0, 0, NULL); return 0; }
+    if (!copy_strings(&n->names, &n->count, names, count) || !copy_strings(&n->uris, &n->uri_count, uris, uri_count)) {
+        names_free(NULL, n, NULL, 0, 0, NULL);
+        return 0;
     }
-    n->count = count;
     if (SSL_CTX_set_ex_data(ctx, names_index, n) != 1) { names_free(NULL, n, NULL, 0, 0, NULL); return 0; }
     return 1;
 }
@@ -73,10 +91,42 @@ static int name_matches(const char *want, const unsigned char *got, size_t len) 
 /* Looks for a configured name among the certificate's DNS names, or its CN if it has none. Returns the
  * matching configured name's index+1 (0 = no match) and writes the certificate's matching name to out
  * (NUL-terminated, truncated to cap) when out != NULL. */
+/* Does the certificate's URI `got` (len bytes) satisfy configured URI `want` (exact, or a prefix before a
+ * final '*')? */
+static int uri_matches(const char *want, const unsigned char *got, size_t len) {
+    if (memchr(got, 0, len) != NULL) return 0;
+    size_t wl = strlen(want);
+    if (wl > 0 && want[wl - 1] == '*') return len >= wl - 1 && memcmp(want, got, wl - 1) == 0;
+    return wl == len && memcmp(want, got, len) == 0;
+}
+
+static void copy_out(char *out, size_t cap, const unsigned char *data, size_t len) {
+    if (out == NULL || cap == 0) return;
+    size_t m = len < cap - 1 ? len : cap - 1;
+    memcpy(out, data, m);
+    out[m] = 0;
+}
+
 static size_t match_certificate(X509 *cert, const struct cachet_names *n, char *out, size_t cap) {
     size_t found = 0;
     int had_dns = 0;
     GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens) && !found; i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        if (g->type != GEN_URI) continue;
+        const unsigned char *data = ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
+        size_t len = (size_t)ASN1_STRING_length(g->d.uniformResourceIdentifier);
+        for (size_t k = 0; k < n->uri_count && !found; k++) {
+            if (uri_matches(n->uris[k], data, len)) {
+                found = n->count + k + 1;
+                copy_out(out, cap, data, len);
+            }
+        }
+    }
+    if (found || n->count == 0) {
+        GENERAL_NAMES_free(gens);
+        return found;
+    }
     for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens) && !found; i++) {
         const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
         if (g->type != GEN_DNS) continue;
@@ -86,11 +136,7 @@ static size_t match_certificate(X509 *cert, const struct cachet_names *n, char *
         for (size_t k = 0; k < n->count && !found; k++) {
             if (name_matches(n->names[k], data, len)) {
                 found = k + 1;
-                if (out != NULL && cap > 0) {
-                    size_t m = len < cap - 1 ? len : cap - 1;
-                    memcpy(out, data, m);
-                    out[m] = 0;
-                }
+                copy_out(out, cap, data, len);
             }
         }
     }
@@ -105,11 +151,7 @@ static size_t match_certificate(X509 *cert, const struct cachet_names *n, char *
     for (size_t k = 0; k < n->count && !found; k++) {
         if (name_matches(n->names[k], cn, (size_t)len)) {
             found = k + 1;
-            if (out != NULL && cap > 0) {
-                size_t m = (size_t)len < cap - 1 ? (size_t)len : cap - 1;
-                memcpy(out, cn, m);
-                out[m] = 0;
-            }
+            copy_out(out, cap, cn, (size_t)len);
         }
     }
     OPENSSL_free(cn);

@@ -128,15 +128,20 @@ public enum TLSContextBuilder {
         // The callback adds the ssl_verify_name check to OpenSSL's verdict (verify_name.c); without names
         // it passes OpenSSL's verdict through.
         SSL_CTX_set_verify(ctx, verifyFlags(forMode: settings.verifyMode), cachet_verify_callback)
-        if !settings.verifyNames.isEmpty {
-            var copies = settings.verifyNames.map { strdup($0) }
-            defer { copies.forEach { free($0) } }
-            let ok = copies.withUnsafeMutableBufferPointer { buf in
-                buf.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buf.count) {
-                    cachet_verify_names_install(ctx, $0, buf.count)
+        if !settings.verifyNames.isEmpty || !settings.verifyURIs.isEmpty {
+            // Both lists as C strings for the call (strdup'd here, copied again by verify_name.c).
+            var names: [UnsafePointer<CChar>?] = settings.verifyNames.map { UnsafePointer(strdup($0)) }
+            var uris: [UnsafePointer<CChar>?] = settings.verifyURIs.map { UnsafePointer(strdup($0)) }
+            defer { (names + uris).forEach { free(UnsafeMutablePointer(mutating: $0)) } }
+            let ok = names.withUnsafeMutableBufferPointer { n in
+                uris.withUnsafeMutableBufferPointer { u in
+                    cachet_verify_names_install(ctx, n.baseAddress, n.count, u.baseAddress, u.count)
                 }
             }
-            if ok != 1 { throw TLSContextError(kind: .contextCreation, message: "Failed to set the client names (ssl_verify_name)") }
+            if ok != 1 {
+                throw TLSContextError(kind: .contextCreation,
+                                      message: "Failed to set the client names (ssl_verify_name, ssl_verify_uri)")
+            }
         }
         if let list = settings.ciphers, SSL_CTX_set_cipher_list(ctx, list) != 1 {
             OpenSSLErrorQueue.clear()  // memcached prints no queue here

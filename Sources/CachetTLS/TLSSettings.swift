@@ -30,6 +30,9 @@ public struct TLSSettings: Sendable, Equatable {
     /// Cachet only: names a verified client certificate must carry (DNS SAN, else CN; `*.` = one label);
     /// empty = any certificate the CA vouches for.
     public var verifyNames: [String] = []
+    /// `-o ssl_verify_uri=<uri>` (repeatable): URI subjectAltNames (SPIFFE IDs) a client certificate may carry
+    /// instead of a matching name; a trailing `*` matches any rest.
+    public var verifyURIs: [String] = []
     /// Cachet only: a second certificate chain and key (PEM) of another key type, e.g. ECDSA next to RSA.
     public var altChainCert: String? = nil
     public var altKey: String? = nil

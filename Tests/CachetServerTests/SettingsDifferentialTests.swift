@@ -48,7 +48,7 @@ import Testing
                                       maxBytes: Int(truncatingIfNeeded: s.maxBytes))
         // Cachet's own lines come last: drop them before comparing.
         let cachetOnly = ["ssl_ciphersuites", "ssl_handshake_timeout", "ssl_ticket_key_file", "ssl_auto_reload",
-                          "ssl_verify_name", "ssl_alt_chain_cert", "ssl_alt_key",
+                          "ssl_verify_name", "ssl_verify_uri", "ssl_alt_chain_cert", "ssl_alt_key",
                           "ssl_handshake_share"]
         #expect(Array(ours.suffix(cachetOnly.count).map(\.0)) == cachetOnly)
         ours.removeLast(cachetOnly.count)
@@ -124,6 +124,8 @@ import Testing
         "                          ticket key files, reloaded when changed (default: 0, off)",
         "   - ssl_verify_name:     client certificate names allowed where client certificates",
         "                          are verified, name[:name...]; *.domain matches one label",
+        "   - ssl_verify_uri:      a URI (e.g. SPIFFE ID) a client certificate may carry instead;",
+        "                          repeat for more; a trailing * matches any rest",
         "   - ssl_alt_chain_cert:  second certificate chain of another key type (e.g. ECDSA)",
         "   - ssl_alt_key:         its private key (PEM)",
         "   - ssl_handshake_share: percent of a busy worker's time new TLS handshakes may take",

@@ -352,7 +352,7 @@ def parse_stats(raw):
 CACHET_EXTRA_STATS = {"cachet_version", "ssl_ciphersuites", "ssl_cert_reload_failures", "ssl_cert_not_after",
                       "ssl_handshake_timeout", "ssl_handshake_timeouts", "ssl_plaintext_rejected",
                       "ssl_handshakes", "ssl_resumed_handshakes", "ssl_ticket_key_file",
-                      "ssl_auto_reload", "ssl_verify_name", "ssl_verify_name_failures",
+                      "ssl_auto_reload", "ssl_verify_name", "ssl_verify_uri", "ssl_verify_name_failures",
                       "ssl_alt_chain_cert", "ssl_alt_key", "ssl_handshake_share", "ssl_handshakes_deferred",
                       "restored_items"}
 

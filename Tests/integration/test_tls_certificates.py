@@ -146,6 +146,10 @@ class VerifyName(LocalhostTLSCase):
             "cn-ignored-when-dns": make_client_cert("vn-other", "a.cache.example", "DNS:evil.example"),
             "cn-only": make_client_cert("vn-cn", "EXACT.example", None),
             "second-san": make_client_cert("vn-second", "ignored", "DNS:evil.example,DNS:exact.example"),
+            "spiffe-web": make_client_cert("vn-sp-web", "ignored", "URI:spiffe://prod.example/ns/cache/sa/web"),
+            "spiffe-batch": make_client_cert("vn-sp-batch", "ignored", "URI:spiffe://prod.example/ns/batch/sa/job"),
+            "spiffe-admin": make_client_cert("vn-sp-admin", "ignored", "URI:spiffe://prod.example/admin"),
+            "spiffe-admin-longer": make_client_cert("vn-sp-admin2", "ignored", "URI:spiffe://prod.example/admin2"),
         }
 
     def ctx(self, cert=None):
@@ -174,7 +178,7 @@ class VerifyName(LocalhostTLSCase):
             # The watch's first reply; an event may follow in the same read (the close of the connection
             # that read the stats just before), so read exactly its bytes, not up to a buffer ending in OK.
             self.assertEqual(w.read_exact(4), b"OK\r\n")
-            got = {name: self.outcome(s, mt, name) for name in self.certs}
+            got = {name: self.outcome(s, mt, name) for name in self.certs if not name.startswith("spiffe")}
             got["no certificate"] = self.outcome(s, mt, None)
             self.assertEqual(got, {"one-label": "ok", "two-labels": "refused", "bare-domain": "refused",
                                    "cn-ignored-when-dns": "refused", "cn-only": "ok", "second-san": "ok",
@@ -197,6 +201,36 @@ class VerifyName(LocalhostTLSCase):
         with s.plain() as c:
             raw = c.roundtrip(b"stats conns\r\n")
         self.assertIn(b":tls_peer_name a.cache.example\r\n", raw)
+
+    URIS = ("spiffe://prod.example/ns/cache/*", "spiffe://prod.example/admin")
+
+    def test_spiffe_uris(self):
+        # ssl_verify_uri (repeatable): URI subjectAltNames, exact or up to a final `*`; with only URIs given,
+        # DNS names and the CN do not count.
+        s = self.start(["ssl_ca_cert=" + CA_CERTS.ca_crt] + ["ssl_verify_uri=" + u for u in self.URIS],
+                       listeners=("mtls",), cert=CA_CERTS.server1_crt, key=CA_CERTS.server1_key)
+        self.assertEqual(s.stats_dict("settings")["ssl_verify_uri"], " ".join(self.URIS))
+        mt = s.extra_ports["mtls"]
+        got = {name: self.outcome(s, mt, name) for name in
+               ("spiffe-web", "spiffe-batch", "spiffe-admin", "spiffe-admin-longer", "one-label", "cn-only")}
+        self.assertEqual(got, {"spiffe-web": "ok", "spiffe-batch": "refused", "spiffe-admin": "ok",
+                               "spiffe-admin-longer": "refused", "one-label": "refused", "cn-only": "refused"})
+        wait_for(lambda: s.stat_int("ssl_verify_name_failures") == 4, timeout=5, what="4 failures")
+        held = s.tls(self.ctx("spiffe-web"), port=mt)
+        self.addCleanup(held.close)
+        self.assertEqual(held.cmd("version")[:8], b"VERSION ")
+        with s.plain() as c:
+            raw = c.roundtrip(b"stats conns\r\n")
+        self.assertIn(b":tls_peer_name spiffe://prod.example/ns/cache/sa/web\r\n", raw)
+
+    def test_names_and_uris_together(self):
+        # Either a matching name or a matching URI lets a client in.
+        s = self.start(["ssl_ca_cert=" + CA_CERTS.ca_crt, "ssl_verify_name=" + self.NAMES,
+                        "ssl_verify_uri=" + self.URIS[0]],
+                       listeners=("mtls",), cert=CA_CERTS.server1_crt, key=CA_CERTS.server1_key)
+        mt = s.extra_ports["mtls"]
+        got = {name: self.outcome(s, mt, name) for name in ("one-label", "spiffe-web", "spiffe-admin", "two-labels")}
+        self.assertEqual(got, {"one-label": "ok", "spiffe-web": "ok", "spiffe-admin": "refused", "two-labels": "refused"})
 
     def test_optional_client_certificates_are_checked_when_presented(self):
         s = self.start(["ssl_ca_cert=" + CA_CERTS.ca_crt, "ssl_verify_mode=1", "ssl_verify_name=exact.example"],

@@ -67,7 +67,8 @@ int cachet_random_bytes(unsigned char *out, int n);
 /* verify_name.c: client identity (ssl_verify_name). */
 #include <pthread.h>
 /* Gives a context its allowed client names (copied; freed with it). 1 = done. */
-int cachet_verify_names_install(SSL_CTX *ctx, const char *const *names, size_t count);
+int cachet_verify_names_install(SSL_CTX *ctx, const char *const *names, size_t count,
+                                const char *const *uris, size_t uri_count);
 /* The verify callback to pass to SSL_CTX_set_verify / SSL_set_verify: OpenSSL's verdict, plus the name
    check at depth 0 when the context has names. */
 int cachet_verify_callback(int ok, X509_STORE_CTX *store);

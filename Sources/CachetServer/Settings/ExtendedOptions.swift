@@ -259,6 +259,14 @@ enum ExtendedOptions {
                 }
             }
             t.verifyNames = names
+        case "ssl_verify_uri":
+            // One URI per occurrence (URIs contain ':' and '/', so they cannot share ssl_verify_name's list);
+            // a `*` only as the last byte, after a scheme (a lone `*` would accept any certificate).
+            let v = try required(value, name)
+            let star = v.firstIndex(of: "*")
+            guard v.contains("://"), star == nil || star == v.index(before: v.endIndex),
+                  !(v.hasSuffix("*") && v.hasSuffix("://*")) else { throw SettingsError.couldNotParse(name) }
+            t.verifyURIs.append(v)
         case "ssl_alt_chain_cert": t.altChainCert = try required(value, name)
         case "ssl_alt_key": t.altKey = try required(value, name)
         case "ssl_handshake_share":

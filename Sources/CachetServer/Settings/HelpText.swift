@@ -13,7 +13,7 @@
 //   memcached's per-thread buffer imposes; `ssl_ciphersuites` is Cachet's;
 // - Cachet-only: `--config-file` (ConfigFile.swift) and the `metrics_port`/`metrics_addr` options (Metrics/).
 // - `ssl_ciphers` names Cachet's secure default; `ssl_handshake_timeout`, `ssl_ticket_key_file`,
-//   `ssl_auto_reload`, `ssl_verify_name`, `ssl_alt_chain_cert`, `ssl_alt_key`,
+//   `ssl_auto_reload`, `ssl_verify_name`, `ssl_verify_uri`, `ssl_alt_chain_cert`, `ssl_alt_key`,
 //   `ssl_handshake_share` are Cachet's.
 
 enum HelpText {
@@ -112,6 +112,8 @@ enum HelpText {
             "                          ticket key files, reloaded when changed (default: \(s.tls.autoReload), off)",
             "   - ssl_verify_name:     client certificate names allowed where client certificates",
             "                          are verified, name[:name...]; *.domain matches one label",
+            "   - ssl_verify_uri:      a URI (e.g. SPIFFE ID) a client certificate may carry instead;",
+            "                          repeat for more; a trailing * matches any rest",
             "   - ssl_alt_chain_cert:  second certificate chain of another key type (e.g. ECDSA)",
             "   - ssl_alt_key:         its private key (PEM)",
             "   - ssl_handshake_share: percent of a busy worker's time new TLS handshakes may take",

@@ -138,6 +138,7 @@ public func statsSettingsLines(_ s: Settings, verbosity: Int, oldestLive: UInt32
         ("ssl_ticket_key_file", t.ticketKeyFile ?? "NULL"),
         ("ssl_auto_reload", String(t.autoReload)),
         ("ssl_verify_name", t.verifyNames.isEmpty ? "NULL" : t.verifyNames.joined(separator: ":")),
+        ("ssl_verify_uri", t.verifyURIs.isEmpty ? "NULL" : t.verifyURIs.joined(separator: " ")),
         ("ssl_alt_chain_cert", t.altChainCert ?? "NULL"),
         ("ssl_alt_key", t.altKey ?? "NULL"),
         ("ssl_handshake_share", String(t.handshakeShare)),
