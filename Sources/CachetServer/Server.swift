@@ -52,6 +52,11 @@ final class MainLoop {
         }
         if reloadRequested {
             reloadRequested = false
+            // memcached 1.6.40+ re-reads the ASCII auth file on SIGHUP; a bad file keeps the users it had.
+            if let auth = server.authFile, let e = auth.reload() {
+                writeStderr("Could not reload authfile [\(auth.path)] on SIGHUP, keeping the previous users: "
+                            + AuthFile.startupMessage(e, path: auth.path))
+            }
             if let tls = server.tls {
                 if let failure = tls.refresh() {
                     writeStderr("Could not reload TLS certificates on SIGHUP: \(failure)\n")
@@ -188,14 +193,27 @@ public enum CachetServerMain {
                 writeStderr(Startup.slabClassLine(c))
             }
         }
+        // Re-read on SIGHUP, possibly after -d changed directory to `/`.
+        let authPath = settings.authFile.map(Startup.absoluteIfExisting)
         if settings.daemonize {
             if let failure = Startup.daemonize(keepStdio: settings.verbosity > 0) {
                 writeStderr(failure)
                 return 71
             }
         }
+        // memcached reads the auth file here: after the user switch and daemonizing, before any listener.
+        var authFile: AuthFile? = nil
+        if let path = authPath {
+            switch AuthFile.read(path) {
+            case .success(let entries): authFile = AuthFile(path: path, entries: entries)
+            case .failure(let e):
+                writeStderr(AuthFile.startupMessage(e, path: path))
+                return 1
+            }
+        }
         evthread_use_pthreads()
         let server = ServerContext(settings: settings, store: store, clock: clock, tls: tlsStore, now: now)
+        server.authFile = authFile
         server.restoredItems = restored
         // The first certificate load counts as a refresh at process start (memcached stamps it likewise).
         server.certRefreshRel.store(clock.currentTime, ordering: .relaxed)

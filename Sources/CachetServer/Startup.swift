@@ -78,6 +78,22 @@ enum Startup {
         }
     }
 
+    /// `p` made absolute against the working directory (unchanged when it already is, or getcwd fails).
+    static func absolutePath(_ p: String) -> String {
+        guard !p.hasPrefix("/") else { return p }
+        var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buf, buf.count) != nil else { return p }
+        let cwd = buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        return (cwd == "/" ? "" : cwd) + "/" + p
+    }
+
+    /// A relative path that names an existing file, made absolute; anything else as typed (so an error
+    /// names what the operator wrote). Files re-read after `-d` changed directory to `/` need this.
+    static func absoluteIfExisting(_ p: String) -> String {
+        guard !p.isEmpty, !p.hasPrefix("/"), access(p, F_OK) == 0 else { return p }
+        return absolutePath(p)
+    }
+
     /// Certificate paths given relative to the working directory would stop resolving once `-d` has
     /// changed directory to `/`, and every later reload (SIGHUP, `refresh_certs`) would fail. A relative
     /// path that names an existing file at startup is made absolute (symlinks kept, so a renewal that
@@ -85,13 +101,7 @@ enum Startup {
     /// what the operator wrote.
     static func absoluteCertificatePaths(_ t: TLSSettings) -> TLSSettings {
         var t = t
-        func resolve(_ p: String?) -> String? {
-            guard let p, !p.isEmpty, !p.hasPrefix("/"), access(p, F_OK) == 0 else { return p }
-            var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-            guard getcwd(&buf, buf.count) != nil else { return p }
-            let cwd = buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-            return (cwd == "/" ? "" : cwd) + "/" + p
-        }
+        func resolve(_ p: String?) -> String? { p.map(absoluteIfExisting) }
         t.chainCert = resolve(t.chainCert)
         t.key = resolve(t.key)
         t.caCert = resolve(t.caCert)

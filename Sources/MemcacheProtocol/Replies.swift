@@ -1,6 +1,12 @@
 // Every fixed reply string of the text protocol, exactly as memcached 1.6.18 sends it.
 public enum Reply {
     public static let stored: StaticString = "STORED\r\n"
+    // `-Y` ASCII authentication (a login is a `set`; STORED is its success).
+    public static let unauthenticated: StaticString = "CLIENT_ERROR unauthenticated\r\n"
+    public static let authenticationFailure: StaticString = "CLIENT_ERROR authentication failure\r\n"
+    public static let badAuthenticationTokenFormat: StaticString = "CLIENT_ERROR bad authentication token format\r\n"
+    public static let badCommandLineTermination: StaticString = "CLIENT_ERROR bad command line termination\r\n"
+    public static let authTokenTooLong: StaticString = "CLIENT_ERROR auth token too long\r\n"
     public static let notStored: StaticString = "NOT_STORED\r\n"
     public static let exists: StaticString = "EXISTS\r\n"
     public static let notFound: StaticString = "NOT_FOUND\r\n"

@@ -76,6 +76,12 @@ final class CommandSession {
     var closeReason = CloseReason.error
     /// Clock second of the last command (idle_timeout, stats conns).
     var lastCmdTime: UInt32
+    /// `-Y`: commands are refused until the client logged in (AsciiAuth.swift).
+    var authenticated: Bool
+    /// The login's data block length (+2) once its `set` line was read, else nil.
+    var authBlockLength: Int? = nil
+    /// Where the last login reply starts in the output (an offset from its head) and the transmit count then.
+    var authReply: (mark: Int, transmits: Int)? = nil
     private(set) var stream: ReplyStream? { didSet { isStreaming = stream != nil } }
     /// No more commands are parsed: a reply stream owns the session. (Kept as a flag: the transport asks
     /// on every event, and looking into `stream` would retain what it holds.)
@@ -95,6 +101,7 @@ final class CommandSession {
         self.output = ReplyOutput(store: server.store, recordSize: recordSize)
         self.wbuf = output.buffer
         self.lastCmdTime = server.clock.currentTime
+        self.authenticated = server.authFile == nil
     }
 
     var watchLog: WatchLog { server.watchLog }
@@ -104,6 +111,7 @@ final class CommandSession {
     /// Handles what is at the head of `rbuf`: discards (part of) a rejected value, or runs one request.
     func step() -> Step {
         output.transmitPoint = false
+        if !authenticated { return authStep() }
         if swallow > 0 {
             let n = min(swallow, rbuf.count)
             rbuf.consume(n)

@@ -156,8 +156,13 @@ final class ReplyOutput {
 
     // MARK: memcached's transmit points
 
+    /// How many times memcached would have transmitted (ASCII login replies pipelined between two
+    /// transmits overwrite each other, AsciiAuth.swift).
+    private(set) var transmits = 0
+
     /// memcached wrote (or culled) its queued responses, releasing their item references.
     @inline(__always) func markTransmitted() {
+        transmits &+= 1
         repliesSinceTransmit = 0
         if !heldItems.isEmpty { heldItems.removeAll(keepingCapacity: true) }
     }

@@ -44,6 +44,8 @@ final class ServerContext: Sendable {
 
     /// Written once by the main thread before any worker or listener starts; read-only afterwards.
     nonisolated(unsafe) var workers: [Worker] = []
+    /// `-Y`: the users of ASCII authentication (nil: off). Set like `workers`; its list reloads on SIGHUP.
+    nonisolated(unsafe) var authFile: AuthFile? = nil
 
     func sumThreadStats() -> StatsTotals {
         var t = StatsTotals()

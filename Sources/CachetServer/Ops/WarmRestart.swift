@@ -106,13 +106,7 @@ enum WarmRestart {
         }
     }
 
-    static func absolutePath(_ p: String) -> String {
-        guard !p.hasPrefix("/") else { return p }
-        var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        guard getcwd(&buf, buf.count) != nil else { return p }
-        let cwd = buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        return (cwd == "/" ? "" : cwd) + "/" + p
-    }
+    static func absolutePath(_ p: String) -> String { Startup.absolutePath(p) }
 
     /// At a graceful stop, after the workers are stopped: records the metadata. Failures are logged and the
     /// server still exits 0; the next start is then cold.

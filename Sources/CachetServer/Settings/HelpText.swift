@@ -1,5 +1,5 @@
 // `-h` and `-i`. The layout and wording are memcached 1.6.18's usage() and ssl_help(), line for
-// line, for every option Cachet supports; options Cachet refuses (-L, -S, -Y, -N, extstore
+// line, for every option Cachet supports; options Cachet refuses (-L, -S, -N, extstore
 // and the LRU/slab tuning `-o` options, see ExtendedOptions.swift) are left out rather than listed
 // as working. Like memcached, the "(default: …)" figures show the value in effect when -h is read,
 // so `cachet -p 0 -h` says "(default: 0)".
@@ -65,6 +65,8 @@ enum HelpText {
             "-F, --disable-flush-all   disable flush_all command",
             "-X, --disable-dumping     disable stats cachedump and lru_crawler metadump",
             "-W  --disable-watch       disable watch commands (live logging)",
+            "-Y, --auth-file=<file>    (EXPERIMENTAL) enable ASCII protocol authentication. format:",
+            "                          user:pass\\nuser2:pass2\\n",
             "-e, --memory-file=<file>  (EXPERIMENTAL) mmap a file for item memory.",
             "                          use only in ram disks or persistent memory mounts!",
             "                          enables restartable cache (stop with SIGUSR1)",

@@ -37,6 +37,10 @@ public struct Settings: Sendable {
     public var reqsPerEvent: Int = 20
     /// `-B`
     public var bindingProtocol: BindingProtocol = .negotiating
+    /// `-B` was given (memcached's protocol_specified: with `-Y`, only `-B ascii` is allowed).
+    public var bindingProtocolGiven = false
+    /// `-Y <file>`: ASCII authentication (Core/AuthFile.swift), nil when off.
+    public var authFile: String? = nil
 
     // Process
     /// `-A`

@@ -22,6 +22,7 @@ public enum SettingsError: Error, Equatable, Sendable {
     case pageNotMultipleOfChunk(chunk: Int, page: Int)
     case invalidPort(Int)
     case sslWithoutTCPPort
+    case binaryWithAsciiAuth
     case rootWithoutUser
     // `-o`
     case illegalSuboption(String)
@@ -73,6 +74,8 @@ public enum SettingsError: Error, Equatable, Sendable {
             return "slab_chunk_max (bytes: \(chunk)) must divide evenly into \(page) (slab_page_size)\n"
         case .invalidPort(let p): return "ERROR: Invalid port number \(p).\n"
         case .sslWithoutTCPPort: return "ERROR: You cannot enable SSL without a TCP port.\n"
+        case .binaryWithAsciiAuth:
+            return "ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens.\n"
         case .rootWithoutUser: return "can't run as root without the -u switch\n"
         case .illegalSuboption(let s): return "Illegal suboption \"\(s)\"\n"
         case .missingArgument(let o): return "Missing \(o) argument\n"
@@ -112,7 +115,7 @@ public enum SettingsError: Error, Equatable, Sendable {
             return 1
         case .invalidBindingProtocol, .itemSizeBelowMinimum, .itemSizeAboveHalfMemory,
              .itemSizeAboveGigabyte, .slabChunkAboveItemSize, .itemSizeNotMultipleOfChunk,
-             .pageNotMultipleOfChunk, .invalidPort, .sslWithoutTCPPort, .rootWithoutUser, .unsupported,
+             .pageNotMultipleOfChunk, .invalidPort, .sslWithoutTCPPort, .binaryWithAsciiAuth, .rootWithoutUser, .unsupported,
              .lruPctCombined, .temporaryTTLWithoutMaintainer:
             return 64
         }

@@ -6,7 +6,7 @@
 //
 // Cachet differences (also in the README "Differences" table):
 // - Options Cachet does not implement stop with `cachet: option X is not supported`, exit 64,
-//   instead of being half-honoured: -U <non-zero> (UDP), -S (SASL), -Y (auth file), -L (large pages), -N (NAPI ids), -B binary, and the `-o` options listed in
+//   instead of being half-honoured: -U <non-zero> (UDP), -S (SASL), -L (large pages), -N (NAPI ids), -B binary, and the `-o` options listed in
 //   ExtendedOptions.swift.
 // - `-p` below 0 is refused like `-p 70000` (memcached starts and never listens); `-R` and `-n`
 //   below 0 get memcached's "must be greater than 0" texts (memcached refuses only 0, then spins
@@ -93,6 +93,8 @@ public enum SettingsParser {
         var slabChunkChanged = false
         if let done = applyAll(arguments, &s, &slabChunkChanged) { return done }
         if let error = validate(s) { return error.outcome }
+        // memcached: -Y without -B speaks ASCII only (validate refused any other -B).
+        if s.authFile != nil { s.bindingProtocol = .ascii }
         if let warning = tlsOptionsWithoutTLS(s) { s.startupWarnings.append(warning) }
         if s.metricsPort == nil && s.metricsAddr != Settings().metricsAddr {
             s.startupWarnings.append("cachet: warning: -o metrics_addr has no effect without -o metrics_port (metrics are off)\n")
@@ -178,6 +180,7 @@ public enum SettingsParser {
         case "C": s.casEnabled = false
         case "b": s.backlog = Int(CNumeric.atoi(arg))
         case "B":
+            s.bindingProtocolGiven = true
             switch arg {
             case "auto": s.bindingProtocol = .negotiating
             case "ascii": s.bindingProtocol = .ascii
@@ -191,7 +194,7 @@ public enum SettingsParser {
         case "W": s.watchEnabled = false
         case "o": try ExtendedOptions.apply(arg, to: &s, slabChunkChanged: &slabChunkChanged)
         case "S": throw SettingsError.unsupported(option: "-S (--enable-sasl)", reason: nil)
-        case "Y": throw SettingsError.unsupported(option: "-Y (--auth-file)", reason: nil)
+        case "Y": s.authFile = arg
         case "e": s.memoryFile = arg
         case "L": throw SettingsError.unsupported(option: "-L (--enable-largepages)", reason: nil)
         case "D":
@@ -236,6 +239,7 @@ public enum SettingsParser {
         if s.tempLRU && !s.lruMaintainerThread { return .temporaryTTLWithoutMaintainer }
         if s.port > 65535 || s.port < 0 { return .invalidPort(s.port) }
         if s.tls.enabled && s.port == 0 { return .sslWithoutTCPPort }
+        if s.authFile != nil && s.bindingProtocolGiven && s.bindingProtocol != .ascii { return .binaryWithAsciiAuth }
         return nil
     }
 

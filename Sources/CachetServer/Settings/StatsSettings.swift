@@ -72,7 +72,7 @@ public func statsSettingsLines(_ s: Settings, verbosity: Int, oldestLive: UInt32
         // memcached -B ascii gives it (no reply until a line ends).
         ("binding_protocol", s.bindingProtocol.rawValue),
         ("auth_enabled_sasl", "no"),
-        ("auth_enabled_ascii", "no"),
+        ("auth_enabled_ascii", s.authFile ?? "no"),
         ("item_size_max", String(s.itemSizeMax)),
         ("maxconns_fast", yesNo(s.maxConnsFast)),
         ("hashpower_init", String(s.hashPowerInit)),
