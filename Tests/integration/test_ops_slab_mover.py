@@ -196,7 +196,8 @@ class SlabMoverUnderLoad(unittest.TestCase):
 
     def test_reassign_while_verifying(self):
         bench = self.bench_bin()
-        srv = Server(cachet_bin(), ["-m", "16", "-t", "4", "-o", "slab_automove=2,slab_chunk_max=16384"], name="cachet").start()
+        # 32 MB: with 16 over ~23 classes most hold a single page and none may have one to spare in time.
+        srv = Server(cachet_bin(), ["-m", "32", "-t", "4", "-o", "slab_automove=2,slab_chunk_max=16384"], name="cachet").start()
         try:
             with srv.connect(timeout=30) as c:
                 proc = subprocess.Popen(
