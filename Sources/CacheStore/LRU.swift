@@ -23,16 +23,12 @@ struct LRUList {
     var bytes = 0
 }
 
-extension SlabClass {
-    /// Where `lists` starts inside the struct, for `list(_:)`.
-    static let listsOffset = MemoryLayout<SlabClass>.offset(of: \SlabClass.lists)!
-}
-
 extension UnsafeMutablePointer where Pointee == SlabClass {
-    /// Segment `seg`'s list (the four lists are one homogeneous tuple, so they sit one stride apart).
+    /// Segment `seg`'s list (the four lists are one homogeneous tuple, so they sit one stride apart). The
+    /// key path to a stored property folds to a constant offset; a `static let` offset cost a swift_once
+    /// check on every call (the maintainer makes ~10 per moved item).
     @inline(__always) func list(_ seg: Int) -> UnsafeMutablePointer<LRUList> {
-        (UnsafeMutableRawPointer(self) + SlabClass.listsOffset + seg &* MemoryLayout<LRUList>.stride)
-            .assumingMemoryBound(to: LRUList.self)
+        UnsafeMutableRawPointer(pointer(to: \.lists).unsafelyUnwrapped).assumingMemoryBound(to: LRUList.self) + seg
     }
 
     /// The tail of segment `seg`, skipping crawler sentinels (memcached reads ages off the tail item).

@@ -33,15 +33,24 @@ final class LRUMaintainer: @unchecked Sendable {
     let stopped = Atomic<Bool>(false)
     /// memcached's `lru_maintainer_juggles` stat: passes of the loop.
     let juggles = Atomic<UInt64>(0)
-    private var nextJuggle: [Int]
-    private var backoff: [Int]
+    /// Per class: microseconds until its next juggle, and its current back-off. Raw buffers owned by this
+    /// object (allocated in init, freed in deinit): an Array here cost a uniqueness check per class per pass.
+    private let nextJuggle: UnsafeMutableBufferPointer<Int>
+    private let backoff: UnsafeMutableBufferPointer<Int>
 
     init(store: CacheStore, crawler: CrawlerState) {
         self.store = store
         crawls = AutoexpireCrawls(store: store, crawler: crawler)
         wakeFd = eventfd(0, Int32(EFD_NONBLOCK))
-        nextJuggle = Array(repeating: 0, count: store.largestSlabClass + 1)
-        backoff = nextJuggle
+        nextJuggle = .allocate(capacity: store.largestSlabClass + 1)
+        nextJuggle.initialize(repeating: 0)
+        backoff = .allocate(capacity: store.largestSlabClass + 1)
+        backoff.initialize(repeating: 0)
+    }
+
+    deinit {
+        nextJuggle.deallocate()
+        backoff.deallocate()
     }
 
     func start() {
