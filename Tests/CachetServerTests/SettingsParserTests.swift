@@ -141,7 +141,6 @@ let cachetOnlyFailures: [([String], Int32, String)] = [
     (["-p", "-1"], 64, "ERROR: Invalid port number -1.\n"),
     (["-R", "-1"], 1, "Number of requests per event must be greater than 0\n"),
     (["-n", "-5"], 1, "Chunk size must be greater than 0\n"),
-    (["-B", "binary"], 64, "cachet: option -B binary is not supported (Cachet has no binary protocol)\n"),
     (["-U", "11211"], 64, "cachet: option -U (--udp-port) is not supported (Cachet has no UDP listener)\n"),
     (["-S"], 64, "cachet: option -S (--enable-sasl) is not supported\n"),
     (["-Y", "/tmp/auth"], 64, "cachet: option -Y (--auth-file) is not supported\n"),

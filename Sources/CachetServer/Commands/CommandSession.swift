@@ -1,6 +1,7 @@
 // One client's command session: everything between the bytes a transport received and the replies it
-// must send — memcached's text and meta protocols, the data block a storage command waits for
-// (conn_nread) or discards (conn_swallow), and the replies with their transmit bookkeeping (ReplyOutput).
+// must send — memcached's text and meta protocols, its binary protocol (Binary*.swift), the data block a
+// storage command waits for (conn_nread) or discards (conn_swallow), and the replies with their transmit
+// bookkeeping (ReplyOutput).
 // It knows no socket, TLS session or event: a transport appends what it read to `rbuf`, calls `step()`
 // until that reports `.needMore`, sends `output`, and — while a command streams its reply (watch,
 // lru_crawler metadump) — asks for more with `continueStream()` whenever the output has drained.
@@ -82,6 +83,9 @@ final class CommandSession {
     private(set) var isStreaming = false
     /// The buffer a watcher's lines are swapped into (WatchLog.take); empty between takes.
     var watchLines: [UInt8] = []
+    /// The protocol this client speaks: `-B` decides, or with `-B auto` its first byte (0x80: binary),
+    /// for the connection's life.
+    var wireProtocol: BindingProtocol
 
     init(server: ServerContext, stats: ThreadStats, scratch: CommandScratch, cfd: Int32, recordSize: Int?,
          waker: any WatcherWaking) {
@@ -95,6 +99,7 @@ final class CommandSession {
         self.output = ReplyOutput(store: server.store, recordSize: recordSize)
         self.wbuf = output.buffer
         self.lastCmdTime = server.clock.currentTime
+        self.wireProtocol = server.settings.bindingProtocol
     }
 
     var watchLog: WatchLog { server.watchLog }
@@ -114,7 +119,10 @@ final class CommandSession {
             return .done
         }
         if rbuf.isEmpty || rbuf.count < pendingNeed { return .needMore }
-        let step = processCommand()
+        if wireProtocol == .negotiating {
+            wireProtocol = rbuf.readable[0] == BinaryRequestHeader.requestMagic ? .binary : .ascii
+        }
+        let step = wireProtocol == .binary ? processBinaryRequest() : processCommand()
         if step == .close {
             // memcached closes at once, dropping the replies it had not transmitted yet (those since it
             // last ran out of input, finished reading a value from the socket, or answered a get); earlier

@@ -59,7 +59,7 @@ enum HelpText {
             "                          starvation (default: \(s.reqsPerEvent))",
             "-C, --disable-cas         disable use of CAS",
             "-b, --listen-backlog=<num> set the backlog queue limit (default: \(s.backlog))",
-            "-B, --protocol=<name>     protocol - one of ascii or auto (default: \(s.bindingProtocol.rawValue))",
+            "-B, --protocol=<name>     protocol - one of ascii, binary, or auto (default: \(s.bindingProtocol.rawValue))",
             "-I, --max-item-size=<num> adjusts max item size",
             "                          (default: \(s.itemSizeMax / (1024 * 1024))m, min: 1k, max: 1024m)",
             "-F, --disable-flush-all   disable flush_all command",

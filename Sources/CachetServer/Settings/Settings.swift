@@ -8,6 +8,8 @@ import CachetTLS
 /// memcached's `-B`. Binary is refused at parse time (Cachet has no binary protocol).
 public enum BindingProtocol: String, Sendable, Equatable {
     case ascii
+    case binary
+    /// The first byte of each connection decides (0x80: binary).
     case negotiating = "auto-negotiate"
 }
 

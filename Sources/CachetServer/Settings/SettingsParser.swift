@@ -182,8 +182,7 @@ public enum SettingsParser {
             switch arg {
             case "auto": s.bindingProtocol = .negotiating
             case "ascii": s.bindingProtocol = .ascii
-            case "binary":
-                throw SettingsError.unsupported(option: "-B binary", reason: "Cachet has no binary protocol")
+            case "binary": s.bindingProtocol = .binary
             default: throw SettingsError.invalidBindingProtocol(arg)
             }
         case "I": s.itemSizeMax = itemSize(arg)
