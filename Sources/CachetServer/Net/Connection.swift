@@ -165,7 +165,7 @@ final class Connection {
         }
         worker.servedEstablished = true
         if session.isStreaming && driveStream() { return }
-        if outputPending {
+        if outputPending && !session.holdsOutput {
             if !flush() { return }
         }
         if session.closeAfterWrite { close(); return }
@@ -174,7 +174,7 @@ final class Connection {
         if closed { return }
         process()
         if closed { return }
-        if outputPending { _ = flush() }
+        if outputPending && !session.holdsOutput { _ = flush() }
         if closed { return }
         if session.closeAfterWrite && !outputPending { close(); return }
         if eof { close(); return }
@@ -290,7 +290,7 @@ final class Connection {
                 close(); return
             case .needMore:
                 starved = true
-                if output.repliesSinceTransmit > 0 {
+                if output.repliesSinceTransmit > 0 && !session.holdsOutput {
                     _ = flush()
                     nreqs -= 1
                     if nreqs < 0 { yieldNow() }
@@ -303,14 +303,16 @@ final class Connection {
                 nreqs -= 1
                 if nreqs >= 0 {
                     if !rbuf.isEmpty && !session.closeAfterWrite { continue }
-                    if output.repliesSinceTransmit > 0 && !session.closeAfterWrite {
+                    if output.repliesSinceTransmit > 0 && !session.closeAfterWrite && !session.holdsOutput {
                         _ = flush()
                         nreqs -= 1
                         if nreqs < 0 { yieldNow() }
                     }
                     return
                 }
-                if output.repliesSinceTransmit > 0 && !session.closeAfterWrite { _ = flush(); nreqs -= 1 }
+                if output.repliesSinceTransmit > 0 && !session.closeAfterWrite && !session.holdsOutput {
+                    _ = flush(); nreqs -= 1
+                }
                 if !session.closeAfterWrite { yieldNow() }
                 return
             }
