@@ -324,6 +324,29 @@ class BinaryDiff(unittest.TestCase):
         self.diff("quit", [store(SET, b"q", b"1") + pkt(GET, b"q"), ("eof", pkt(QUIT, opaque=9))])
         self.diff("quitq", [("eof", store(SETQ, b"q", b"1") + pkt(GET, b"q") + pkt(QUITQ) + pkt(NOOP))])
 
+    def test_large_values(self):
+        """Values big enough to be sent from slab memory (and chunked) come back whole in every form."""
+        big = bytes(range(256)) * 800   # 200 KB
+        self.diff("large values", [
+            store(SET, b"big", big, flags=1),
+            pkt(GETK, b"big"),
+            touch(GAT, b"big", 100),
+            pkt(APPEND, b"big", value=b"tail"),
+            pkt(GET, b"big"),
+        ])
+
+    def test_quiet_hit_without_noop(self):
+        """A batch of quiet requests with no noop after it: the hits still go out once input runs out."""
+        out = []
+        for server in (self.pair.oracle, self.pair.cachet):
+            with self.connect(server) as c:
+                c.send(store(SET, b"qh", b"value") + MARK)
+                c.read_until(MARK_REPLY)
+                c.send(pkt(GETKQ, b"qh", opaque=1) + pkt(GETQ, b"none") + pkt(GETQ, b"qh", opaque=2))
+                out.append(c.read_exact(2 * 24 + 2 * 4 + 2 + 2 * 5))
+        self.assertEqual(cas_zeroed(out[0]), cas_zeroed(out[1]))
+        self.assertEqual([(r[0], r[5], r[6]) for r in responses(out[0])], [(GETKQ, b"qh", b"value"), (GETQ, b"", b"value")])
+
     # -- errors and bad packets ------------------------------------------------------------------
 
     def test_unknown_and_sasl_without_S(self):
@@ -601,11 +624,12 @@ class BinaryOverTLS(BinaryDiff):
         return Conn(s, label=f"{server.name}/tls")
 
     # Cases that start their own plaintext pair or measure the read buffer are not repeated over TLS;
-    # nor is the swallowed 1 MB value (memcached 1.6.18 -Z stalls on what is pipelined after it), which
-    # is checked on Cachet alone below.
+    # nor are values sent in many TLS records (memcached 1.6.18 -Z stalls on them and on what is
+    # pipelined after them), which are checked on Cachet alone below.
     test_counters_after_binary_traffic = None
     test_closing_errors = None
     test_too_large_and_swallow = None
+    test_large_values = None
 
     def test_split_and_pipelined(self):
         """memcached 1.6.18 -Z stalls on some requests split across TLS records, so the split forms are
@@ -622,13 +646,17 @@ class BinaryOverTLS(BinaryDiff):
                 got = run_steps(c, [parts])[0]
                 self.assertEqual(cas_zeroed(got).replace(b"1.6.45", b"1.6.18"), cas_zeroed(whole), label)
 
-    def test_tls_swallow(self):
+    def test_tls_swallow_and_large_values(self):
         big = b"x" * (1024 * 1024)
         with self.connect(self.own_cachet()) as c:
             r = run_steps(c, [store(SET, b"s", b"small"),
                               [store(SET, b"s", big)[:5000], store(SET, b"s", big)[5000:] + pkt(GETK, b"s")]])
             self.assertEqual([(x[0], x[1], x[6]) for x in responses(r[1])],
                              [(SET, 3, b"Too large."), (GETK, 1, b"")])
+            big = bytes(range(256)) * 800
+            r = run_steps(c, [store(SET, b"big", big, flags=1) + pkt(GETK, b"big") + touch(GATK, b"big")])
+            self.assertEqual([(x[0], x[1], x[4], x[5], x[6]) for x in responses(r[0])][1:],
+                             [(GETK, 0, b"\0\0\0\x01", b"big", big), (GATK, 0, b"\0\0\0\x01", b"big", big)])
 
     def test_tls_really_used(self):
         with self.connect(self.pair.cachet) as c:

@@ -14,7 +14,7 @@ private func check(_ ok: Bool, _ what: StaticString) {
     }
 }
 
-private let out = ByteBuffer(capacity: 64)
+nonisolated(unsafe) private let out = ByteBuffer(capacity: 64)
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzBinaryPacket(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
