@@ -113,8 +113,8 @@ extension CommandSession {
 
     /// An error with memcached's text for it, sent even for a quiet form. memcached writes everything
     /// queued right after an error, unless it first discards `swallow` bytes of the request.
-    func binaryError(_ h: BinaryRequestHeader, _ status: BinaryStatus, swallow: Int = 0) {
-        let text = status.message
+    func binaryError(_ h: BinaryRequestHeader, _ status: BinaryStatus, swallow: Int = 0, text: StaticString? = nil) {
+        let text = text ?? status.message
         binaryHeader(h, status, body: text.utf8CodeUnitCount)
         wbuf.append(text)
         if swallow > 0 {
@@ -205,7 +205,10 @@ extension CommandSession {
         case .stored: binarySuccess(h, cas: r.cas)
         case .exists: binaryError(h, .keyExists)
         case .notFound: binaryError(h, .keyNotFound)
-        case .notStored, .tooLarge, .outOfMemory:
+        case .outOfMemory:
+            // memcached could not allocate the item (its text reply without "SERVER_ERROR ").
+            binaryError(h, .outOfMemory, text: "Out of memory allocating item")
+        case .notStored, .tooLarge:
             // memcached words a failed add as "exists" and a failed replace as "not found".
             switch mode {
             case .add: binaryError(h, .keyExists)
@@ -234,7 +237,7 @@ extension CommandSession {
         switch r.result {
         case .ok(let value, _): binaryCounter(h, value, cas: r.cas)
         case .nonNumeric: binaryError(h, .deltaBadValue)
-        case .outOfMemory: binaryError(h, .outOfMemory)
+        case .outOfMemory: binaryError(h, .outOfMemory, text: "Out of memory incrementing value")
         case .notFound:
             guard create else {
                 binaryError(h, .keyNotFound)
@@ -249,7 +252,7 @@ extension CommandSession {
             }
             switch made.result {
             case .stored: binaryCounter(h, initial, cas: made.cas)
-            case .tooLarge, .outOfMemory: binaryError(h, .outOfMemory)
+            case .tooLarge, .outOfMemory: binaryError(h, .outOfMemory, text: "Out of memory allocating new item")
             default: binaryError(h, .notStored)
             }
         }
