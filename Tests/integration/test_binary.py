@@ -17,6 +17,7 @@ import ssl
 import struct
 import subprocess
 import sys
+import threading
 import unittest
 
 from difftools import Pair, short
@@ -687,6 +688,38 @@ class BinaryOverTLS(BinaryDiff):
                            ("lengths disagree", pkt(GET, b"abc", bodylen=2))):
             with self.subTest(label):
                 self.diff(label, [store(SET, b"pre", b"1"), ("eof", req)])
+
+
+class HeldRepliesDoNotStall(unittest.TestCase):
+    """Cachet alone: while an unknown opcode's long body is discarded its replies are kept back (as
+    memcached does); with megabytes of get replies queued before it, everything still arrives once the
+    client has sent the whole body (a sender thread writes while this one reads)."""
+
+    def test_big_replies_around_a_swallow(self):
+        srv = Server(cachet_bin(), ["-I", "2m"]).start()
+        self.addCleanup(srv.stop)
+        value = os.urandom(1 << 20)
+        with srv.connect() as c:
+            c.send(store(SET, b"big", value) + MARK)
+            c.read_until(MARK_REPLY)
+            body = b"x" * (3 << 20)
+            stream = pkt(GET, b"big") * 6 + pkt(0x50, key=b"k", value=body) + b"k" + pkt(GET, b"big") + MARK
+            errors = []
+
+            def send():
+                try:
+                    c.sock.sendall(stream)
+                except OSError as e:
+                    errors.append(e)
+            t = threading.Thread(target=send)
+            t.start()
+            try:
+                got = responses(c.read_until(MARK_REPLY, timeout=30))
+            finally:
+                t.join(30)
+            self.assertFalse(errors)
+            self.assertEqual([(r[0], r[1], r[6] == value) for r in got],
+                             [(GET, 0, True)] * 6 + [(0x50, 0x81, False), (GET, 0, True), (NOOP, 0, False)])
 
 
 # -- real clients ---------------------------------------------------------------------------------
