@@ -162,6 +162,10 @@ public enum CachetServerMain {
             writeStderr(failure.message)
             return failure.code
         }
+        if settings.saslEnabled, let failure = SaslServer.initialize(verbose: settings.verbosity > 0) {
+            writeStderr(failure)
+            return 1
+        }
         let now = Int(time(nil))
         let clock = StoreClock(now: now)
         let store = CacheStore(config: settings.storeConfig, clock: clock)

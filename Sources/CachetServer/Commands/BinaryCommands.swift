@@ -39,6 +39,12 @@ extension CommandSession {
             rbuf.consume(fixed)
             return .done
         }
+        if server.settings.saslEnabled && !saslAllows(h.opcode) {
+            binaryError(h, .authError)
+            closeAfterWrite = true
+            rbuf.consume(fixed)
+            return .done
+        }
         // Keys are 16-bit on the wire but at most 250 bytes in the cache.
         switch h.keyLength > keyMaxLength ? .protocolError : h.validation {
         case .protocolError:
@@ -90,7 +96,13 @@ extension CommandSession {
         default:
             // SASL list/auth/step: memcached without -S answers them as unknown commands and discards
             // the value after the mechanism name.
-            binaryError(h, .unknownCommand, swallow: h.bodyLength - h.keyLength)
+            if !server.settings.saslEnabled {
+                binaryError(h, .unknownCommand, swallow: h.bodyLength - h.keyLength)
+            } else if h.opcode == BinaryOpcode.saslListMechs {
+                binarySaslList(h)
+            } else {
+                return binarySaslAuth(h, buf, key: key)
+            }
         }
         rbuf.consume(fixed)
         return .done

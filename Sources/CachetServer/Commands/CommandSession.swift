@@ -86,6 +86,8 @@ final class CommandSession {
     /// The protocol this client speaks: `-B` decides, or with `-B auto` its first byte (0x80: binary),
     /// for the connection's life.
     var wireProtocol: BindingProtocol
+    /// `-S`: this client's SASL exchange, made when it first asks (BinarySasl.swift).
+    var sasl: SaslSession?
 
     init(server: ServerContext, stats: ThreadStats, scratch: CommandScratch, cfd: Int32, recordSize: Int?,
          waker: any WatcherWaking) {

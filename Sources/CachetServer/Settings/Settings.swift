@@ -39,6 +39,10 @@ public struct Settings: Sendable {
     public var reqsPerEvent: Int = 20
     /// `-B`
     public var bindingProtocol: BindingProtocol = .negotiating
+    /// `-B` was given (with `-S`, only `-B binary` may be).
+    public var bindingProtocolGiven = false
+    /// `-S`: binary-protocol clients must authenticate (SASL) before anything but version.
+    public var saslEnabled = false
 
     // Process
     /// `-A`

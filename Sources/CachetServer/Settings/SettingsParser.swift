@@ -93,6 +93,11 @@ public enum SettingsParser {
         var s = Settings()
         var slabChunkChanged = false
         if let done = applyAll(arguments, &s, &slabChunkChanged) { return done }
+        if s.saslEnabled {
+            // SASL authenticates binary clients only: -S means binary, and refuses any -B that lets text in.
+            if !s.bindingProtocolGiven { s.bindingProtocol = .binary }
+            if s.bindingProtocol != .binary { return SettingsError.asciiWithSasl.outcome }
+        }
         if let error = validate(s) { return error.outcome }
         if let warning = tlsOptionsWithoutTLS(s) { s.startupWarnings.append(warning) }
         if s.metricsPort == nil && s.metricsAddr != Settings().metricsAddr {
@@ -179,6 +184,7 @@ public enum SettingsParser {
         case "C": s.casEnabled = false
         case "b": s.backlog = Int(CNumeric.atoi(arg))
         case "B":
+            s.bindingProtocolGiven = true
             switch arg {
             case "auto": s.bindingProtocol = .negotiating
             case "ascii": s.bindingProtocol = .ascii
@@ -190,7 +196,7 @@ public enum SettingsParser {
         case "X": s.dumpEnabled = false
         case "W": s.watchEnabled = false
         case "o": try ExtendedOptions.apply(arg, to: &s, slabChunkChanged: &slabChunkChanged)
-        case "S": throw SettingsError.unsupported(option: "-S (--enable-sasl)", reason: nil)
+        case "S": s.saslEnabled = true
         case "Y": throw SettingsError.unsupported(option: "-Y (--auth-file)", reason: nil)
         case "e": throw SettingsError.unsupported(option: "-e (--memory-file)", reason: nil)
         case "L": throw SettingsError.unsupported(option: "-L (--enable-largepages)", reason: nil)
