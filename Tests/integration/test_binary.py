@@ -12,12 +12,15 @@ read up to the marker's reply (or to EOF for steps that close), so no step waits
 
 import os
 import re
+import shutil
 import socket
 import ssl
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 import unittest
 
 from difftools import Pair, short
@@ -102,7 +105,27 @@ def stat_pairs(data):
     return pairs
 
 
-def run_steps(conn, steps):
+VERSION_MARK = pkt(VERSION, opaque=MARK_OPAQUE)
+
+
+def read_until_version_mark(conn, timeout=None):
+    """Reads up to the reply to VERSION_MARK (a version body of any length); returns what came before."""
+    head = struct.pack(">BBHBBH", 0x81, VERSION, 0, 0, 0, 0)
+    deadline = time.monotonic() + (timeout or conn.timeout)
+    while True:
+        for m in re.finditer(re.escape(head) + rb"(....)" + struct.pack(">I", MARK_OPAQUE) + b"\0" * 8, conn.buf, re.S):
+            end = m.end() + struct.unpack(">I", m.group(1))[0]
+            if end == len(conn.buf):
+                out, conn.buf = conn.buf[:m.start()], b""
+                return out
+        chunk = conn._recv("the version marker", deadline)
+        if not chunk:
+            raise HarnessError(f"{conn.label}: connection closed while waiting for the version marker; "
+                               f"received: {conn.buf!r}")
+        conn.buf += chunk
+
+
+def run_steps(conn, steps, version_mark=False):
     """Each step (bytes, a list of writes, or a callable of this server's earlier replies) is sent and
     followed by the marker noop; its reply is what came before the marker's reply. A step given as
     ('eof', data) is read to the end of the stream instead (it closes the connection)."""
@@ -120,8 +143,12 @@ def run_steps(conn, steps):
                 conn.send(parts[-1])
                 replies.append(conn.read_until_eof() + b"<EOF>")
                 break
-            conn.send(parts[-1] + MARK)
-            replies.append(conn.read_until(MARK_REPLY)[:-len(MARK_REPLY)])
+            if version_mark:   # (a noop is refused before SASL authentication; version never is)
+                conn.send(parts[-1] + VERSION_MARK)
+                replies.append(read_until_version_mark(conn))
+            else:
+                conn.send(parts[-1] + MARK)
+                replies.append(conn.read_until(MARK_REPLY)[:-len(MARK_REPLY)])
         except (HarnessError, OSError) as e:
             replies.append(f"<{type(e).__name__}: {e}>")
             break
@@ -184,6 +211,8 @@ class BinaryDiffBase(unittest.TestCase):
     def connect(self, server):
         return server.connect()
 
+    VERSION_MARK = False   # end each step with a version request instead of a noop
+
     def diff(self, label, steps, norm=version_normalised, prelude=True, pair=None):
         pair = pair or self.pair
         COUNT["steps"] += len(steps)
@@ -194,7 +223,7 @@ class BinaryDiffBase(unittest.TestCase):
                     c.send(pkt(FLUSH) + MARK)
                     got = c.read_until(MARK_REPLY)
                     self.assertEqual(got[:2], b"\x81\x08", f"{server.name}: flush prelude answered {got!r}")
-                out.append(run_steps(c, steps))
+                out.append(run_steps(c, steps, self.VERSION_MARK))
         a, b = out
         for r in a:
             self.assertIsInstance(r, bytes, f"oracle failed in {label}: {r}")
@@ -720,6 +749,137 @@ class HeldRepliesDoNotStall(unittest.TestCase):
             self.assertFalse(errors)
             self.assertEqual([(r[0], r[1], r[6] == value) for r in got],
                              [(GET, 0, True)] * 6 + [(0x50, 0x81, False), (GET, 0, True), (NOOP, 0, False)])
+
+
+# -- SASL -----------------------------------------------------------------------------------------
+
+SASL_USER, SASL_PASSWORD = b"testuser", b"secret"
+PLAIN = b"\0" + SASL_USER + b"\0" + SASL_PASSWORD
+
+
+class SaslSetup:
+    """A SASL configuration directory (SASL_CONF_PATH) naming a sasldb that saslpasswd2 made with one
+    user, for both servers (they read SASL_CONF_PATH from their environment)."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="cachet-sasl-")
+        db = os.path.join(self.dir, "sasldb2")
+        with open(os.path.join(self.dir, "memcached.conf"), "w") as f:
+            f.write(f"mech_list: plain\nsasldb_path: {db}\n")
+        tool = shutil.which("saslpasswd2") or "/usr/sbin/saslpasswd2"
+        if not os.path.exists(tool):
+            shutil.rmtree(self.dir)
+            raise HarnessError("saslpasswd2 is not installed (Scripts/bootstrap installs sasl2-bin)")
+        subprocess.run([tool, "-p", "-a", "memcached", "-c", "-f", db, SASL_USER.decode()], input=SASL_PASSWORD,
+                       check=True, timeout=10, capture_output=True)
+        self.saved = os.environ.get("SASL_CONF_PATH")
+        os.environ["SASL_CONF_PATH"] = self.dir
+
+    def cleanup(self):
+        if self.saved is None:
+            os.environ.pop("SASL_CONF_PATH", None)
+        else:
+            os.environ["SASL_CONF_PATH"] = self.saved
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class BinarySasl(BinaryDiffBase):
+    """-S against memcached -S: mechanisms, PLAIN with the right and wrong password, steps out of order,
+    bad mechanisms, what an unauthenticated client may do, and the auth counters."""
+
+    EXTRA = ["-S"]
+    VERSION_MARK = True
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sasl = SaslSetup()
+        try:
+            super().setUpClass()
+        except BaseException:
+            cls.sasl.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.sasl.cleanup()
+
+    def diff(self, label, steps, norm=version_normalised, prelude=False, pair=None):
+        return super().diff(label, steps, norm, prelude=False, pair=pair)
+
+    def test_authentication(self):
+        auth = pkt(SASL_AUTH, b"PLAIN", value=PLAIN)
+        a = self.diff("list and auth", [pkt(SASL_LIST, opaque=1), auth, store(SET, b"a", b"1") + pkt(GETK, b"a")])
+        self.assertEqual(responses(a[0])[0][6], b"PLAIN")
+        self.assertEqual(responses(a[1])[0][6], b"Authenticated")
+        self.diff("version before auth", [pkt(VERSION), ("eof", pkt(GET, b"a"))])
+        for label, steps in (
+                ("wrong password", [pkt(SASL_AUTH, b"PLAIN", value=b"\0testuser\0wrong"), ("eof", pkt(NOOP))]),
+                ("unknown user", [pkt(SASL_AUTH, b"PLAIN", value=b"\0nobody\0secret"), ("eof", pkt(NOOP))]),
+                ("step before auth", [pkt(SASL_STEP, b"PLAIN", value=PLAIN), ("eof", pkt(NOOP))]),
+                ("unknown mechanism", [pkt(SASL_AUTH, b"FOO", value=b"x"), ("eof", pkt(NOOP))]),
+                ("mechanism name over 32", [pkt(SASL_AUTH, b"M" * 33, value=b"xy"), ("eof", pkt(NOOP))]),
+                ("no data", [pkt(SASL_AUTH, b"PLAIN"), ("eof", pkt(NOOP))]),
+                ("a second auth that fails", [auth, pkt(SASL_AUTH, b"PLAIN", value=b"\0testuser\0no"),
+                                              ("eof", pkt(NOOP))]),
+                ("list again signs out", [auth, pkt(SASL_LIST), ("eof", pkt(NOOP))]),
+                ("auth split in pieces", [[auth[:10], auth[10:30], auth[30:]], pkt(GET, b"a")]),
+                ("auth pipelined with requests", [auth + store(SETQ, b"b", b"2") + pkt(GETK, b"b")]),
+                ("unauthenticated quiet get", [("eof", pkt(GETQ, b"a") + pkt(NOOP))]),
+                ("text is refused", [("eof", b"get a_key_that_fills_a_header\r\n")])):
+            with self.subTest(label):
+                self.diff(label, steps)
+
+    def test_counters_and_settings(self):
+        self.diff("auth traffic", [pkt(SASL_AUTH, b"PLAIN", value=PLAIN),
+                                   pkt(SASL_AUTH, b"PLAIN", value=b"\0testuser\0x"),
+                                   pkt(SASL_AUTH, b"PLAIN", value=PLAIN)])
+        got = []
+        for server in (self.pair.oracle, self.pair.cachet):
+            with server.connect() as c:
+                c.send(pkt(SASL_AUTH, b"PLAIN", value=PLAIN) + pkt(STAT) + pkt(STAT, b"settings") + VERSION_MARK)
+                data = read_until_version_mark(c)
+                pairs = stat_pairs(data)
+                settings = stat_pairs(data[data.index(b"\x81\x10\x00\x00" + b"\0" * 20) + 24:])
+                got.append((dict(pairs)["auth_cmds"], dict(pairs)["auth_errors"], dict(settings)["auth_enabled_sasl"],
+                            dict(settings)["binding_protocol"]))
+        self.assertEqual(got[0], got[1])
+        self.assertEqual(got[0][2:], ("yes", "binary"))
+
+    def test_pylibmc_sasl(self):
+        import pylibmc
+        good = pylibmc.Client([f"127.0.0.1:{self.pair.cachet.port}"], binary=True,
+                              username=SASL_USER.decode(), password=SASL_PASSWORD.decode())
+        bad = pylibmc.Client([f"127.0.0.1:{self.pair.cachet.port}"], binary=True,
+                             username=SASL_USER.decode(), password="wrong")
+        try:
+            self.assertTrue(good.set("sk", b"v"))
+            self.assertEqual(good.get("sk"), b"v")
+            with self.assertRaises(pylibmc.Error):
+                bad.set("sk", b"w")
+            self.assertEqual(good.get("sk"), b"v")
+        finally:
+            good.disconnect_all()
+            bad.disconnect_all()
+
+
+class SaslStartup(unittest.TestCase):
+    """-S with a -B that lets text in, and without a SASL configuration: memcached's messages and exit codes."""
+
+    def test_startup_errors(self):
+        for args, env in ((["-S", "-B", "ascii"], {}), (["-S", "-B", "auto"], {}), (["-S"], {"SASL_CONF_PATH": None})):
+            with self.subTest(args):
+                out = []
+                for binary in (memcached_bin(), cachet_bin()):
+                    e = dict(os.environ)
+                    e.pop("SASL_CONF_PATH", None)
+                    r = subprocess.run([binary, "-u", "root", "-U", "0", "-p", str(free_port()), "-l", "127.0.0.1",
+                                        *args], capture_output=True, timeout=10, env=e, stdin=subprocess.DEVNULL)
+                    out.append((r.returncode, r.stderr.decode().strip().split("\n")[-1]))
+                self.assertEqual(out[0], out[1])
+                self.assertNotEqual(out[0][0], 0)
 
 
 # -- real clients ---------------------------------------------------------------------------------
