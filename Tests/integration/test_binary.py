@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 import unittest
 
 from difftools import Pair, short
@@ -611,6 +612,33 @@ class BindingProtocol(unittest.TestCase):
 
 # -- TLS ------------------------------------------------------------------------------------------
 
+def tls_client_context():
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE   # a test CA; what is checked here is the protocol inside TLS
+    return ctx
+
+
+def start_tls_server(live, binary, name, extra=()):
+    """A server with -Z on `tls_port` (and a plaintext notls: listener for the harness's probe)."""
+    port, plain = free_port(), free_port()
+    args = ["-u", "root", "-U", "0", "-p", str(port), "-Z", "-l", f"127.0.0.1:{port},notls:127.0.0.1:{plain}",
+            "-o", f"ssl_chain_cert={live.chain},ssl_key={live.key}", *extra]
+    srv = Server(binary, args=args, port=plain, name=name).start()
+    srv.tls_port = port
+    return srv
+
+
+def tls_connection(ctx, server):
+    raw = socket.create_connection(("127.0.0.1", server.tls_port), timeout=5)
+    try:
+        s = ctx.wrap_socket(raw)
+    except BaseException:
+        raw.close()
+        raise
+    return Conn(s, label=f"{server.name}/tls")
+
+
 class BinaryOverTLS(BinaryDiff):
     """The same packets over TLS: cachet -Z against memcached -Z."""
 
@@ -618,17 +646,12 @@ class BinaryOverTLS(BinaryDiff):
     def setUpClass(cls):
         cls.certs = TestCerts.create()
         cls.live = LiveFiles(cls.certs, "binary")
-        cls.ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-        cls.ctx.check_hostname = False
-        cls.ctx.verify_mode = ssl.CERT_NONE
-
-        class TLSPair:
-            pass
-        cls.pair = TLSPair()
+        cls.ctx = tls_client_context()
+        cls.pair = types.SimpleNamespace()
         try:
-            cls.pair.oracle = cls.start_tls(memcached_bin(), "memcached")
+            cls.pair.oracle = start_tls_server(cls.live, memcached_bin(), "memcached")
             try:
-                cls.pair.cachet = cls.start_tls(cachet_bin(), "cachet")
+                cls.pair.cachet = start_tls_server(cls.live, cachet_bin(), "cachet")
             except BaseException:
                 cls.pair.oracle.stop()
                 raise
@@ -636,19 +659,10 @@ class BinaryOverTLS(BinaryDiff):
             cls.certs.cleanup()
             raise
 
-    @classmethod
-    def start_tls(cls, binary, name):
-        port, plain = free_port(), free_port()
-        args = ["-u", "root", "-U", "0", "-p", str(port), "-Z", "-l", f"127.0.0.1:{port},notls:127.0.0.1:{plain}",
-                "-o", f"ssl_chain_cert={cls.live.chain},ssl_key={cls.live.key}"]
-        srv = Server(binary, args=args, port=plain, name=name).start()
-        srv.tls_port = port
-        return srv
-
     def own_cachet(self):
         """A Cachet -Z of its own, for cases without a memcached counterpart (the shared pair's state
         must stay the same on both sides)."""
-        srv = self.start_tls(cachet_bin(), "cachet")
+        srv = start_tls_server(self.live, cachet_bin(), "cachet")
         self.addCleanup(srv.stop)
         return srv
 
@@ -659,13 +673,7 @@ class BinaryOverTLS(BinaryDiff):
         cls.certs.cleanup()
 
     def connect(self, server):
-        raw = socket.create_connection(("127.0.0.1", server.tls_port), timeout=5)
-        try:
-            s = self.ctx.wrap_socket(raw)
-        except BaseException:
-            raw.close()
-            raise
-        return Conn(s, label=f"{server.name}/tls")
+        return tls_connection(self.ctx, server)
 
     # Cases that start their own plaintext pair or measure the read buffer are not repeated over TLS;
     # nor are values sent in many TLS records (memcached 1.6.18 -Z stalls on them and on what is
@@ -880,6 +888,50 @@ class SaslStartup(unittest.TestCase):
                     out.append((r.returncode, r.stderr.decode().strip().split("\n")[-1]))
                 self.assertEqual(out[0], out[1])
                 self.assertNotEqual(out[0][0], 0)
+
+
+class SaslOverTLS(BinaryDiffBase):
+    """-S -Z: the SASL exchange inside TLS, against memcached -S -Z."""
+
+    VERSION_MARK = True
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sasl = SaslSetup()
+        cls.certs = TestCerts.create()
+        cls.live = LiveFiles(cls.certs, "sasl")
+        cls.ctx = tls_client_context()
+        cls.pair = types.SimpleNamespace()
+        try:
+            cls.pair.oracle = start_tls_server(cls.live, memcached_bin(), "memcached", ["-S"])
+            try:
+                cls.pair.cachet = start_tls_server(cls.live, cachet_bin(), "cachet", ["-S"])
+            except BaseException:
+                cls.pair.oracle.stop()
+                raise
+        except BaseException:
+            cls.certs.cleanup()
+            cls.sasl.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            for s in (cls.pair.oracle, cls.pair.cachet):
+                s.stop()
+        finally:
+            cls.certs.cleanup()
+            cls.sasl.cleanup()
+
+    def connect(self, server):
+        return tls_connection(self.ctx, server)
+
+    def test_sasl_over_tls(self):
+        auth = pkt(SASL_AUTH, b"PLAIN", value=PLAIN)
+        a = self.diff("auth over TLS", [pkt(SASL_LIST), auth, store(SET, b"t", b"1") + pkt(GETK, b"t")], prelude=False)
+        self.assertEqual(responses(a[1])[0][6], b"Authenticated")
+        self.diff("refused over TLS", [pkt(SASL_AUTH, b"PLAIN", value=b"\0testuser\0bad"), ("eof", pkt(GET, b"t"))],
+                  prelude=False)
 
 
 # -- real clients ---------------------------------------------------------------------------------
