@@ -22,6 +22,8 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CLibevent", pkgConfig: "libevent", providers: [.apt(["libevent-dev"])]),
+        // `-S`: SASL authentication of binary-protocol clients, with Cyrus SASL as memcached.
+        .systemLibrary(name: "CSasl", pkgConfig: "libsasl2", providers: [.apt(["libsasl2-dev"])]),
         // DWARF 4: valgrind 3.19 (Debian 12, used by `make bench`'s callgrind rows) cannot read clang's
         // default DWARF 5 for C code and refuses to run the binary.
         .target(name: "COpenSSL", cSettings: [.unsafeFlags(["-gdwarf-4"])],
@@ -33,7 +35,8 @@ let package = Package(
         .target(name: "MemcacheProtocol", swiftSettings: releaseFlags),
         .target(name: "CachetTLS", dependencies: ["COpenSSL", "CachetSync"], swiftSettings: releaseFlags),
         .target(name: "CachetServer",
-                dependencies: ["CLibevent", "COpenSSL", "CacheStore", "MemcacheProtocol", "CachetTLS", "CachetSync"],
+                dependencies: ["CLibevent", "COpenSSL", "CSasl", "CacheStore", "MemcacheProtocol", "CachetTLS",
+                               "CachetSync"],
                 swiftSettings: releaseFlags),
         .executableTarget(name: "cachet", dependencies: ["CachetServer"], swiftSettings: releaseFlags),
         .target(name: "CBenchEpoll"),

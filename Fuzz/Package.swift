@@ -25,6 +25,10 @@ let package = Package(
         .executableTarget(name: "FuzzSettings",
                           dependencies: [.product(name: "CachetServer", package: "Cachet")],
                           swiftSettings: fuzzFlags),
+        // Binary protocol request headers (BinaryPacket.swift): parse, lengths, re-encoding.
+        .executableTarget(name: "FuzzBinaryPacket",
+                          dependencies: [.product(name: "MemcacheProtocol", package: "Cachet")],
+                          swiftSettings: fuzzFlags),
         // A whole client byte stream through a real Connection on a worker's event base.
         .executableTarget(name: "FuzzRequest",
                           dependencies: [.product(name: "CachetServer", package: "Cachet"),

@@ -173,6 +173,10 @@ public enum CachetServerMain {
             writeStderr(failure.message)
             return failure.code
         }
+        if settings.saslEnabled, let failure = SaslServer.initialize(verbose: settings.verbosity > 0) {
+            writeStderr(failure)
+            return 1
+        }
         let now = Int(time(nil))
         var clock = StoreClock(now: now)
         var store: CacheStore

@@ -1,6 +1,7 @@
 // One client's command session: everything between the bytes a transport received and the replies it
-// must send — memcached's text and meta protocols, the data block a storage command waits for
-// (conn_nread) or discards (conn_swallow), and the replies with their transmit bookkeeping (ReplyOutput).
+// must send — memcached's text and meta protocols, its binary protocol (Binary*.swift), the data block a
+// storage command waits for (conn_nread) or discards (conn_swallow), and the replies with their transmit
+// bookkeeping (ReplyOutput).
 // It knows no socket, TLS session or event: a transport appends what it read to `rbuf`, calls `step()`
 // until that reports `.needMore`, sends `output`, and — while a command streams its reply (watch,
 // lru_crawler metadump) — asks for more with `continueStream()` whenever the output has drained.
@@ -88,6 +89,11 @@ final class CommandSession {
     private(set) var isStreaming = false
     /// The buffer a watcher's lines are swapped into (WatchLog.take); empty between takes.
     var watchLines: [UInt8] = []
+    /// The protocol this client speaks: `-B` decides, or with `-B auto` its first byte (0x80: binary),
+    /// for the connection's life.
+    var wireProtocol: BindingProtocol
+    /// `-S`: this client's SASL exchange, made when it first asks (BinarySasl.swift).
+    var sasl: SaslSession?
 
     init(server: ServerContext, stats: ThreadStats, scratch: CommandScratch, cfd: Int32, recordSize: Int?,
          waker: any WatcherWaking) {
@@ -102,6 +108,7 @@ final class CommandSession {
         self.wbuf = output.buffer
         self.lastCmdTime = server.clock.currentTime
         self.authenticated = server.authFile == nil
+        self.wireProtocol = server.settings.bindingProtocol
     }
 
     var watchLog: WatchLog { server.watchLog }
@@ -122,7 +129,10 @@ final class CommandSession {
             return .done
         }
         if rbuf.isEmpty || rbuf.count < pendingNeed { return .needMore }
-        let step = processCommand()
+        if wireProtocol == .negotiating {
+            wireProtocol = rbuf.readable[0] == BinaryRequestHeader.requestMagic ? .binary : .ascii
+        }
+        let step = wireProtocol == .binary ? processBinaryRequest() : processCommand()
         if step == .close {
             // memcached closes at once, dropping the replies it had not transmitted yet (those since it
             // last ran out of input, finished reading a value from the socket, or answered a get); earlier
@@ -148,6 +158,10 @@ final class CommandSession {
             return step
         }
     }
+
+    /// Replies wait while a binary request's body is being discarded: memcached writes nothing until its
+    /// swallow is over (the error that started it goes out with what follows).
+    var holdsOutput: Bool { swallow > 0 && wireProtocol == .binary }
 
     /// memcached's protocol state for `stats conns`.
     @inline(__always) var connState: ConnState {

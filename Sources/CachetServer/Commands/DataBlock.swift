@@ -22,14 +22,7 @@ extension CommandSession {
     func receiveDataBlock(_ buf: UnsafeRawBufferPointer, next: Int, vlen: Int,
                           keyLength: Int, flags: UInt32, classId: Int) -> DataBlock {
         let end = next + vlen + 2
-        if rbuf.count < end {
-            pendingNeed = end
-            return .incomplete
-        }
-        // memcached reads a value that was not all there straight from the socket, exactly its bytes, and
-        // then transmits everything queued (its read buffer is empty): a later cull spares these replies.
-        if pendingNeed > 0 { output.transmitPoint = true }
-        pendingNeed = 0
+        if !dataBlockBuffered(end: end) { return .incomplete }
         if buf[next + vlen] != 0x0d || buf[next + vlen + 1] != 0x0a {
             store.allocateAndRelease(keyLength: keyLength, valueLength: vlen, flags: flags)
             stats.addSlab(classId, .setCmds)
@@ -37,6 +30,20 @@ extension CommandSession {
             return .badChunk
         }
         return .complete(value: UnsafeRawBufferPointer(rebasing: buf[next..<(next + vlen)]), end: end)
+    }
+
+    /// Whether `rbuf` holds the first `end` bytes (a request and the value it carries); if not, `pendingNeed`
+    /// tells the transport how much to read first. Shared by the text data block and the binary value.
+    func dataBlockBuffered(end: Int) -> Bool {
+        if rbuf.count < end {
+            pendingNeed = end
+            return false
+        }
+        // memcached reads a value that was not all there straight from the socket, exactly its bytes, and
+        // then transmits everything queued (its read buffer is empty): a later cull spares these replies.
+        if pendingNeed > 0 { output.transmitPoint = true }
+        pendingNeed = 0
+        return true
     }
 
     /// Consumes the command line that ends at `next` and discards the `vlen`-byte block after it as it

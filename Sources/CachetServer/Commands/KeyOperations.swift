@@ -38,30 +38,59 @@ extension CommandSession {
 
     /// delete: true when the key was there.
     func runDelete(_ key: UnsafeRawBufferPointer) -> Bool {
+        runDelete(key, casUnique: 0) == .deleted
+    }
+
+    enum DeleteOutcome { case deleted, casMismatch, notFound }
+
+    /// delete, refused when a non-zero `casUnique` is not the item's CAS (the binary protocol's delete
+    /// carries one; memcached counts nothing for a mismatch).
+    func runDelete(_ key: UnsafeRawBufferPointer, casUnique: UInt64) -> DeleteOutcome {
         if server.prefixStats.isOn { server.prefixStats.record(key, .delete) }
         if watchLog.wants(.fetchers) { _ = logPeek(key) }
-        switch store.delete(key, hash: store.hash(key)) {
+        let hash = store.hash(key)
+        if casUnique != 0 {
+            switch store.metaDelete(key, hash: hash, casIn: casUnique, stale: false, newExptime: nil,
+                                    removeValue: false, newCas: nil) {
+            case .deleted(let classId):
+                stats.addSlab(classId, .deleteHits)
+                return .deleted
+            case .casMismatch, .kept: return .casMismatch
+            case .notFound:
+                stats.add(.deleteMisses)
+                return .notFound
+            }
+        }
+        switch store.delete(key, hash: hash) {
         case .deleted(let classId):
             stats.addSlab(classId, .deleteHits)
-            return true
+            return .deleted
         case .notFound:
             stats.add(.deleteMisses)
-            return false
+            return .notFound
         }
     }
 
     /// incr / decr. An item that a reply memcached has not transmitted yet still references is not
     /// rewritten in place (ReplyOutput.heldItems).
     func runDelta(_ key: UnsafeRawBufferPointer, incr: Bool, delta: UInt64) -> DeltaResult {
+        runDelta(key, incr: incr, delta: delta, casUnique: 0, countMiss: true).result
+    }
+
+    /// incr / decr with what the binary protocol adds: a CAS the item must have (a mismatch is counted
+    /// nowhere) and the item's new CAS; `countMiss: false` leaves a miss uncounted for a caller that
+    /// creates the item instead (memcached counts incr_misses only when it does not).
+    func runDelta(_ key: UnsafeRawBufferPointer, incr: Bool, delta: UInt64, casUnique: UInt64,
+                  countMiss: Bool) -> (result: DeltaResult, cas: UInt64, casMismatch: Bool) {
         if watchLog.wants(.fetchers) { _ = logPeek(key) }
-        let result = store.delta(key, hash: store.hash(key), incr: incr, delta: delta, casUnique: 0,
-                                 referenced: output.referencedByPendingReply).result
-        switch result {
+        let r = store.delta(key, hash: store.hash(key), incr: incr, delta: delta, casUnique: casUnique,
+                            referenced: output.referencedByPendingReply)
+        switch r.result {
         case .ok(_, let classId): stats.addSlab(classId, incr ? .incrHits : .decrHits)
-        case .notFound: stats.add(incr ? .incrMisses : .decrMisses)
+        case .notFound: if countMiss && !r.casMismatch { stats.add(incr ? .incrMisses : .decrMisses) }
         case .nonNumeric, .outOfMemory: break
         }
-        return result
+        return r
     }
 
     /// touch: the new exptime (already made positive) for the key, if it is there.

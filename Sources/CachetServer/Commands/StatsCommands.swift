@@ -41,17 +41,7 @@ extension CommandSession {
         } else if isSub("conns") {
             processStatsConns()
         } else if isSub("settings") {
-            for (k, v) in statsSettingsLines(server.settings, verbosity: server.verbosity.load(ordering: .relaxed),
-                                             oldestLive: store.oldestLive,
-                                             maxBytes: server.maxBytes.load(ordering: .relaxed)) {
-                if k == "stat_key_prefix" {
-                    // memcached's "%c": the delimiter byte itself, whatever it is.
-                    wbuf.append(Reply.stat); wbuf.append(k); wbuf.append(UInt8(ascii: " "))
-                    wbuf.append(server.prefixStats.delimiter); wbuf.append(Reply.crlf)
-                } else {
-                    stat(k, runtimeSetting(k) ?? v)
-                }
-            }
+            settingsStats()
             wbuf.append(Reply.end)
         } else if isSub("items") {
             itemStats()
@@ -64,16 +54,9 @@ extension CommandSession {
             wbuf.append(Reply.end)
         } else if isSub("sizes_enable") {
             // memcached answers these two with one STAT line and no END.
-            if !store.config.casEnabled {
-                stat("sizes_status", "error")
-                stat("sizes_error", "cas_support_disabled")
-            } else {
-                store.enableSizeHistogram()
-                stat("sizes_status", "enabled")
-            }
+            sizesSwitchStats(enable: true)
         } else if isSub("sizes_disable") {
-            store.disableSizeHistogram()
-            stat("sizes_status", "disabled")
+            sizesSwitchStats(enable: false)
         } else if isSub("extstore") {
             // A memcached built without extstore passes the name to its engine stats, which print
             // nothing for it: just the terminator.
@@ -83,9 +66,38 @@ extension CommandSession {
         }
     }
 
+    /// `stats sizes_enable|sizes_disable`: switches the size histogram, and says how it went.
+    func sizesSwitchStats(enable: Bool) {
+        if !enable {
+            store.disableSizeHistogram()
+            stat("sizes_status", "disabled")
+        } else if !store.config.casEnabled {
+            stat("sizes_status", "error")
+            stat("sizes_error", "cas_support_disabled")
+        } else {
+            store.enableSizeHistogram()
+            stat("sizes_status", "enabled")
+        }
+    }
+
+    /// `stats settings` lines (no END).
+    func settingsStats() {
+        for (k, v) in statsSettingsLines(server.settings, verbosity: server.verbosity.load(ordering: .relaxed),
+                                         oldestLive: store.oldestLive,
+                                         maxBytes: server.maxBytes.load(ordering: .relaxed)) {
+            if k == "stat_key_prefix" {
+                // memcached's "%c": the delimiter byte itself, whatever it is.
+                wbuf.append(Reply.stat); wbuf.append(k); wbuf.append(UInt8(ascii: " "))
+                wbuf.append(server.prefixStats.delimiter); wbuf.append(Reply.crlf)
+            } else {
+                stat(k, runtimeSetting(k) ?? v)
+            }
+        }
+    }
+
     /// `stats sizes`: the histogram of item sizes in 32-byte buckets (memcached item_stats_sizes), or
     /// its status when it is off.
-    private func sizeStats() {
+    func sizeStats() {
         guard let hist = store.sizeHistogram() else {
             stat("sizes_status", "disabled")
             return
@@ -119,7 +131,7 @@ extension CommandSession {
         }
     }
 
-    private func generalStats() {
+    func generalStats() {
         let totals = server.sumThreadStats()
         let s = store.statsSnapshot()
         let clock = server.clock
@@ -256,7 +268,7 @@ extension CommandSession {
         return "\(tv.tv_sec)." + String(repeating: "0", count: max(0, 6 - us.count)) + us
     }
 
-    private func itemStats() {
+    func itemStats() {
         let s = store.statsSnapshot()
         let totals = server.sumThreadStats()
         // memcached prints the segment lines and the maintainer's counters only with its maintainer thread
@@ -301,7 +313,7 @@ extension CommandSession {
         }
     }
 
-    private func slabStats() {
+    func slabStats() {
         let s = store.statsSnapshot()
         let totals = server.sumThreadStats()
         var active = 0

@@ -62,6 +62,13 @@ extension CommandSession {
     /// and the counters in the classes memcached charges. `classId` is the class the new item asked for.
     func runStore(_ mode: StoreMode, key: UnsafeRawBufferPointer, flags: UInt32, exptime: Int64,
                   value: UnsafeRawBufferPointer, casUnique: UInt64, classId: Int) -> StoreResult {
+        runStoreItem(mode, key: key, flags: flags, exptime: exptime, value: value, casUnique: casUnique,
+                     classId: classId).result
+    }
+
+    /// `runStore`, also telling the stored item's CAS (the binary protocol returns it).
+    func runStoreItem(_ mode: StoreMode, key: UnsafeRawBufferPointer, flags: UInt32, exptime: Int64,
+                      value: UnsafeRawBufferPointer, casUnique: UInt64, classId: Int) -> MetaStoreOutcome {
         let vlen = value.count
         let watched = watchLog.wants(.fetchers) || watchLog.wants(.mutations)
         let old = watched ? store.peek(key, hash: store.hash(key)) : nil
@@ -83,11 +90,11 @@ extension CommandSession {
         switch result {
         case .stored: if mode == .cas { stats.addSlab(casClass, .casHits) }
         case .notStored: break
-        case .exists: stats.addSlab(casClass, .casBadval)
+        case .exists: if mode == .cas { stats.addSlab(casClass, .casBadval) }   // not an append's CAS mismatch
         case .notFound: stats.add(.casMisses)
         case .tooLarge: stats.add(.storeTooLarge)
         case .outOfMemory: stats.add(.storeNoMemory)
         }
-        return result
+        return r
     }
 }

@@ -165,7 +165,7 @@ final class Connection {
         }
         worker.servedEstablished = true
         if session.isStreaming && driveStream() { return }
-        if outputPending {
+        if outputPending && !holdsOutput {
             if !flush() { return }
         }
         if session.closeAfterWrite { close(); return }
@@ -174,13 +174,19 @@ final class Connection {
         if closed { return }
         process()
         if closed { return }
-        if outputPending { _ = flush() }
+        if outputPending && !holdsOutput { _ = flush() }
         if closed { return }
         if session.closeAfterWrite && !outputPending { close(); return }
         if eof { close(); return }
         // A command started a reply stream: its first batch comes once the worker's others had their turn.
         if session.isStreaming { scheduleResume() }
         opsPublishState()
+    }
+
+    /// The session wants its replies kept back (a binary body being discarded), unless so much is queued
+    /// that reading would pause: then they go out rather than wait for input that is not read.
+    private var holdsOutput: Bool {
+        session.holdsOutput && output.queuedBytes <= Connection.outputHighWater
     }
 
     /// Stream steps per event: a stream (a metadump, a watcher whose lines keep coming) must not keep its
@@ -290,7 +296,7 @@ final class Connection {
                 close(); return
             case .needMore:
                 starved = true
-                if output.repliesSinceTransmit > 0 {
+                if output.repliesSinceTransmit > 0 && !holdsOutput {
                     _ = flush()
                     nreqs -= 1
                     if nreqs < 0 { yieldNow() }
@@ -303,14 +309,16 @@ final class Connection {
                 nreqs -= 1
                 if nreqs >= 0 {
                     if !rbuf.isEmpty && !session.closeAfterWrite { continue }
-                    if output.repliesSinceTransmit > 0 && !session.closeAfterWrite {
+                    if output.repliesSinceTransmit > 0 && !session.closeAfterWrite && !holdsOutput {
                         _ = flush()
                         nreqs -= 1
                         if nreqs < 0 { yieldNow() }
                     }
                     return
                 }
-                if output.repliesSinceTransmit > 0 && !session.closeAfterWrite { _ = flush(); nreqs -= 1 }
+                if output.repliesSinceTransmit > 0 && !session.closeAfterWrite && !holdsOutput {
+                    _ = flush(); nreqs -= 1
+                }
                 if !session.closeAfterWrite { yieldNow() }
                 return
             }

@@ -1,5 +1,5 @@
 // `-h` and `-i`. The layout and wording are memcached 1.6.18's usage() and ssl_help(), line for
-// line, for every option Cachet supports; options Cachet refuses (-L, -S, -N, extstore
+// line, for every option Cachet supports; options Cachet refuses (-L, -N, extstore
 // and the LRU/slab tuning `-o` options, see ExtendedOptions.swift) are left out rather than listed
 // as working. Like memcached, the "(default: …)" figures show the value in effect when -h is read,
 // so `cachet -p 0 -h` says "(default: 0)".
@@ -59,9 +59,10 @@ enum HelpText {
             "                          starvation (default: \(s.reqsPerEvent))",
             "-C, --disable-cas         disable use of CAS",
             "-b, --listen-backlog=<num> set the backlog queue limit (default: \(s.backlog))",
-            "-B, --protocol=<name>     protocol - one of ascii or auto (default: \(s.bindingProtocol.rawValue))",
+            "-B, --protocol=<name>     protocol - one of ascii, binary, or auto (default: \(s.bindingProtocol.rawValue))",
             "-I, --max-item-size=<num> adjusts max item size",
             "                          (default: \(s.itemSizeMax / (1024 * 1024))m, min: 1k, max: 1024m)",
+            "-S, --enable-sasl         turn on Sasl authentication",
             "-F, --disable-flush-all   disable flush_all command",
             "-X, --disable-dumping     disable stats cachedump and lru_crawler metadump",
             "-W  --disable-watch       disable watch commands (live logging)",

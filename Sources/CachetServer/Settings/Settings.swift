@@ -8,6 +8,8 @@ import CachetTLS
 /// memcached's `-B`. Binary is refused at parse time (Cachet has no binary protocol).
 public enum BindingProtocol: String, Sendable, Equatable {
     case ascii
+    case binary
+    /// The first byte of each connection decides (0x80: binary).
     case negotiating = "auto-negotiate"
 }
 
@@ -37,10 +39,12 @@ public struct Settings: Sendable {
     public var reqsPerEvent: Int = 20
     /// `-B`
     public var bindingProtocol: BindingProtocol = .negotiating
-    /// `-B` was given (memcached's protocol_specified: with `-Y`, only `-B ascii` is allowed).
+    /// `-B` was given (memcached's protocol_specified: with `-S` only `-B binary`, with `-Y` only `-B ascii`).
     public var bindingProtocolGiven = false
     /// `-Y <file>`: ASCII authentication (Core/AuthFile.swift), nil when off.
     public var authFile: String? = nil
+    /// `-S`: binary-protocol clients must authenticate (SASL) before anything but version.
+    public var saslEnabled = false
 
     // Process
     /// `-A`

@@ -14,6 +14,7 @@ public enum SettingsError: Error, Equatable, Sendable {
     case factorNotAboveOne
     case chunkSizeZero
     case invalidBindingProtocol(String)
+    case asciiWithSasl
     case itemSizeBelowMinimum
     case itemSizeAboveHalfMemory
     case itemSizeAboveGigabyte
@@ -61,6 +62,7 @@ public enum SettingsError: Error, Equatable, Sendable {
         case .reqsPerEventNotPositive: return "Number of requests per event must be greater than 0\n"
         case .factorNotAboveOne: return "Factor must be greater than 1\n"
         case .chunkSizeZero: return "Chunk size must be greater than 0\n"
+        case .asciiWithSasl: return "ERROR: You cannot allow the ASCII protocol while using SASL.\n"
         case .invalidBindingProtocol(let p):
             return "Invalid value for binding protocol: \(p)\n -- should be one of auto, binary, or ascii\n"
         case .itemSizeBelowMinimum: return "Item max size cannot be less than 1024 bytes.\n"
@@ -113,7 +115,7 @@ public enum SettingsError: Error, Equatable, Sendable {
              .unknownHashAlgorithm, .sslWbufSizeZero, .missingValue, .tocrawlNot32Bit, .crawlerSleepRange,
              .noDelimiter, .lruPctRange, .lruFactorNotPositive:
             return 1
-        case .invalidBindingProtocol, .itemSizeBelowMinimum, .itemSizeAboveHalfMemory,
+        case .invalidBindingProtocol, .asciiWithSasl, .itemSizeBelowMinimum, .itemSizeAboveHalfMemory,
              .itemSizeAboveGigabyte, .slabChunkAboveItemSize, .itemSizeNotMultipleOfChunk,
              .pageNotMultipleOfChunk, .invalidPort, .sslWithoutTCPPort, .binaryWithAsciiAuth, .rootWithoutUser, .unsupported,
              .lruPctCombined, .temporaryTTLWithoutMaintainer:

@@ -92,6 +92,11 @@ public enum SettingsParser {
         var s = Settings()
         var slabChunkChanged = false
         if let done = applyAll(arguments, &s, &slabChunkChanged) { return done }
+        if s.saslEnabled {
+            // SASL authenticates binary clients only: -S means binary, and refuses any -B that lets text in.
+            if !s.bindingProtocolGiven { s.bindingProtocol = .binary }
+            if s.bindingProtocol != .binary { return SettingsError.asciiWithSasl.outcome }
+        }
         if let error = validate(s) { return error.outcome }
         // memcached: -Y without -B speaks ASCII only (validate refused any other -B).
         if s.authFile != nil { s.bindingProtocol = .ascii }
@@ -184,8 +189,7 @@ public enum SettingsParser {
             switch arg {
             case "auto": s.bindingProtocol = .negotiating
             case "ascii": s.bindingProtocol = .ascii
-            case "binary":
-                throw SettingsError.unsupported(option: "-B binary", reason: "Cachet has no binary protocol")
+            case "binary": s.bindingProtocol = .binary
             default: throw SettingsError.invalidBindingProtocol(arg)
             }
         case "I": s.itemSizeMax = itemSize(arg)
@@ -193,7 +197,7 @@ public enum SettingsParser {
         case "X": s.dumpEnabled = false
         case "W": s.watchEnabled = false
         case "o": try ExtendedOptions.apply(arg, to: &s, slabChunkChanged: &slabChunkChanged)
-        case "S": throw SettingsError.unsupported(option: "-S (--enable-sasl)", reason: nil)
+        case "S": s.saslEnabled = true
         case "Y": s.authFile = arg
         case "e": s.memoryFile = arg
         case "L": throw SettingsError.unsupported(option: "-L (--enable-largepages)", reason: nil)

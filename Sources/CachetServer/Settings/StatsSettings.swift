@@ -71,7 +71,7 @@ public func statsSettingsLines(_ s: Settings, verbosity: Int, oldestLive: UInt32
         // `auto-negotiate` is memcached's default; Cachet speaks ASCII only, so a binary request gets what
         // memcached -B ascii gives it (no reply until a line ends).
         ("binding_protocol", s.bindingProtocol.rawValue),
-        ("auth_enabled_sasl", "no"),
+        ("auth_enabled_sasl", s.saslEnabled ? "yes" : "no"),
         ("auth_enabled_ascii", s.authFile ?? "no"),
         ("item_size_max", String(s.itemSizeMax)),
         ("maxconns_fast", yesNo(s.maxConnsFast)),
