@@ -159,9 +159,9 @@ final class CommandSession {
         }
     }
 
-    /// Replies wait while a binary request's body is being discarded: memcached writes nothing until its
-    /// swallow is over (the error that started it goes out with what follows).
-    var holdsOutput: Bool { swallow > 0 && wireProtocol == .binary }
+    /// Replies wait while a rejected value is being discarded (text or binary): memcached writes nothing
+    /// until its swallow is over (the error that started it goes out with what follows).
+    var holdsOutput: Bool { swallow > 0 }
 
     /// memcached's protocol state for `stats conns`.
     @inline(__always) var connState: ConnState {
