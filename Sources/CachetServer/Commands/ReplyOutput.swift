@@ -40,6 +40,18 @@ final class ReplyOutput {
     /// in place (do_add_delta wants refcount 2), so they get a new item (no space padding, total_items+1).
     var heldItems: [(hash: UInt32, cas: UInt64)] = []
 
+    /// Where memcached starts another response object inside one command's replies (after each key of a
+    /// multi-key get), as output lengths (`queuedBytes`). nil — nothing recorded — unless the transport
+    /// sends responses apart (UDP, one datagram series per response).
+    var responseMarks: [Int]? = nil
+    /// The shortest length a cull truncated the output to since the transport last reset it (UDP only).
+    var culledTo: Int? = nil
+
+    /// A new response object starts here (see `responseMarks`).
+    @inline(__always) func markResponse() {
+        if responseMarks != nil { responseMarks!.append(queuedBytes) }
+    }
+
     init(store: CacheStore, recordSize: Int?) {
         self.store = store
         self.recordSize = recordSize
@@ -145,6 +157,7 @@ final class ReplyOutput {
             pinnedBytes -= last.value.range.count
             store.unpin(last.value)
         }
+        if responseMarks != nil { culledTo = min(culledTo ?? Int.max, queuedBytes) }
     }
 
     /// Unpins everything still queued (the connection is closing).

@@ -73,8 +73,11 @@ extension CommandSession {
                     logFetch(key, result, valueLength: result.isHit ? store.peek(key, hash: store.hash(key)).valueLength : 0)
                 }
                 i += 1
+                // memcached answers each key in a response object of its own (UDP sends them apart).
+                if i < tokens.count { output.markResponse() }
             }
             guard let rest = tokens.remainder else { break }
+            output.markResponse()
             tokens.tokenize(line, from: rest)
             first = 0
         }

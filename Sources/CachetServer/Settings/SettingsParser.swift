@@ -6,10 +6,11 @@
 //
 // Cachet differences (also in the README "Differences" table):
 // - Options Cachet does not implement stop with `cachet: option X is not supported`, exit 64,
-//   instead of being half-honoured: -U <non-zero> (UDP), -S (SASL), -Y (auth file), -e (memory
+//   instead of being half-honoured: -S (SASL), -Y (auth file), -e (memory
 //   file), -L (large pages), -N (NAPI ids), -B binary, and the `-o` options listed in
 //   ExtendedOptions.swift.
-// - `-p` below 0 is refused like `-p 70000` (memcached starts and never listens); `-R` and `-n`
+// - `-p`/`-U` below -1 are refused like `-p 70000` (memcached fails to bind them), and so is `-U` above
+//   65535 (memcached starts with no UDP socket); `-R` and `-n`
 //   below 0 get memcached's "must be greater than 0" texts (memcached refuses only 0, then spins
 //   forever with `-R -1` and prints `chunk_size -5` with `-n -5`).
 // - Diagnostics name the program "cachet" (GetoptLong.swift).
@@ -93,6 +94,8 @@ public enum SettingsParser {
         var s = Settings()
         var slabChunkChanged = false
         if let done = applyAll(arguments, &s, &slabChunkChanged) { return done }
+        // memcached: a UDP port given without a TCP port moves TCP there too (`-U 5000` serves both).
+        if s.udpPortGiven && s.udpPort != 0 && !s.portGiven { s.port = s.udpPort }
         if let error = validate(s) { return error.outcome }
         if let warning = tlsOptionsWithoutTLS(s) { s.startupWarnings.append(warning) }
         if s.metricsPort == nil && s.metricsAddr != Settings().metricsAddr {
@@ -128,13 +131,11 @@ public enum SettingsParser {
         case "a": s.unixMask = Int(CNumeric.octal(arg))
         case "A": s.shutdownEnabled = true
         case "Z": s.tls.enabled = true
-        case "p": s.port = Int(CNumeric.atoi(arg))
+        case "p": s.port = Int(CNumeric.atoi(arg)); s.portGiven = true
         case "s": s.socketPath = arg
         case "U":
             s.udpPort = Int(CNumeric.atoi(arg))
-            if s.udpPort != 0 {
-                throw SettingsError.unsupported(option: "-U (--udp-port)", reason: "Cachet has no UDP listener")
-            }
+            s.udpPortGiven = true
         case "m":
             // (size_t)atoi(optarg) * 1024 * 1024: a negative value wraps, as in memcached.
             s.maxBytes = UInt64(bitPattern: Int64(CNumeric.atoi(arg))) &* 1024 &* 1024
@@ -235,7 +236,9 @@ public enum SettingsParser {
         }
         if s.hotLRUPct + s.warmLRUPct > 80 { return .lruPctCombined }
         if s.tempLRU && !s.lruMaintainerThread { return .temporaryTTLWithoutMaintainer }
-        if s.port > 65535 || s.port < 0 { return .invalidPort(s.port) }
+        // -1: a port the kernel picks (memcached's convention for test harnesses, with MEMCACHED_PORT_FILENAME).
+        if s.port > 65535 || s.port < -1 { return .invalidPort(s.port) }
+        if s.udpPort > 65535 || s.udpPort < -1 { return .invalidPort(s.udpPort) }
         if s.tls.enabled && s.port == 0 { return .sslWithoutTCPPort }
         return nil
     }
