@@ -100,7 +100,6 @@ import Testing
 @Suite struct HelpTextDifferentialTests {
     /// Lines Cachet words differently on purpose (HelpText.swift's header says why).
     static let cachetWording: Set<String> = [
-        "-U, --udp-port=<num>      UDP port to listen on (default: 0, off; only 0 is supported)",
         "                          if TLS/SSL is enabled, 'notls', 'btls', 'mtls' prefix can be used to",
         "                          specify for specific listeners no tls, basic tls, or peer-auth tls (i.e -l mtls:127.0.0.1:11212)",
         "-i, --license             print cachet license",

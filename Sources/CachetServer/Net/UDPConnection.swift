@@ -141,6 +141,7 @@ final class UDPConnection {
             guard case .request(let id, let payload) = UDPRequestFrame.parse(datagram) else { return true }
             requestId = id
             requestPeer = peer
+            if !peer.sameAddress(as: shownPeer) { showPeer(peer) }
             rbuf.commit(n)
             rbuf.consume(payload.lowerBound)
         }
@@ -266,13 +267,15 @@ final class UDPConnection {
 
     // MARK: stats conns
 
+    /// `stats conns` shows the sender of the request being served (memcached's request_addr).
+    private func showPeer(_ peer: UDPPeer) {
+        shownPeer = peer
+        var a = peer.address
+        let text = SocketFactory.udpAddressText(&a)
+        status.udpPeer?.withLock { $0 = text }
+    }
+
     private func publishState() {
-        if !requestPeer.sameAddress(as: shownPeer) {
-            shownPeer = requestPeer
-            var a = requestPeer.address
-            let text = SocketFactory.udpAddressText(&a)
-            status.udpPeer?.withLock { $0 = text }
-        }
         status.state.store(session.connState.rawValue, ordering: .relaxed)
         status.lastCmd.store(session.lastCmdTime, ordering: .relaxed)
     }
