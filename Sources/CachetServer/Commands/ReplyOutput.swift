@@ -157,7 +157,12 @@ final class ReplyOutput {
             pinnedBytes -= last.value.range.count
             store.unpin(last.value)
         }
-        if responseMarks != nil { culledTo = min(culledTo ?? Int.max, queuedBytes) }
+        if responseMarks != nil {
+            // The culled responses are gone, and with them where they started.
+            let length = queuedBytes
+            culledTo = min(culledTo ?? Int.max, length)
+            responseMarks!.removeAll { $0 > length }
+        }
     }
 
     /// Unpins everything still queued (the connection is closing).

@@ -3,6 +3,7 @@
 // there is one address (every worker reads the shared socket) and handed to a single worker per socket
 // when `-l` lists several. Always plaintext: memcached has no DTLS, and a TLS `-l` entry gets a plain
 // UDP socket next to its TLS listener.
+import CLibevent
 import Glibc
 
 /// A bound UDP socket on its way to a worker, with what `stats conns` shows for it.
