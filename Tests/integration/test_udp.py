@@ -226,6 +226,23 @@ class UDPDifferential(unittest.TestCase):
         self.assertIn("addr udp:127.0.0.1:CLIENT_PORT", ours)
         self.assertIn("listen_addr udp:127.0.0.1:UDP_PORT", ours)
 
+    def test_conn_yields_like_memcached(self):
+        """memcached serves -R (20) commands of a datagram per event and counts a yield each time."""
+        def yields(name):
+            with self.servers[name].connect() as conn:
+                conn.send(b"stats\r\n")
+                return int(re.search(rb"STAT conn_yields (\d+)", conn.read_until(b"END\r\n")).group(1))
+        deltas = {}
+        for name in ("memcached", "cachet"):
+            before = yields(name)
+            c = UDPClient(self.udp[name])
+            got = c.request(frame(60) + b"set yk 0 0 1 noreply\r\ny\r\n" * 45 + b"get yk\r\n")
+            c.close()
+            self.assertEqual(got, [frame(60) + b"VALUE yk 0 1\r\ny\r\nEND\r\n"])
+            deltas[name] = yields(name) - before
+        self.assertEqual(deltas["cachet"], deltas["memcached"])
+        self.assertEqual(deltas["cachet"], 2)
+
     @cachet_only
     def test_watch_and_metadump_give_the_session_back(self):
         # memcached's logger/crawler cannot write to a UDP socket; when they give the connection back

@@ -59,6 +59,8 @@ final class UDPConnection {
     private var resumePending = false
     /// Sending would block: reading waits until the socket is writable again.
     private var blocked = false
+    /// Commands served from the current datagram (memcached's per-event budget, `-R`).
+    private var commandsInDatagram = 0
 
     /// memcached's UDP read buffer: the largest datagram.
     static let readSize = 65536
@@ -141,6 +143,7 @@ final class UDPConnection {
             guard case .request(let id, let payload) = UDPRequestFrame.parse(datagram) else { return true }
             requestId = id
             requestPeer = peer
+            commandsInDatagram = 0
             if !peer.sameAddress(as: shownPeer) { showPeer(peer) }
             rbuf.commit(n)
             rbuf.consume(payload.lowerBound)
@@ -168,6 +171,11 @@ final class UDPConnection {
                 start = cut
             }
             if !isCommand { continue }   // a discarded value ended
+            // memcached serves -R commands per event and then yields (conn_yields), the first command of a
+            // datagram coming for free: it yields after commands R+1, 2R+1, … (the bytes are the same).
+            commandsInDatagram += 1
+            let budget = server.settings.reqsPerEvent
+            if commandsInDatagram > 1 && (commandsInDatagram - 1) % budget == 0 { stats.add(.connYields) }
             if step == .close { resetSession(); return }
             if session.isStreaming {
                 output.truncate(to: tailBefore)
