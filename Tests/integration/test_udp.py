@@ -482,6 +482,20 @@ class PortConventions(unittest.TestCase):
             p.terminate()
             p.wait(10)
 
+    def test_udp_port_taken(self):
+        taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        taken.bind(("127.0.0.1", 0))
+        self.addCleanup(taken.close)
+        port = taken.getsockname()[1]
+        out = {}
+        for binary in (memcached_bin(), cachet_bin()):
+            r = subprocess.run([binary, "-u", "root", "-U", str(port), "-p", str(free_port()), "-l", "127.0.0.1"],
+                               capture_output=True, timeout=10)
+            out[binary] = (r.returncode, r.stderr)
+        self.assertEqual(out[cachet_bin()], out[memcached_bin()])
+        self.assertEqual(out[cachet_bin()],
+                         (71, b"failed to listen on one of interface(s) 127.0.0.1: Address already in use\n"))
+
     @cachet_only
     def test_bad_udp_port(self):
         r = subprocess.run([cachet_bin(), "-u", "root", "-U", "-2"], capture_output=True, timeout=10)

@@ -46,9 +46,10 @@ extension SocketFactory {
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
             maximizeSendBuffer(fd)
             if bind(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) != 0 {
+                // memcached skips an address whose port is taken and serves the others (it fails only
+                // when none could be bound).
                 lastErr = errno
                 close(fd)
-                if lastErr == EADDRINUSE { for f in fds { close(f) }; return ([], lastErr, nil) }
                 continue
             }
             fds.append(fd)
