@@ -393,6 +393,55 @@ class UDPUnderLoad(unittest.TestCase):
         c.close()
 
 
+class UDPBadInput(unittest.TestCase):
+    def test_random_datagrams_never_stop_the_server(self):
+        """Seeded random datagrams — garbage, cut frames, commands with wrong lengths — from two clients:
+        the server stays up and serves a clean request afterwards (replies to the garbage are not checked)."""
+        import random
+        rnd = random.Random(13)
+        tcp, udp = free_port(), free_udp_port()
+        srv = start(cachet_bin(), ["-U", str(udp), "-p", str(tcp), "-l", "127.0.0.1", "-t", "2"], tcp)
+        self.addCleanup(srv.stop)
+        words = [b"get", b"gets", b"set", b"mg", b"ms", b"md", b"ma", b"mn", b"incr", b"delete", b"stats",
+                 b"watch", b"lru_crawler metadump all", b"quit", b"verbosity", b"flush_all", b"k", b"0", b"5",
+                 b"-1", b"noreply", b"v", b"q", b"T0", b"\r\n", b"\n", b" ", b"x" * 300]
+        clients = [UDPClient(udp), UDPClient(udp)]
+        for i in range(3000):
+            kind = rnd.randrange(4)
+            if kind == 0:
+                body = bytes(rnd.randrange(256) for _ in range(rnd.randrange(0, 40)))
+            else:
+                body = b" ".join(rnd.choice(words) for _ in range(rnd.randrange(1, 8))) + b"\r\n"
+            head = frame(i & 0xFFFF, rnd.randrange(3), rnd.choice([1, 1, 1, 0, 2]), rnd.choice([0, 0, 7]))
+            data = (head + body) if kind != 3 else body
+            clients[i % 2].send(data[:rnd.randrange(len(data) + 1)] if rnd.random() < 0.1 else data)
+        for c in clients:
+            c.close()
+        # A value may still be waiting for its bytes (the garbage left a storage command half-read): each
+        # 1,000-byte datagram of "\r\n" feeds it until the session reads commands again.
+        c = UDPClient(udp)
+        c.sock.settimeout(0.2)
+        ok = False
+        for _ in range(2100):
+            c.send(frame(1) + b"version\r\n" + b"\r\n" * 500)
+            try:
+                while True:
+                    d, _ = c.sock.recvfrom(70000)
+                    if d.startswith(frame(1) + b"VERSION "):
+                        ok = True
+                        break
+            except socket.timeout:
+                pass
+            if ok:
+                break
+        c.close()
+        self.assertTrue(srv.alive())
+        self.assertTrue(ok, "the server answers a clean request after the garbage")
+        with srv.connect() as conn:
+            conn.send(b"version\r\n")
+            self.assertTrue(conn.read_until(b"\r\n").startswith(b"VERSION "))
+
+
 class PortConventions(unittest.TestCase):
     """`-p -1`/`-U -1` and MEMCACHED_PORT_FILENAME, as memcached writes it."""
 
