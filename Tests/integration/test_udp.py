@@ -180,9 +180,25 @@ class UDPDifferential(unittest.TestCase):
             c.close()
         return out
 
+    def io_counters(self, name):
+        """bytes_read, bytes_written and the length of this stats reply (counted after it was built)."""
+        with self.servers[name].connect() as conn:
+            conn.send(b"stats\r\n")
+            reply = conn.read_until(b"END\r\n")
+        read = int(re.search(rb"STAT bytes_read (\d+)", reply).group(1))
+        written = int(re.search(rb"STAT bytes_written (\d+)", reply).group(1))
+        return read, written, len(reply)
+
     def test_same_datagrams_as_memcached(self):
+        before = {n: self.io_counters(n) for n in self.servers}
         theirs = self.run_steps("memcached")
         ours = self.run_steps("cachet")
+        after = {n: self.io_counters(n) for n in self.servers}
+        # bytes_read / bytes_written count datagrams as memcached does (headers included, dropped short
+        # ones not), apart from the two TCP stats requests around the run.
+        delta = {n: (after[n][0] - before[n][0] - len(b"stats\r\n"), after[n][1] - before[n][1] - before[n][2])
+                 for n in self.servers}
+        self.assertEqual(delta["cachet"], delta["memcached"])
         for (step, a), (_, b) in zip(theirs, ours):
             with self.subTest(step=step):
                 self.assertEqual(shown(b), shown(a))
