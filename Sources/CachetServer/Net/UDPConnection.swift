@@ -223,6 +223,14 @@ final class UDPConnection {
     private func transmit() -> Bool {
         if blocked { return false }
         output.markTransmitted()
+        // Every output byte belongs to exactly one queued response (processInput keeps them in step). Should
+        // that ever not hold, the queue follows the output rather than sending bytes it does not have.
+        let have = output.queuedBytes, queued = replies.queuedBytes
+        if have < queued {
+            replies.truncate(toBytes: have)
+        } else if have > queued {
+            replies.append(length: have - queued, skip: false, requestId: requestId, origin: requestPeer)
+        }
         while let d = replies.nextDatagram() {
             var header = d.header.bytes
             var peer = d.origin
