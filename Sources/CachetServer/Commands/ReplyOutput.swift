@@ -158,10 +158,10 @@ final class ReplyOutput {
             store.unpin(last.value)
         }
         if responseMarks != nil {
-            // The culled responses are gone, and with them where they started.
-            let length = queuedBytes
-            culledTo = min(culledTo ?? Int.max, length)
-            responseMarks!.removeAll { $0 > length }
+            // memcached drops every response it has not sent (the command's own included), and with them
+            // where they started: what follows is one new response.
+            culledTo = min(culledTo ?? Int.max, queuedBytes)
+            responseMarks!.removeAll(keepingCapacity: true)
         }
     }
 
