@@ -21,6 +21,10 @@ let package = Package(
         .executableTarget(name: "FuzzMetaFlags",
                           dependencies: [.product(name: "MemcacheProtocol", package: "Cachet")],
                           swiftSettings: fuzzFlags),
+        // memcached's UDP framing: request datagrams, and replies cut into datagrams.
+        .executableTarget(name: "FuzzUDPFrame",
+                          dependencies: [.product(name: "MemcacheProtocol", package: "Cachet")],
+                          swiftSettings: fuzzFlags),
         // The command line of the server itself (memcached's options).
         .executableTarget(name: "FuzzSettings",
                           dependencies: [.product(name: "CachetServer", package: "Cachet")],

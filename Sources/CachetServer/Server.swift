@@ -236,6 +236,15 @@ public enum CachetServerMain {
         case .success(let ls):
             main.listeners = ls
         }
+        let udpSockets: [Int32]
+        switch Startup.openUDPSockets(server: server) {
+        case .failure(let e):
+            writeStderr(e.message)
+            return e.exitCode
+        case .success(let fds):
+            udpSockets = fds
+        }
+        Startup.writePortFile(tcp: main.listeners.map(\.fd), udp: udpSockets, settings: settings)
         var metrics: MetricsListener? = nil
         if let port = settings.metricsPort {
             let m = MetricsListener(server: server, base: base)
@@ -246,6 +255,7 @@ public enum CachetServerMain {
             metrics = m
         }
         for w in workers { w.start() }
+        Startup.dispatchUDPSockets(udpSockets, server: server)
         server.lruMaintainer?.start()
         for l in main.listeners { l.start(base: base) }
         if let pidFile = settings.pidFile { Startup.savePidFile(pidFile) }

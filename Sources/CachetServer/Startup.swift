@@ -155,6 +155,29 @@ enum Startup {
         return nil
     }
 
+    /// memcached's MEMCACHED_PORT_FILENAME: once every TCP and UDP socket is bound, one line per socket
+    /// ("TCP INET: 11211", "UDP INET6: 11211", …, TCP first, in binding order) is appended to `<file>.lck`,
+    /// which is then renamed to `<file>`, so whoever waits for the file reads the real (maybe ephemeral)
+    /// ports at once. Not with `-s` (no network sockets); a file that cannot be opened is reported and the
+    /// server goes on.
+    static func writePortFile(tcp: [Int32], udp: [Int32], settings: Settings) {
+        guard settings.socketPath == nil, let name = getenv("MEMCACHED_PORT_FILENAME").map({ String(cString: $0) })
+        else { return }
+        let tmp = name + ".lck"
+        guard let f = fopen(tmp, "a") else {
+            writeStderr("Failed to open \"\(tmp)\": \(String(cString: strerror(errno)))\n")
+            return
+        }
+        for (kind, fds) in [("TCP", tcp), ("UDP", udp)] {
+            for fd in fds {
+                guard let b = SocketFactory.boundPort(fd) else { continue }
+                fputs("\(kind) \(b.inet6 ? "INET6" : "INET"): \(b.port)\n", f)
+            }
+        }
+        fclose(f)
+        rename(tmp, name)
+    }
+
     static func openListeners(server: ServerContext) -> Result<[Listener], BindFailure> {
         let s = server.settings
         if case .exit(let code, _, let err)? = ListenerSpec.validate(s) {
@@ -182,7 +205,9 @@ enum Startup {
             }
             let mode = s.tls.enabled ? spec.tls : .plaintext
             for fd in fds {
-                out.append(Listener(server: server, fd: fd, info: ListenerInfo(tls: mode, address: "tcp:\(spec.host ?? "0.0.0.0"):\(spec.port)")))
+                // An ephemeral port (-1) is shown as the one the kernel picked.
+                let port = spec.port == -1 ? (SocketFactory.boundPort(fd)?.port ?? 0) : spec.port
+                out.append(Listener(server: server, fd: fd, info: ListenerInfo(tls: mode, address: "tcp:\(spec.host ?? "0.0.0.0"):\(port)")))
             }
         }
         return .success(out)

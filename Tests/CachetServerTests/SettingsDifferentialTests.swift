@@ -62,6 +62,15 @@ import Testing
         try compareStatsSettings(["-U", "0"], port: MemcachedOracle.freePort())
     }
 
+    /// udpport and num_threads_per_udp (one worker per socket when -l lists several addresses).
+    @Test func statsSettingsUDP() throws {
+        try compareStatsSettings(["-U", String(MemcachedOracle.freePort()), "-l", "127.0.0.1"],
+                                 port: MemcachedOracle.freePort())
+        try compareStatsSettings(["-U", String(MemcachedOracle.freePort()), "-t", "3",
+                                  "-l", "127.0.0.1,127.0.0.1:\(MemcachedOracle.freePort())"],
+                                 port: MemcachedOracle.freePort())
+    }
+
     @Test func statsSettingsLRUOptions() throws {
         try compareStatsSettings(["-o", "no_modern"], port: MemcachedOracle.freePort())
         try compareStatsSettings(["-o", "hot_lru_pct=30,warm_lru_pct=30,hot_max_factor=0.5,warm_max_factor=3",
@@ -100,7 +109,6 @@ import Testing
 @Suite struct HelpTextDifferentialTests {
     /// Lines Cachet words differently on purpose (HelpText.swift's header says why).
     static let cachetWording: Set<String> = [
-        "-U, --udp-port=<num>      UDP port to listen on (default: 0, off; only 0 is supported)",
         "                          if TLS/SSL is enabled, 'notls', 'btls', 'mtls' prefix can be used to",
         "                          specify for specific listeners no tls, basic tls, or peer-auth tls (i.e -l mtls:127.0.0.1:11212)",
         "-i, --license             print cachet license",

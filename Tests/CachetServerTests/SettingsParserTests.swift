@@ -29,6 +29,7 @@ let sharedFailures: [([String], Int32, String)] = [
     (["-p", "70000"], 64, "ERROR: Invalid port number 70000.\n"),
     (["--port=65536"], 64, "ERROR: Invalid port number 65536.\n"),
     (["-p", "0", "-Z"], 64, "ERROR: You cannot enable SSL without a TCP port.\n"),
+    (["-Y", "/dev/null", "-U", "11311"], 64, "Cannot use UDP with ascii authentication enabled (-U 0 to disable)\n"),
     (["-Y", "/dev/null", "-B", "auto"], 64,
      "ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens.\n"),
     (["-p", "abc", "-Z"], 64, "ERROR: You cannot enable SSL without a TCP port.\n"),
@@ -144,10 +145,11 @@ let cachetOnlyFailures: [([String], Int32, String)] = [
     (["-o", "ssl_handshake_share=0"], 1, "Invalid ssl_handshake_share. Use help to see valid options.\n"),
     (["-o", "ssl_handshake_share=101"], 1, "Invalid ssl_handshake_share. Use help to see valid options.\n"),
     (["-o", "ssl_handshake_share=half"], 1, "could not parse argument to ssl_handshake_share\n"),
-    (["-p", "-1"], 64, "ERROR: Invalid port number -1.\n"),
+    (["-p", "-2"], 64, "ERROR: Invalid port number -2.\n"),
+    (["-U", "-2"], 64, "ERROR: Invalid port number -2.\n"),
+    (["-U", "70000"], 64, "ERROR: Invalid port number 70000.\n"),
     (["-R", "-1"], 1, "Number of requests per event must be greater than 0\n"),
     (["-n", "-5"], 1, "Chunk size must be greater than 0\n"),
-    (["-U", "11211"], 64, "cachet: option -U (--udp-port) is not supported (Cachet has no UDP listener)\n"),
     (["-S", "-B", "ascii"], 64, "ERROR: You cannot allow the ASCII protocol while using SASL.\n"),
     (["-S", "-B", "auto"], 64, "ERROR: You cannot allow the ASCII protocol while using SASL.\n"),
     (["-L"], 64, "cachet: option -L (--enable-largepages) is not supported\n"),
@@ -164,6 +166,34 @@ let cachetOnlyFailures: [([String], Int32, String)] = [
         #expect(got?.0 == c.1, "\(c.0)")
         #expect(got?.1 == "", "\(c.0)")
         #expect(got?.2 == c.2, "\(c.0)")
+    }
+
+    /// memcached: `-U <port>` without `-p` moves TCP to that port too; `-p` alone leaves UDP off; -1 asks
+    /// the kernel for a port.
+    @Test func udpPortRules() throws {
+        let both = try #require(settings(["-U", "5000"]))
+        #expect(both.port == 5000 && both.udpPort == 5000)
+        let tcpOnly = try #require(settings(["-p", "6000"]))
+        #expect(tcpOnly.port == 6000 && tcpOnly.udpPort == 0)
+        let apart = try #require(settings(["-U", "5000", "-p", "6000"]))
+        #expect(apart.port == 6000 && apart.udpPort == 5000)
+        let off = try #require(settings(["-U", "0"]))
+        #expect(off.port == 11211 && off.udpPort == 0)
+        let ephemeral = try #require(settings(["-p", "-1", "-U", "-1"]))
+        #expect(ephemeral.port == -1 && ephemeral.udpPort == -1)
+        let noTCP = try #require(settings(["-p", "0", "-U", "5000"]))
+        #expect(noTCP.port == 0 && noTCP.udpPort == 5000)
+    }
+
+    /// The UDP sockets follow the `-l` entries (an entry's port wins over `-U`), with any TLS prefix.
+    @Test func udpListFollowsListen() throws {
+        let s = try #require(settings(["-Z", "-l", "127.0.0.1,notls:127.0.0.2:7000", "-U", "5000", "-p", "6000"]))
+        let udp = try ListenerSpec.udpList(s).get()
+        #expect(udp.map(\.host) == ["127.0.0.1", "127.0.0.2"])
+        #expect(udp.map(\.port) == [5000, 7000])
+        #expect(s.numThreadsPerUDP == 1)
+        #expect(try ListenerSpec.udpList(try #require(settings(["-U", "0", "-l", "127.0.0.1:7000"]))).get().isEmpty)
+        #expect(try ListenerSpec.udpList(try #require(settings(["-U", "5000", "-s", "/tmp/x"]))).get().isEmpty)
     }
 
     @Test func defaultsAreMemcached() throws {

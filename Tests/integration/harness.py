@@ -389,7 +389,7 @@ def normalise_stats(pairs, deterministic=DETERMINISTIC_STATS):
 
 
 # `stats settings` values that legitimately differ between two processes.
-VOLATILE_SETTINGS = {"tcpport", "inter"}
+VOLATILE_SETTINGS = {"tcpport", "udpport", "inter"}
 
 
 def normalise_settings(pairs):

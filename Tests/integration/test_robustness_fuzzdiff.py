@@ -16,6 +16,8 @@ import fuzzdiff  # noqa: E402
 
 SEED = 20261202
 CASES = int(os.environ.get("CACHET_FUZZ_CASES", "300"))
+# The same generator over UDP (memcached's framing, `-U`, one worker): fewer cases, each is slower.
+UDP_CASES = int(os.environ.get("CACHET_FUZZ_UDP_CASES", "150"))
 
 K = b"rk"
 LONG_KEY = b"x" * 251
@@ -78,6 +80,11 @@ class FuzzDiff(unittest.TestCase):
         out = io.StringIO()
         diffs = fuzzdiff.run(SEED, CASES, fuzzdiff.DEFAULT_OPTS.split(), out=out)
         self.assertEqual(diffs, [], f"{len(diffs)} of {CASES} fuzz cases differ:\n{out.getvalue()[:6000]}")
+
+    def test_fixed_seed_over_udp(self):
+        out = io.StringIO()
+        diffs = fuzzdiff.run(SEED, UDP_CASES, fuzzdiff.DEFAULT_OPTS.split(), out=out, udp=True)
+        self.assertEqual(diffs, [], f"{len(diffs)} of {UDP_CASES} UDP fuzz cases differ:\n{out.getvalue()[:6000]}")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,18 @@ final class ReplyOutput {
     /// in place (do_add_delta wants refcount 2), so they get a new item (no space padding, total_items+1).
     var heldItems: [(hash: UInt32, cas: UInt64)] = []
 
+    /// Where memcached starts another response object inside one command's replies (after each key of a
+    /// multi-key get), as output lengths (`queuedBytes`). nil — nothing recorded — unless the transport
+    /// sends responses apart (UDP, one datagram series per response).
+    var responseMarks: [Int]? = nil
+    /// The shortest length a cull truncated the output to since the transport last reset it (UDP only).
+    var culledTo: Int? = nil
+
+    /// A new response object starts here (see `responseMarks`).
+    @inline(__always) func markResponse() {
+        if responseMarks != nil { responseMarks!.append(queuedBytes) }
+    }
+
     init(store: CacheStore, recordSize: Int?) {
         self.store = store
         self.recordSize = recordSize
@@ -144,6 +156,12 @@ final class ReplyOutput {
             entries.removeLast()
             pinnedBytes -= last.value.range.count
             store.unpin(last.value)
+        }
+        if responseMarks != nil {
+            // memcached drops every response it has not sent (the command's own included), and with them
+            // where they started: what follows is one new response.
+            culledTo = min(culledTo ?? Int.max, queuedBytes)
+            responseMarks!.removeAll(keepingCapacity: true)
         }
     }
 

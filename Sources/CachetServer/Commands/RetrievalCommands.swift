@@ -50,8 +50,11 @@ extension CommandSession {
                 }
                 accountGet(key, result, segment: segment, touch: touch)
                 i += 1
+                // memcached answers each key in a response object of its own (UDP sends them apart).
+                if i < tokens.count { output.markResponse() }
             }
             guard let rest = tokens.remainder else { break }
+            output.markResponse()
             tokens.tokenize(line, from: rest)
             first = 0
         }

@@ -57,10 +57,12 @@ extension CommandSession {
         let now = server.clock.currentTime
         for c in server.connRegistry.snapshot() {
             let p = "\(c.fd):"
-            stat(p + "addr", c.addr)
-            if let l = c.listenAddr { stat(p + "listen_addr", l) }
+            if c.isUDP { stat(p + "UDP", "UDP") }
             let mine = c.fd == cfd
             let state = mine ? ConnState.parseCmd : (ConnState(rawValue: c.state.load(ordering: .relaxed)) ?? .read)
+            let (addr, listenAddr) = c.addresses(in: state)
+            stat(p + "addr", addr)
+            if let l = listenAddr { stat(p + "listen_addr", l) }
             stat(p + "state", state.name)
             let last = mine ? now : c.lastCmd.load(ordering: .relaxed)
             stat(p + "secs_since_last_cmd", String(Int(Int64(now) - Int64(last))))

@@ -33,13 +33,27 @@ final class ConnStatus: Sendable {
     let lastCmd: Atomic<UInt32>
     /// Cachet-only `stats conns` lines, set once after a TLS handshake completes.
     let tlsLines = Locked<[(String, String)]>([])
+    /// A worker's UDP "connection" (then `addr` is the socket's own address): the address of the request
+    /// it served last. nil for TCP and unix connections.
+    let udpPeer: Locked<String>?
 
-    init(fd: Int32, addr: String, listenAddr: String?, state: ConnState, now: UInt32) {
+    init(fd: Int32, addr: String, listenAddr: String?, state: ConnState, now: UInt32, udpPeer: String? = nil) {
         self.fd = fd
         self.addr = addr
         self.listenAddr = listenAddr
         self.state = Atomic(state.rawValue)
         self.lastCmd = Atomic(now)
+        self.udpPeer = udpPeer.map { Locked($0) }
+    }
+
+    var isUDP: Bool { udpPeer != nil }
+
+    /// The `addr` and `listen_addr` lines memcached prints for a connection in `state`: an idle UDP
+    /// socket shows its own address and no listen address, a busy one the requester's address and its own.
+    func addresses(in state: ConnState) -> (addr: String, listenAddr: String?) {
+        guard let peer = udpPeer else { return (addr, listenAddr) }
+        if state == .read { return (addr, nil) }
+        return (peer.withLock { $0 }, addr)
     }
 }
 

@@ -93,7 +93,8 @@ enum SocketFactory {
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var res: UnsafeMutablePointer<addrinfo>? = nil
         let h = (host == nil || host == "*") ? nil : host
-        let rc = getaddrinfo(h, String(port), &hints, &res)
+        // -1: a port the kernel picks (memcached's convention; the port file says which).
+        let rc = getaddrinfo(h, String(port == -1 ? 0 : port), &hints, &res)
         if rc != 0 { return ([], -1) }
         defer { freeaddrinfo(res) }
         var fds: [Int32] = []

@@ -27,6 +27,8 @@ enum WorkerMail: Sendable {
     case connection(PendingConnection)
     /// This watcher's queue went from empty to non-empty (from whichever thread logged the line).
     case watcherReady(Watcher)
+    /// Serve this UDP socket (a copy of it) as this worker's UDP "connection" (from the main thread).
+    case udpSocket(UDPSocketInfo)
     /// Leave the event loop (from the main thread, at exit).
     case stop
 }
@@ -67,6 +69,8 @@ final class Worker: @unchecked Sendable {
     private var idleEvent: OpaquePointer?
     /// Connections by fd.
     var connections: [Int32: Connection] = [:]
+    /// This worker's copies of the UDP sockets (they live as long as the worker).
+    var udpConnections: [UDPConnection] = []
     /// TLS connections of this worker whose handshake has not finished yet, by fd (TLSGuards.swift).
     var handshaking: [Int32: Connection] = [:]
     /// The handshake share (TLSGuards.swift): the current window's start and the time its ClientHellos took
@@ -152,6 +156,10 @@ final class Worker: @unchecked Sendable {
                 // The watcher's connection may have closed (and its fd been reused) since the line was
                 // queued: only the connection that still owns this watcher is driven.
                 if let conn = connections[w.cfd], conn.session.watcher === w { conn.onEvent(0) }
+            case .udpSocket(let info):
+                let conn = UDPConnection(info: info, worker: self)
+                udpConnections.append(conn)
+                conn.start()
             case .stop:
                 event_base_loopbreak(base)
             }

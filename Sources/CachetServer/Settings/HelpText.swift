@@ -6,7 +6,7 @@
 //
 // Cachet wording differences, on purpose:
 // - first line: `versionLine` (Version.swift) instead of `memcached 1.6.18`;
-// - `-U`: only 0 is accepted; `-B`: no binary; `-i`: Cachet's license;
+// - `-B`: no binary; `-i`: Cachet's license;
 // - `-l`: memcached 1.6.30's text for the notls/btls/mtls prefixes (1.6.18 only knows notls);
 // - `ssl_keyformat`: PEM or DER (names or 1/2); `ssl_wbuf_size`: no buffer of its own in Cachet (replies
 //   already sit contiguously in the connection's output), only the cap on bytes per SSL_write that
@@ -23,7 +23,7 @@ enum HelpText {
         let lines: [String] = [
             versionLine,
             "-p, --port=<num>          TCP port to listen on (default: \(s.port))",
-            "-U, --udp-port=<num>      UDP port to listen on (default: \(s.udpPort), off; only 0 is supported)",
+            "-U, --udp-port=<num>      UDP port to listen on (default: \(s.udpPort), off)",
             "-s, --unix-socket=<file>  UNIX socket to listen on (disables network support)",
             "-a, --unix-mask=<mask>    access mask for UNIX socket, in octal (default: \(cFormat("%o", Int32(truncatingIfNeeded: s.unixMask))))",
             "-A, --enable-shutdown     enable ascii \"shutdown\" command",

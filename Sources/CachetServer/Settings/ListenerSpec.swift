@@ -47,9 +47,20 @@ public struct ListenerSpec: Sendable, Equatable {
     /// The TCP listeners the settings ask for. Empty when `-s` is given or `-p 0` (memcached
     /// then opens no TCP socket at all, `-l` included).
     public static func parseList(_ s: Settings) -> Result<[ListenerSpec], ListenerError> {
-        if s.socketPath != nil || s.port == 0 { return .success([]) }
+        parseList(s, port: s.port)
+    }
+
+    /// The UDP sockets the settings ask for (`-U`): memcached binds each `-l` address for UDP as well, with
+    /// the port an entry names or else the `-U` port; none with `-s` or `-U 0`. The TLS prefix is parsed
+    /// and ignored: UDP is always plaintext (memcached has no DTLS).
+    public static func udpList(_ s: Settings) -> Result<[ListenerSpec], ListenerError> {
+        parseList(s, port: s.udpPort)
+    }
+
+    private static func parseList(_ s: Settings, port defaultPort: Int) -> Result<[ListenerSpec], ListenerError> {
+        if s.socketPath != nil || defaultPort == 0 { return .success([]) }
         guard let inter = s.inter else {
-            return .success([ListenerSpec(host: nil, port: s.port, tls: .inherit)])
+            return .success([ListenerSpec(host: nil, port: defaultPort, tls: .inherit)])
         }
         func fail(_ line: String) -> Result<[ListenerSpec], ListenerError> {
             .failure(ListenerError(stderr: line + "failed to listen on one of interface(s) \(inter): Success\n"))
@@ -73,7 +84,7 @@ public struct ListenerSpec: Sendable, Equatable {
                 bracketHost = p[p.index(after: p.startIndex)..<close]
                 p = p[p.index(after: close)...]
             }
-            var port = s.port
+            var port = defaultPort
             if let colon = p.firstIndex(of: ":") {
                 let after = p[p.index(after: colon)...]
                 if !after.contains(":") || bracketHost != nil {

@@ -17,8 +17,11 @@ public struct Settings: Sendable {
     // Network
     /// `-p`, 0 = no TCP listener.
     public var port: Int = 11211
-    /// `-U`; only 0 (off, memcached's default since 1.5.6) is supported.
+    /// `-U`, 0 = no UDP (memcached's default since 1.5.6); -1 (like `-p -1`) = a port the kernel picks.
     public var udpPort: Int = 0
+    /// Whether `-p` / `-U` were given: memcached moves TCP to a non-zero `-U` port when `-p` was not.
+    var portGiven = false
+    var udpPortGiven = false
     /// `-l` exactly as given (repeated `-l` joined by ','); `stats settings` echoes it as `inter`.
     public var inter: String? = nil
     /// `-s`

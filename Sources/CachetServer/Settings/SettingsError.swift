@@ -24,6 +24,7 @@ public enum SettingsError: Error, Equatable, Sendable {
     case invalidPort(Int)
     case sslWithoutTCPPort
     case binaryWithAsciiAuth
+    case udpWithAsciiAuth
     case rootWithoutUser
     // `-o`
     case illegalSuboption(String)
@@ -76,6 +77,7 @@ public enum SettingsError: Error, Equatable, Sendable {
             return "slab_chunk_max (bytes: \(chunk)) must divide evenly into \(page) (slab_page_size)\n"
         case .invalidPort(let p): return "ERROR: Invalid port number \(p).\n"
         case .sslWithoutTCPPort: return "ERROR: You cannot enable SSL without a TCP port.\n"
+        case .udpWithAsciiAuth: return "Cannot use UDP with ascii authentication enabled (-U 0 to disable)\n"
         case .binaryWithAsciiAuth:
             return "ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens.\n"
         case .rootWithoutUser: return "can't run as root without the -u switch\n"
@@ -117,7 +119,7 @@ public enum SettingsError: Error, Equatable, Sendable {
             return 1
         case .invalidBindingProtocol, .asciiWithSasl, .itemSizeBelowMinimum, .itemSizeAboveHalfMemory,
              .itemSizeAboveGigabyte, .slabChunkAboveItemSize, .itemSizeNotMultipleOfChunk,
-             .pageNotMultipleOfChunk, .invalidPort, .sslWithoutTCPPort, .binaryWithAsciiAuth, .rootWithoutUser, .unsupported,
+             .pageNotMultipleOfChunk, .invalidPort, .sslWithoutTCPPort, .binaryWithAsciiAuth, .udpWithAsciiAuth, .rootWithoutUser, .unsupported,
              .lruPctCombined, .temporaryTTLWithoutMaintainer:
             return 64
         }

@@ -6,9 +6,10 @@
 //
 // Cachet differences (also in the README "Differences" table):
 // - Options Cachet does not implement stop with `cachet: option X is not supported`, exit 64,
-//   instead of being half-honoured: -U <non-zero> (UDP), -S (SASL), -L (large pages), -N (NAPI ids), -B binary, and the `-o` options listed in
+//   instead of being half-honoured: -L (large pages), -N (NAPI ids), and the `-o` options listed in
 //   ExtendedOptions.swift.
-// - `-p` below 0 is refused like `-p 70000` (memcached starts and never listens); `-R` and `-n`
+// - `-p`/`-U` below -1 are refused like `-p 70000` (memcached fails to bind them), and so is `-U` above
+//   65535 (memcached starts with no UDP socket); `-R` and `-n`
 //   below 0 get memcached's "must be greater than 0" texts (memcached refuses only 0, then spins
 //   forever with `-R -1` and prints `chunk_size -5` with `-n -5`).
 // - Diagnostics name the program "cachet" (GetoptLong.swift).
@@ -97,6 +98,8 @@ public enum SettingsParser {
             if !s.bindingProtocolGiven { s.bindingProtocol = .binary }
             if s.bindingProtocol != .binary { return SettingsError.asciiWithSasl.outcome }
         }
+        // memcached: a UDP port given without a TCP port moves TCP there too (`-U 5000` serves both).
+        if s.udpPortGiven && s.udpPort != 0 && !s.portGiven { s.port = s.udpPort }
         if let error = validate(s) { return error.outcome }
         // memcached: -Y without -B speaks ASCII only (validate refused any other -B).
         if s.authFile != nil { s.bindingProtocol = .ascii }
@@ -134,13 +137,11 @@ public enum SettingsParser {
         case "a": s.unixMask = Int(CNumeric.octal(arg))
         case "A": s.shutdownEnabled = true
         case "Z": s.tls.enabled = true
-        case "p": s.port = Int(CNumeric.atoi(arg))
+        case "p": s.port = Int(CNumeric.atoi(arg)); s.portGiven = true
         case "s": s.socketPath = arg
         case "U":
             s.udpPort = Int(CNumeric.atoi(arg))
-            if s.udpPort != 0 {
-                throw SettingsError.unsupported(option: "-U (--udp-port)", reason: "Cachet has no UDP listener")
-            }
+            s.udpPortGiven = true
         case "m":
             // (size_t)atoi(optarg) * 1024 * 1024: a negative value wraps, as in memcached.
             s.maxBytes = UInt64(bitPattern: Int64(CNumeric.atoi(arg))) &* 1024 &* 1024
@@ -241,9 +242,13 @@ public enum SettingsParser {
         }
         if s.hotLRUPct + s.warmLRUPct > 80 { return .lruPctCombined }
         if s.tempLRU && !s.lruMaintainerThread { return .temporaryTTLWithoutMaintainer }
-        if s.port > 65535 || s.port < 0 { return .invalidPort(s.port) }
+        // -1: a port the kernel picks (memcached's convention for test harnesses, with MEMCACHED_PORT_FILENAME).
+        if s.port > 65535 || s.port < -1 { return .invalidPort(s.port) }
+        if s.udpPort > 65535 || s.udpPort < -1 { return .invalidPort(s.udpPort) }
         if s.tls.enabled && s.port == 0 { return .sslWithoutTCPPort }
         if s.authFile != nil && s.bindingProtocolGiven && s.bindingProtocol != .ascii { return .binaryWithAsciiAuth }
+        // memcached checks this where it reads the auth file; both stop before anything is bound.
+        if s.authFile != nil && s.udpPort != 0 { return .udpWithAsciiAuth }
         return nil
     }
 

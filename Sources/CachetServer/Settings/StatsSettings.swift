@@ -60,7 +60,7 @@ public func statsSettingsLines(_ s: Settings, verbosity: Int, oldestLive: UInt32
         ("growth_factor", cFormat("%.2f", s.growthFactor)),
         ("chunk_size", String(s.chunkSize)),
         ("num_threads", String(s.numThreads)),
-        // Informational: there is no UDP listener (`-U` must be 0).
+        // Workers that read each UDP socket: all of them, or one when `-l` lists several addresses.
         ("num_threads_per_udp", String(s.numThreadsPerUDP)),
         // One byte, as memcached's "%c" (the server writes it raw: see StatsCommands).
         ("stat_key_prefix", String(UnicodeScalar(s.prefixDelimiter))),
