@@ -76,6 +76,8 @@ import Testing
         try compareStatsSettings(["-o", "hot_lru_pct=30,warm_lru_pct=30,hot_max_factor=0.5,warm_max_factor=3",
                                   "-o", "temporary_ttl=10"], port: MemcachedOracle.freePort())
         try compareStatsSettings(["-o", "slab_chunk_max=262144,no_modern"], port: MemcachedOracle.freePort())
+        try compareStatsSettings(["-o", "watcher_logbuf_size=512,track_sizes"], port: MemcachedOracle.freePort())
+        try compareStatsSettings(["-o", "watcher_logbuf_size=0"], port: MemcachedOracle.freePort())
     }
 
     @Test func statsSettingsNumbersAndFlags() throws {

@@ -126,6 +126,8 @@ let cachetOnlyFailures: [([String], Int32, String)] = [
     (["-o", "ssl_verify_name="], 1, "could not parse argument to ssl_verify_name\n"),
     (["-o", "ssl_verify_name=a::b"], 1, "could not parse argument to ssl_verify_name\n"),
     (["-o", "ssl_verify_name=a:"], 1, "could not parse argument to ssl_verify_name\n"),
+    (["-o", "watcher_logbuf_size=-1"], 1, "could not parse argument to watcher_logbuf_size\n"),
+    (["-o", "watcher_logbuf_size"], 1, "Missing watcher_logbuf_size argument\n"),
     (["-o", "ssl_verify_uri="], 1, "could not parse argument to ssl_verify_uri\n"),
     (["-o", "ssl_verify_uri=spiffe://*"], 1, "could not parse argument to ssl_verify_uri\n"),
     (["-o", "ssl_verify_uri=*"], 1, "could not parse argument to ssl_verify_uri\n"),
@@ -155,7 +157,6 @@ let cachetOnlyFailures: [([String], Int32, String)] = [
     (["-L"], 64, "cachet: option -L (--enable-largepages) is not supported\n"),
     (["-N", "2"], 64, "cachet: option -N (--napi-ids) is not supported\n"),
     (["-o", "ext_path=/tmp/x:64m"], 64, "cachet: option -o ext_path is not supported\n"),
-    (["-o", "track_sizes"], 64, "cachet: option -o track_sizes is not supported\n"),
     (["-o", "hash_algorithm=jenkins"], 64, "cachet: option -o hash_algorithm=jenkins is not supported (Cachet hashes with murmur3)\n"),
 ]
 

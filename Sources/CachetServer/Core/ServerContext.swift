@@ -81,7 +81,9 @@ final class ServerContext: Sendable {
             store.startSlabAutomove(windowSize: settings.slabAutomoveWindow)
         }
         self.prefixStats = PrefixStats(store: store, delimiter: settings.prefixDelimiter, enabled: settings.detailEnabled)
-        self.watchLog = WatchLog(storeEvents: store.events)
+        self.watchLog = WatchLog(storeEvents: store.events, bufferLimit: settings.watcherLogbufSize)
+        // memcached's track_sizes starts the `stats sizes` histogram (as `stats sizes_enable` would).
+        if settings.trackSizes && settings.casEnabled { store.enableSizeHistogram() }
         self.crawler = CrawlerState(settings: settings)
         self.lruMaintainer = settings.lruMaintainerThread ? LRUMaintainer(store: store, crawler: crawler) : nil
         let log = watchLog

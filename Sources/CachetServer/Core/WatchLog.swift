@@ -60,8 +60,8 @@ final class Watcher: @unchecked Sendable {
 final class WatchLog: Sendable {
     /// memcached's WATCHER_LIMIT.
     static let maxWatchers = 20
-    /// Per-watcher buffer (memcached's watcher_logbuf_size default, 256 KB).
-    static let bufferLimit = 256 * 1024
+    /// Per-watcher buffer in bytes: `-o watcher_logbuf_size` (KB; memcached's default 256 KB).
+    let bufferLimit: Int
 
     /// Union of the types wanted by current watchers.
     let mask = Atomic<Int>(0)
@@ -73,7 +73,10 @@ final class WatchLog: Sendable {
     /// Lets the store report evictions only while someone watches them.
     private let storeEvents: StoreEvents
 
-    init(storeEvents: StoreEvents) { self.storeEvents = storeEvents }
+    init(storeEvents: StoreEvents, bufferLimit: Int = 256 * 1024) {
+        self.storeEvents = storeEvents
+        self.bufferLimit = bufferLimit
+    }
 
     @inline(__always) func wants(_ t: WatchTypes) -> Bool { mask.load(ordering: .relaxed) & t.rawValue != 0 }
 
@@ -138,7 +141,7 @@ final class WatchLog: Sendable {
                     for w in list where w.types.contains(line.type) {
                         let wasEmpty = w.pending.isEmpty
                         let noticeLength = w.skipped > 0 ? 9 + WatchLog.decimalLength(w.skipped) : 0
-                        if w.pending.count + noticeLength + lineLength > WatchLog.bufferLimit {
+                        if w.pending.count + noticeLength + lineLength > bufferLimit {
                             w.skipped += 1
                             skippedTotal.add(1, ordering: .relaxed)
                             continue

@@ -42,8 +42,10 @@
 // |  no_inline_ascii_resp                    |                                                           |
 // | no_drop_privileges                       | accepted, no effect (Cachet installs no seccomp filter)   |
 // | drop_privileges, no_hashexpand,                                                               |
-// |  tail_repair_time, watcher_logbuf_size, worker_logbuf_size,                                   |
-// |  slab_sizes, track_sizes, resp_obj_mem_limit, read_buf_mem_limit, sock_cookie_id, ext_*,     |
+// | watcher_logbuf_size=KB                   | implemented: each watcher's buffer of unsent lines        |
+// | track_sizes                              | implemented: `stats sizes` tracked from the start          |
+// |  tail_repair_time, worker_logbuf_size (1.6.18 also reads its value as slab_sizes),            |
+// |  slab_sizes, resp_obj_mem_limit, read_buf_mem_limit, sock_cookie_id, ext_*,                  |
 // |  slab_automove_freeratio  → `cachet: option -o <name> is not supported`, exit 64             |
 //
 // Differences from memcached 1.6.18:
@@ -61,8 +63,8 @@ import CachetTLS
 enum ExtendedOptions {
     static let unsupported: Set<String> = [
         "drop_privileges", "no_hashexpand",
-        "tail_repair_time", "watcher_logbuf_size", "worker_logbuf_size",
-        "slab_sizes", "track_sizes", "resp_obj_mem_limit", "read_buf_mem_limit", "sock_cookie_id",
+        "tail_repair_time", "worker_logbuf_size",
+        "slab_sizes", "resp_obj_mem_limit", "read_buf_mem_limit", "sock_cookie_id",
         // extstore (storage_read_config in 1.6.18)
         "ext_path", "ext_page_size", "ext_wbuf_size", "ext_threads", "ext_io_depth", "ext_item_size",
         "ext_item_age", "ext_low_ttl", "ext_recache_rate", "ext_compact_under", "ext_drop_under",
@@ -109,6 +111,12 @@ enum ExtendedOptions {
             if n < 12 { throw SettingsError.hashpowerTooLow(n) }
             if n > 32 { throw SettingsError.hashpowerTooHigh(n) }
             s.hashPowerInit = n
+        case "watcher_logbuf_size":
+            // Kilobytes (memcached multiplies an unsigned 32-bit value, so it wraps as memcached's does).
+            let v = try required(value, "watcher_logbuf_size")
+            guard let n = CNumeric.safeStrtoul(v) else { throw SettingsError.couldNotParse("watcher_logbuf_size") }
+            s.watcherLogbufSize = Int(UInt32(truncatingIfNeeded: UInt64(n) &* 1024))
+        case "track_sizes": s.trackSizes = true
         case "idle_timeout":
             guard let value else { throw SettingsError.missingNumericArgument("idle_timeout") }
             s.idleTimeout = Int(CNumeric.atoi(value))

@@ -88,6 +88,8 @@ enum HelpText {
             "   - no_lru_maintainer:   disable new LRU system + background thread.",
             "   - idle_timeout:        timeout for idle connections. (default: \(s.idleTimeout), no timeout)",
             "   - slab_chunk_max:      (EXPERIMENTAL) maximum slab size in kilobytes. use extreme care. (default: \(s.slabChunkMax / 1024))",
+            "   - watcher_logbuf_size: size in kilobytes of per-watcher write buffer. (default: \(s.watcherLogbufSize / 1024))",
+            "   - track_sizes:         enable dynamic reports for 'stats sizes' command.",
             "   - modern:              enables options which will be default in future.",
             "                          currently: nothing",
             "   - ssl_chain_cert:      certificate chain file in PEM format",

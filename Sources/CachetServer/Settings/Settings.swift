@@ -44,6 +44,10 @@ public struct Settings: Sendable {
     public var bindingProtocol: BindingProtocol = .negotiating
     /// `-B` was given (memcached's protocol_specified: with `-S` only `-B binary`, with `-Y` only `-B ascii`).
     public var bindingProtocolGiven = false
+    /// `-o watcher_logbuf_size` (given in KB): each watcher's buffer of lines not yet sent, in bytes.
+    public var watcherLogbufSize = 256 * 1024
+    /// `-o track_sizes`: the `stats sizes` histogram runs from the start.
+    public var trackSizes = false
     /// `-Y <file>`: ASCII authentication (Core/AuthFile.swift), nil when off.
     public var authFile: String? = nil
     /// `-S`: binary-protocol clients must authenticate (SASL) before anything but version.

@@ -100,10 +100,10 @@ public func statsSettingsLines(_ s: Settings, verbosity: Int, oldestLive: UInt32
         ("temporary_ttl", String(s.temporaryTTL)),
         ("idle_timeout", String(s.idleTimeout)),
         // Each watcher's buffer is 256 KB (WatchLog); there are no per-worker log buffers.
-        ("watcher_logbuf_size", "262144"),
+        ("watcher_logbuf_size", String(s.watcherLogbufSize)),
         ("worker_logbuf_size", "65536"),
         ("read_buf_mem_limit", "0"),
-        ("track_sizes", "no"),
+        ("track_sizes", s.trackSizes && s.casEnabled ? "yes" : "no"),
         ("inline_ascii_response", "no"),
         // No extstore: memcached's defaults, inactive.
         ("ext_item_size", "512"),
