@@ -79,12 +79,18 @@ final class ConnRegistry: Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &len) == 0 }
         }
         guard ok else { return ("tcp:unknown", "unknown", 0) }
+        let a = ipAndPort(ss)
+        return ("tcp:\(a.inet6 ? "[\(a.ip)]" : a.ip):\(a.port)", a.ip, a.port)
+    }
+
+    /// An IPv4 or IPv6 socket address as text and port number (for `stats conns` and watch lines).
+    static func ipAndPort(_ ss: sockaddr_storage) -> (ip: String, port: Int, inet6: Bool) {
         var host = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
         var port = 0
-        let family = ss.ss_family
+        let inet6 = ss.ss_family == sa_family_t(AF_INET6)
         var copy = ss
         withUnsafePointer(to: &copy) { p in
-            if family == sa_family_t(AF_INET6) {
+            if inet6 {
                 p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { a in
                     var addr = a.pointee.sin6_addr
                     inet_ntop(AF_INET6, &addr, &host, socklen_t(host.count))
@@ -99,8 +105,7 @@ final class ConnRegistry: Sendable {
             }
         }
         let ip = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let shown = family == sa_family_t(AF_INET6) ? "[\(ip)]" : ip
-        return ("tcp:\(shown):\(port)", ip, port)
+        return (ip, port, inet6)
     }
 }
 

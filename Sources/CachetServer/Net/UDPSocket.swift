@@ -107,23 +107,7 @@ extension SocketFactory {
 
     /// "udp:<ipv4>:<port>" or "udp6:[<ipv6>]:<port>" (memcached's conn text for UDP).
     static func udpAddressText(_ ss: UnsafePointer<sockaddr_storage>) -> String {
-        var host = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
-        var port = 0
-        let inet6 = ss.pointee.ss_family == sa_family_t(AF_INET6)
-        if inet6 {
-            ss.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { a in
-                var addr = a.pointee.sin6_addr
-                inet_ntop(AF_INET6, &addr, &host, socklen_t(host.count))
-                port = Int(UInt16(bigEndian: a.pointee.sin6_port))
-            }
-        } else {
-            ss.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { a in
-                var addr = a.pointee.sin_addr
-                inet_ntop(AF_INET, &addr, &host, socklen_t(host.count))
-                port = Int(UInt16(bigEndian: a.pointee.sin_port))
-            }
-        }
-        let ip = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let (ip, port, inet6) = ConnRegistry.ipAndPort(ss.pointee)
         let text = inet6 ? "udp6:[\(ip)]" : "udp:\(ip)"
         return port != 0 ? "\(text):\(port)" : text
     }
