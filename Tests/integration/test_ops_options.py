@@ -23,7 +23,8 @@ class TrackSizes(unittest.TestCase):
 
 class WatcherBuffer(unittest.TestCase):
     def lost_lines(self, kb):
-        """Lines a watcher that reads nothing loses while 20,000 gets are logged, with a `kb` KB buffer."""
+        """Lines a watcher that reads nothing loses while 100,000 gets are logged (~10 MB of lines: more than
+        the kernel's socket buffers take), with a `kb` KB buffer."""
         with Server(cachet_bin(), ["-o", "watcher_logbuf_size=%d" % kb]) as srv:
             w = srv.raw_connect()
             w.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -31,16 +32,18 @@ class WatcherBuffer(unittest.TestCase):
             w.settimeout(5)
             self.assertEqual(w.recv(4), b"OK\r\n")
             with srv.connect() as c:
-                c.send(b"".join(b"get k%d\r\n" % i for i in range(20_000)))
-                self.assertEqual(c.read_exact(5 * 20_000, timeout=60), b"END\r\n" * 20_000)
+                batch = b"".join(b"get k%d\r\n" % i for i in range(1000))
+                for _ in range(100):
+                    c.send(batch)
+                self.assertEqual(c.read_exact(5 * 100_000, timeout=60), b"END\r\n" * 100_000)
                 skipped = int(stats_dict(c)["log_watcher_skipped"])
             w.close()   # not drained: reading 2 MB through a 4 KB window takes a minute
             return skipped
 
     def test_a_smaller_buffer_drops_more(self):
-        small, large = self.lost_lines(4), self.lost_lines(4096)
+        small, large = self.lost_lines(4), self.lost_lines(32768)
         self.assertGreater(small, 0)
-        self.assertEqual(large, 0)   # 4 MB holds every line of 20,000 gets
+        self.assertEqual(large, 0)   # 32 MB holds every line of 100,000 gets
 
 
 if __name__ == "__main__":
