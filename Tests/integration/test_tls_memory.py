@@ -5,7 +5,7 @@ TLS connection (printed next to memcached's).
 
 Each server gets a TLS listener and a `notls:` listener (tlstools.TLSServer); the readiness probe and
 all `stats`/`refresh_certs` control traffic use the plaintext one, so they never count as failed
-handshakes. Certificates: tlscerts.shared(), made with the `openssl` CLI when the module starts.
+handshakes. Certificates: tlscerts.shared() (tlstools.many_servers_module_setup).
 """
 
 import random
@@ -14,10 +14,9 @@ import struct
 import time
 import unittest
 
-import tlscerts
-from harness import cachet_bin, memcached_bin, vmrss_kb, wait_for, raise_nofile, DEFAULT_TIMEOUT
+from harness import cachet_bin, memcached_bin, vmrss_kb, wait_for, DEFAULT_TIMEOUT
 from tlscerts import LiveFiles
-from tlstools import TLSServer, CachetTLSCase, BIG, client_ctx, outcome, print_report
+from tlstools import TLSServer, CachetTLSCase, many_servers_module_setup, BIG, client_ctx, outcome, print_report
 from difftools import Pair
 
 
@@ -27,8 +26,7 @@ REPORT = {}   # measurements printed at the end, not asserted
 
 def setUpModule():
     global CERTS
-    CERTS = tlscerts.shared()
-    raise_nofile(8192, required=False)
+    CERTS = many_servers_module_setup()
 
 
 def tearDownModule():

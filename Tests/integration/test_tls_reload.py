@@ -2,9 +2,7 @@
 byte-compared with memcached 1.6.18 -Z; and, Cachet only, 20 reloads (refresh_certs and SIGHUP, good and
 broken files) while 50 TLS clients work and new handshakes probe which certificate is served.
 
-Each server gets a TLS listener and a `notls:` listener (tlstools.TLSServer); the readiness probe and
-all `stats`/`refresh_certs` control traffic use the plaintext one, so they never count as failed
-handshakes. Certificates: tlscerts.shared(), made with the `openssl` CLI when the module starts.
+Servers as in test_tls_memory.py: a TLS and a `notls:` listener each, control traffic on the plaintext one.
 """
 
 import os
@@ -13,10 +11,9 @@ import threading
 import time
 import unittest
 
-import tlscerts
-from harness import cachet_bin, wait_for, raise_nofile
+from harness import cachet_bin, wait_for
 from tlscerts import LiveFiles
-from tlstools import TLSServer, CachetTLSCase, peer_ou, print_report
+from tlstools import TLSServer, CachetTLSCase, many_servers_module_setup, peer_ou, print_report
 from difftools import Pair
 
 
@@ -26,8 +23,7 @@ REPORT = {}   # measurements printed at the end, not asserted
 
 def setUpModule():
     global CERTS
-    CERTS = tlscerts.shared()
-    raise_nofile(8192, required=False)
+    CERTS = many_servers_module_setup()
 
 
 def tearDownModule():

@@ -22,7 +22,7 @@ import time
 import unittest
 
 import tlscerts
-from harness import Conn, DEFAULT_TIMEOUT, HarnessError, Server, cachet_bin, free_ports, wait_for
+from harness import Conn, DEFAULT_TIMEOUT, HarnessError, Server, cachet_bin, free_ports, raise_nofile, wait_for
 from tlscerts import LiveFiles
 
 
@@ -261,6 +261,13 @@ class LocalhostTLSCase(unittest.TestCase):
 def localhost_client_ctx(version=None, ciphers=None):
     """A client context that trusts `localhost_cert()` (TLS 1.2 pinned when `version` is "1.2")."""
     return client_ctx("1.2" if version == "1.2" else None, cafile=localhost_cert()[0], ciphers=ciphers)
+
+
+def many_servers_module_setup():
+    """For a file that starts many TLS servers with many clients (its setUpModule): room for their fds, and
+    the shared test certificates (tlscerts.shared(), made with the `openssl` CLI once per process)."""
+    raise_nofile(8192, required=False)
+    return tlscerts.shared()
 
 
 def print_report(module, report):

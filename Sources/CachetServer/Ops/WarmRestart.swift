@@ -21,7 +21,7 @@ enum WarmRestart {
     static func start(settings: Settings, now: Int) -> Result<Started, Startup.Failure> {
         guard let given = settings.memoryFile else { preconditionFailure("WarmRestart.start without -e") }
         // Absolute, so the metadata is written next to the file even after `-d` changed directory to `/`.
-        let path = absolutePath(given)
+        let path = Startup.absolutePath(given)
         let config = settings.storeConfig
         let file: SlabMemoryFile
         switch SlabMemoryFile.open(path: path, size: config.memoryLimit) {
@@ -106,7 +106,6 @@ enum WarmRestart {
         }
     }
 
-    static func absolutePath(_ p: String) -> String { Startup.absolutePath(p) }
 
     /// At a graceful stop, after the workers are stopped: records the metadata. Failures are logged and the
     /// server still exits 0; the next start is then cold.
