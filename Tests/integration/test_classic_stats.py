@@ -167,6 +167,7 @@ class PrefixDelimiter(DiffCase):
 
 class DumpDisabled(DiffCase):
     EXTRA = ["-X"]
+    AWAIT_STARTUP_CRAWL = True   # the crawl step must not meet the start-up autoexpire crawl (BUSY)
 
     def test_dump_disabled(self):
         self.diff("-X stats detail", b"stats detail on\r\nstats detail dump\r\n")
