@@ -24,6 +24,8 @@ let package = Package(
         .systemLibrary(name: "CLibevent", pkgConfig: "libevent", providers: [.apt(["libevent-dev"])]),
         // `-S`: SASL authentication of binary-protocol clients, with Cyrus SASL as memcached.
         .systemLibrary(name: "CSasl", pkgConfig: "libsasl2", providers: [.apt(["libsasl2-dev"])]),
+        // `-o hash_algorithm=xxh3`.
+        .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
         // DWARF 4: valgrind 3.19 (Debian 12, used by `make bench`'s callgrind rows) cannot read clang's
         // default DWARF 5 for C code and refuses to run the binary.
         .target(name: "COpenSSL", cSettings: [.unsafeFlags(["-gdwarf-4"])],
@@ -31,7 +33,7 @@ let package = Package(
         .target(name: "CachetSync", swiftSettings: releaseFlags),
         .target(name: "CItemFlags", cSettings: [.unsafeFlags(["-gdwarf-4"])]),
         // CacheStore reads incr/decr values with MemcacheProtocol's safe_strtoull (as memcached's do_add_delta).
-        .target(name: "CacheStore", dependencies: ["CachetSync", "CItemFlags", "MemcacheProtocol"], swiftSettings: releaseFlags),
+        .target(name: "CacheStore", dependencies: ["CachetSync", "CItemFlags", "MemcacheProtocol", "CXXHash"], swiftSettings: releaseFlags),
         .target(name: "MemcacheProtocol", swiftSettings: releaseFlags),
         .target(name: "CachetTLS", dependencies: ["COpenSSL", "CachetSync"], swiftSettings: releaseFlags),
         .target(name: "CachetServer",

@@ -39,26 +39,45 @@ public final class CacheStore: @unchecked Sendable {
 
     /// `memoryFile` (`-e`): slab pages come from that file instead of anonymous mappings (warm restart,
     /// ItemRestore.swift).
-    public init(config: StoreConfig, clock: StoreClock, memoryFile: SlabMemoryFile? = nil) {
+    /// `largePages` (`-L`): pages come from that one region instead (ignored with a memory file, as memcached).
+    public init(config: StoreConfig, clock: StoreClock, memoryFile: SlabMemoryFile? = nil,
+                largePages: LargePageRegion? = nil) {
         self.config = config
         self.clock = clock
         slabClasses = CacheStore.slabClassTable(config)
         layout = ItemLayout(casEnabled: config.casEnabled)
         allocator = SlabAllocator(table: slabClasses, pageSize: config.slabPageSize, memoryLimit: config.memoryLimit,
-                                  memoryFile: memoryFile)
+                                  memoryFile: memoryFile, largePages: largePages)
         classes = allocator.classes
         classLocks = allocator.classLocks
         largestClassId = allocator.largestId
         for id in 0...largestClassId { classes[id].keyOffset = layout.keyOffset }
         lruPolicy = LRUPolicy(config)
-        assoc = AssocTable(hashPower: config.hashPowerInitial, layout: layout)
+        assoc = AssocTable(hashPower: config.hashPowerInitial, layout: layout, expands: config.hashExpand)
+        hashAlgorithm = config.hashAlgorithm
     }
 
     deinit { assoc.destroy() }
 
+    /// memcached slabs_preallocate (`-L`): every class gets its first page now. False when the memory runs out
+    /// first (the limit is smaller than one page per class).
+    public func preallocate() -> Bool {
+        for id in 1...largestClassId {
+            let c = classes + id
+            classLocks.lock(id)
+            let ok = allocator.newPageLocked(c)
+            classLocks.unlock(id)
+            if !ok { return false }
+        }
+        return true
+    }
+
     public static func slabClassTable(_ config: StoreConfig) -> [SlabClassInfo] {
-        SlabClassTable.build(chunkSize: config.chunkSize, growthFactor: config.growthFactor,
-                             slabPageSize: config.slabPageSize, slabChunkMax: config.slabChunkMax)
+        if let sizes = config.slabSizes {
+            return SlabClassTable.build(sizes: sizes, slabPageSize: config.slabPageSize, slabChunkMax: config.slabChunkMax)
+        }
+        return SlabClassTable.build(chunkSize: config.chunkSize, growthFactor: config.growthFactor,
+                                    slabPageSize: config.slabPageSize, slabChunkMax: config.slabChunkMax)
     }
 
     /// memcached's ntotal: 48-byte header + 8 (CAS, when enabled) + key + 1 + value + 2 (client flags 0).
@@ -74,8 +93,12 @@ public final class CacheStore: @unchecked Sendable {
     /// Longest key the item header can hold (memcached's KEY_MAX_LENGTH is 250; the server enforces that).
     public static let maxKeyLength = 255
 
-    /// MurmurHash3_x86_32 of the key (memcached's default hash).
-    public func hash(_ key: UnsafeRawBufferPointer) -> UInt32 { MurmurHash3.hash(key) }
+    /// `-o hash_algorithm` (memcached's default: murmur3).
+    let hashAlgorithm: HashAlgorithm
+
+    /// The key's hash: it picks the hash segment, the bucket and the item lock.
+    @inline(__always)
+    public func hash(_ key: UnsafeRawBufferPointer) -> UInt32 { hashAlgorithm.hash(key) }
 
     /// memcached `settings.oldest_live` (relative time; 0 = no flush pending), shown by `stats settings`.
     public var oldestLive: UInt32 { flushOldestLive.load(ordering: .relaxed) }

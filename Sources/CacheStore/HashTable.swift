@@ -20,8 +20,11 @@ struct AssocTable: @unchecked Sendable {
     let locks: LockArray
     private let segments: UnsafeMutablePointer<HashSegment>
     private let keyOffset: Int
+    /// `-o no_hashexpand` makes this false: chains then grow instead of the bucket arrays.
+    private let expands: Bool
 
-    init(hashPower: Int, layout: ItemLayout) {
+    init(hashPower: Int, layout: ItemLayout, expands: Bool = true) {
+        self.expands = expands
         let power = max(0, min(hashPower, 32))
         segmentBits = min(8, power)
         segmentCount = 1 << segmentBits
@@ -73,7 +76,7 @@ struct AssocTable: @unchecked Sendable {
     /// Caller holds lock `seg`; `it.hash` is set and the key is not present.
     func insert(_ it: ItemRef, seg: Int) {
         let s = segments + seg
-        if s.pointee.count + 1 > (s.pointee.mask + 1) * 3 / 2 { grow(s) }
+        if expands && s.pointee.count + 1 > (s.pointee.mask + 1) * 3 / 2 { grow(s) }
         let b = Int(it.hash) & s.pointee.mask
         it.hNext = s.pointee.buckets[b]
         s.pointee.buckets[b] = it.raw

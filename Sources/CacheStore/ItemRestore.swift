@@ -159,7 +159,7 @@ extension CacheStore {
     /// another key). Only for an item whose key is known to fit its chunk.
     private func keyIntact(_ it: ItemRef) -> Bool {
         it.raw.load(fromByteOffset: layout.keyOffset + it.nkey, as: UInt8.self) == 0
-            && it.hash == MurmurHash3.hash(it.key(layout))
+            && it.hash == hash(it.key(layout))
     }
 
     /// An item that passed the checks but is not linked after all (expired, duplicate): its value chunks

@@ -13,32 +13,42 @@ public struct RestartSettings: Sendable, Equatable {
     public var itemSizeMax: UInt64
     public var slabChunkMax: UInt64
     public var casEnabled: Bool
+    /// `-o slab_sizes` (empty: the `-f` progression decides the classes).
+    public var slabSizes: [UInt32]
+    /// `-o hash_algorithm`: items are found again by their stored hash.
+    public var hashAlgorithm: String
 
     public init(maxBytes: UInt64, slabPageSize: UInt64, chunkSize: UInt64, growthFactor: Double,
-                itemSizeMax: UInt64, slabChunkMax: UInt64, casEnabled: Bool) {
+                itemSizeMax: UInt64, slabChunkMax: UInt64, casEnabled: Bool, slabSizes: [UInt32] = [],
+                hashAlgorithm: String = HashAlgorithm.murmur3.rawValue) {
         self.maxBytes = maxBytes; self.slabPageSize = slabPageSize; self.chunkSize = chunkSize
         self.growthFactor = growthFactor; self.itemSizeMax = itemSizeMax; self.slabChunkMax = slabChunkMax
-        self.casEnabled = casEnabled
+        self.casEnabled = casEnabled; self.slabSizes = slabSizes; self.hashAlgorithm = hashAlgorithm
     }
 
     public init(_ c: StoreConfig) {
         self.init(maxBytes: UInt64(c.memoryLimit), slabPageSize: UInt64(c.slabPageSize), chunkSize: UInt64(c.chunkSize),
                   growthFactor: c.growthFactor, itemSizeMax: UInt64(c.itemSizeMax),
-                  slabChunkMax: UInt64(c.slabChunkMax), casEnabled: c.casEnabled)
+                  slabChunkMax: UInt64(c.slabChunkMax), casEnabled: c.casEnabled,
+                  slabSizes: (c.slabSizes ?? []).map { UInt32(truncatingIfNeeded: $0) },
+                  hashAlgorithm: c.hashAlgorithm.rawValue)
     }
 
-    /// (memcached's key name, this side's value as memcached prints it), in memcached's order.
+    /// (memcached's key name, this side's value as memcached prints it), in memcached's order; slab_config is
+    /// the slab_sizes text when given, as memcached records it. hash_algorithm is Cachet's own key.
     var named: [(String, String)] {
-        [("slab_config", String(growthFactor)), ("maxbytes", String(maxBytes)), ("chunk_size", String(chunkSize)),
-         ("item_size_max", String(itemSizeMax)), ("slab_chunk_size_max", String(slabChunkMax)),
-         ("slab_page_size", String(slabPageSize)), ("use_cas", casEnabled ? "true" : "false")]
+        let slabConfig = slabSizes.isEmpty ? String(growthFactor) : slabSizes.map(String.init).joined(separator: "-")
+        return [("slab_config", slabConfig), ("maxbytes", String(maxBytes)), ("chunk_size", String(chunkSize)),
+                ("item_size_max", String(itemSizeMax)), ("slab_chunk_size_max", String(slabChunkMax)),
+                ("slab_page_size", String(slabPageSize)), ("use_cas", casEnabled ? "true" : "false"),
+                ("hash_algorithm", hashAlgorithm)]
     }
 }
 
 public struct RestartMetadata: Sendable, Equatable {
     public static let magic = Array("CACHETMF".utf8)
     /// Bumped whenever the item layout or this encoding changes: an older file then starts cold.
-    public static let formatVersion: UInt32 = 1
+    public static let formatVersion: UInt32 = 2
     /// Fixed bytes: magic, format, total length (the trailing 8-byte checksum included).
     static let headerSize = 16
 
@@ -109,6 +119,10 @@ public struct RestartMetadata: Sendable, Equatable {
         w.u64(settings.maxBytes); w.u64(settings.slabPageSize); w.u64(settings.chunkSize)
         w.u64(settings.growthFactor.bitPattern); w.u64(settings.itemSizeMax); w.u64(settings.slabChunkMax)
         w.u8(settings.casEnabled ? 1 : 0)
+        w.u8(UInt8(settings.slabSizes.count))
+        for size in settings.slabSizes { w.u32(size) }
+        let algorithm = Array(settings.hashAlgorithm.utf8.prefix(255))
+        w.u8(UInt8(algorithm.count)); w.bytes(algorithm)
         w.u64(mapBase)
         w.u64(UInt64(bitPattern: processStarted)); w.u32(currentTime); w.u64(UInt64(bitPattern: stopTime))
         w.u64(casCounter); w.u32(oldestLive); w.u64(oldestCas)
@@ -149,6 +163,11 @@ public struct RestartMetadata: Sendable, Equatable {
         guard let plen = r.u8(), let pbytes = r.bytes(Int(plen)),
               let maxBytes = r.u64(), let pageSize = r.u64(), let chunkSize = r.u64(), let factor = r.u64(),
               let itemMax = r.u64(), let chunkMax = r.u64(), let cas = r.u8(), cas <= 1,
+              let nsizes = r.u8(), nsizes < 64
+        else { return nil }
+        var slabSizes: [UInt32] = []
+        for _ in 0..<nsizes { guard let size = r.u32() else { return nil }; slabSizes.append(size) }
+        guard let alen = r.u8(), let algorithm = r.bytes(Int(alen)),
               let base = r.u64(), let started = r.u64(), let current = r.u32(), let stop = r.u64(),
               let casCounter = r.u64(), let oldestLive = r.u32(), let oldestCas = r.u64(),
               let items = r.u64(), let used = r.u32(), let nclasses = r.u32(), nclasses <= 64
@@ -167,7 +186,8 @@ public struct RestartMetadata: Sendable, Equatable {
         guard r.pos == r.end else { return nil }
         let settings = RestartSettings(maxBytes: maxBytes, slabPageSize: pageSize, chunkSize: chunkSize,
                                        growthFactor: Double(bitPattern: factor), itemSizeMax: itemMax,
-                                       slabChunkMax: chunkMax, casEnabled: cas == 1)
+                                       slabChunkMax: chunkMax, casEnabled: cas == 1, slabSizes: slabSizes,
+                                       hashAlgorithm: String(decoding: algorithm, as: UTF8.self))
         return RestartMetadata(producer: String(decoding: pbytes, as: UTF8.self), settings: settings, mapBase: base,
                                processStarted: Int64(bitPattern: started), currentTime: current,
                                stopTime: Int64(bitPattern: stop), casCounter: casCounter, oldestLive: oldestLive,

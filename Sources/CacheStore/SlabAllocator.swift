@@ -142,9 +142,16 @@ final class SlabAllocator: @unchecked Sendable {
     /// With `-e`: pages are carved in order from the memory file (`fileNext` is the next unused page) and
     /// never unmapped one by one. Without it (nil) every page is its own anonymous mapping.
     let memoryFile: SlabMemoryFile?
+    /// `-L` without `-e`: the whole limit as one anonymous mapping advised for transparent huge pages.
+    let largePages: LargePageRegion?
+    /// Where pages are carved from in order (the memory file or the large-page region; nil: a mapping per
+    /// page), and the next unused page there.
+    private let carveBase: UnsafeMutableRawPointer?
+    private let carveSize: Int
     private var fileNext = 0
 
-    init(table: [SlabClassInfo], pageSize: Int, memoryLimit: Int, memoryFile: SlabMemoryFile? = nil) {
+    init(table: [SlabClassInfo], pageSize: Int, memoryLimit: Int, memoryFile: SlabMemoryFile? = nil,
+         largePages: LargePageRegion? = nil) {
         classCount = table.count + 1
         classes = .allocate(capacity: classCount)
         classes.initialize(to: SlabClass(id: 0, size: 0, perSlab: 0))
@@ -156,11 +163,14 @@ final class SlabAllocator: @unchecked Sendable {
         self.pageSize = pageSize
         self.memoryLimit = memoryLimit
         self.memoryFile = memoryFile
+        self.largePages = memoryFile == nil ? largePages : nil
+        carveBase = memoryFile?.base ?? self.largePages?.base
+        carveSize = memoryFile?.size ?? self.largePages?.size ?? 0
         classLocks = .allocate(count: classCount)
     }
 
     deinit {
-        if memoryFile == nil {
+        if carveBase == nil {
             for p in pool { munmap(p, pageSize) }
             for id in 1..<classCount { for p in classes[id].pages { munmap(p, pageSize) } }
         }
@@ -179,14 +189,14 @@ final class SlabAllocator: @unchecked Sendable {
             return false
         }
         var page = pool.popLast()
-        if page == nil, let file = memoryFile {
-            // memcached with a memory file: no more pages once the file is used up.
-            guard (fileNext + 1) * pageSize <= file.size else {
+        if page == nil, let base = carveBase {
+            // memcached with a memory base (file or -L): no more pages once it is used up.
+            guard (fileNext + 1) * pageSize <= carveSize else {
                 mallocFails += 1
                 memLock.unlock(0)
                 return false
             }
-            page = file.page(fileNext, pageSize: pageSize)
+            page = base + fileNext * pageSize
             fileNext += 1
             totalMalloced += pageSize
         } else if page == nil {
@@ -222,8 +232,8 @@ final class SlabAllocator: @unchecked Sendable {
     }
 
     private func releaseExcessLocked() {
-        // Pages of the memory file stay mapped (memcached keeps its memory base whole as well).
-        if memoryFile != nil { return }
+        // Pages of the memory file or -L region stay mapped (memcached keeps its memory base whole as well).
+        if carveBase != nil { return }
         while memoryLimit != 0 && totalMalloced > memoryLimit, let p = pool.popLast() {
             munmap(p, pageSize)
             totalMalloced -= pageSize

@@ -25,6 +25,18 @@ enum SlabClassTable {
         return classes
     }
 
+    /// memcached slabs_init() with `-o slab_sizes`: one class per given size, aligned up to 8 bytes, then the
+    /// slab_chunk_max class (which may repeat the last size, as in memcached).
+    static func build(sizes: [Int], slabPageSize: Int, slabChunkMax: Int) -> [SlabClassInfo] {
+        var classes: [SlabClassInfo] = []
+        for (i, given) in sizes.prefix(maxNumberOfSlabClasses - 2).enumerated() {
+            let size = (given + chunkAlignBytes - 1) / chunkAlignBytes * chunkAlignBytes
+            classes.append(SlabClassInfo(id: i + 1, chunkSize: size, perSlab: slabPageSize / size))
+        }
+        classes.append(SlabClassInfo(id: classes.count + 1, chunkSize: slabChunkMax, perSlab: slabPageSize / slabChunkMax))
+        return classes
+    }
+
     /// memcached slabs_clsid(): the smallest class whose chunk holds `size` bytes, 0 if none does.
     static func classId(forSize size: Int, in classes: [SlabClassInfo]) -> Int {
         if size == 0 { return 0 }

@@ -33,6 +33,16 @@ public struct StoreConfig: Sendable {
     public var temporaryTTL: Int = 61
     /// `-o hashpower`, or 16 (memcached's HASHPOWER_DEFAULT).
     public var hashPowerInitial: Int = 16
+    /// `!-o no_hashexpand`: the table grows as items arrive (otherwise it keeps `hashPowerInitial`).
+    public var hashExpand: Bool = true
+    /// `-o hash_algorithm`: the key hash behind the table and the item locks.
+    public var hashAlgorithm: HashAlgorithm = .murmur3
+    /// `-o slab_sizes`: explicit class sizes (each aligned to 8 bytes, then the slab_chunk_max class);
+    /// nil = memcached's `-f` progression from `chunkSize`.
+    public var slabSizes: [Int]? = nil
+    /// `-L`: every page of `memoryLimit` is mapped at start in one region advised for huge pages, and each
+    /// class gets its first page at once (memcached slabs_preallocate).
+    public var preallocate: Bool = false
     public init() {}
 }
 

@@ -190,12 +190,29 @@ public enum CachetServerMain {
                 (store, clock, restored) = (started.store, started.clock, started.restored)
             }
         } else {
-            store = CacheStore(config: settings.storeConfig, clock: clock)
+            var region: LargePageRegion? = nil
+            if settings.largePages {
+                switch LargePageRegion.make(size: Int(clamping: settings.maxBytes)) {
+                case .success(let r):
+                    if settings.verbosity > 1 { writeStderr("huge page size: \(r.hugePageSize)\n") }
+                    region = r
+                case .failure(let f):
+                    writeStderr(f.message + "Warning: Failed to allocate requested memory in one large chunk.\n"
+                                + "Will allocate in smaller chunks\n")
+                }
+            }
+            store = CacheStore(config: settings.storeConfig, clock: clock, largePages: region)
         }
         if settings.verbosity > 1 {
             for c in store.slabClasses {
                 writeStderr(Startup.slabClassLine(c))
             }
+        }
+        // memcached preallocates only without a memory file.
+        if settings.largePages && settings.memoryFile == nil && !store.preallocate() {
+            writeStderr("Error while preallocating slab memory!\n"
+                        + "If using -L or other prealloc options, max memory must be at least \(store.slabClasses.count) megabytes.\n")
+            return 1
         }
         // Re-read on SIGHUP, possibly after -d changed directory to `/`.
         let authPath = settings.authFile.map(Startup.absoluteIfExisting)

@@ -203,6 +203,11 @@ enum Startup {
                 }
                 return .failure(BindFailure(message: "failed to listen on TCP port \(s.port): \(why)\n", exitCode: 71))
             }
+            if let failure = SocketFactory.markAll(fds, s.sockCookieId) {
+                for l in out { close(l.fd) }
+                for fd in fds { close(fd) }
+                return .failure(failure)
+            }
             let mode = s.tls.enabled ? spec.tls : .plaintext
             for fd in fds {
                 // An ephemeral port (-1) is shown as the one the kernel picked.

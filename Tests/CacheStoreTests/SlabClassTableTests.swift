@@ -19,6 +19,31 @@ import CacheStore
         #expect(t.map(\.id) == Array(1...39))
     }
 
+    @Test func slabSizesMatchMemcached() {
+        // memcached -vv -o slab_sizes=100-200-300: sizes aligned to 8, then the slab_chunk_max class.
+        var c = StoreConfig()
+        c.slabSizes = [100, 200, 300]
+        let t = CacheStore.slabClassTable(c)
+        #expect(t == [SlabClassInfo(id: 1, chunkSize: 104, perSlab: 10082), SlabClassInfo(id: 2, chunkSize: 200, perSlab: 5242),
+                      SlabClassInfo(id: 3, chunkSize: 304, perSlab: 3449), SlabClassInfo(id: 4, chunkSize: 524288, perSlab: 2)])
+    }
+
+    @Test func preallocateGivesEveryClassAPage() {
+        var c = StoreConfig()
+        c.memoryLimit = 64 << 20
+        let region = try? LargePageRegion.make(size: c.memoryLimit).get()
+        let store = CacheStore(config: c, clock: StoreClock(now: 1_700_000_000), largePages: region)
+        #expect(store.preallocate())
+        #expect(store.statsSnapshot().totalMalloced == store.slabClasses.count << 20)
+        // Fewer megabytes than classes: the region runs out (memcached's "max memory must be at least N
+        // megabytes"); without a region (no transparent huge pages) pages are mapped one by one and the
+        // first page of a class is always allowed, as in memcached's fallback.
+        c.memoryLimit = 10 << 20
+        let smallRegion = try? LargePageRegion.make(size: c.memoryLimit).get()
+        let small = CacheStore(config: c, clock: StoreClock(now: 1_700_000_000), largePages: smallRegion)
+        #expect(small.preallocate() == (smallRegion == nil))
+    }
+
     @Test func factor2Chunk100MatchesMemcached() {
         // memcached -vv -f 2 -n 100
         var c = StoreConfig()

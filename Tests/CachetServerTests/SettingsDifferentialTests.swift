@@ -80,6 +80,16 @@ import Testing
         try compareStatsSettings(["-o", "watcher_logbuf_size=0"], port: MemcachedOracle.freePort())
     }
 
+    /// The options memcached 1.6.18 takes that only show in `stats settings` (and what their values do
+    /// elsewhere is tested in Tests/integration/test_ops_options.py). Not `-N`: memcached crashes printing it.
+    @Test func statsSettingsBufferAndHashOptions() throws {
+        try compareStatsSettings(["-o", "worker_logbuf_size=128,read_buf_mem_limit=3,tail_repair_time=20",
+                                  "-o", "hash_algorithm=xxh3,no_hashexpand,drop_privileges,sock_cookie_id=5"],
+                                 port: MemcachedOracle.freePort())
+        try compareStatsSettings(["-o", "hash_algorithm=jenkins,slab_sizes=100-200,read_buf_mem_limit=4096"],
+                                 port: MemcachedOracle.freePort())
+    }
+
     @Test func statsSettingsNumbersAndFlags() throws {
         try compareStatsSettings(["-m", "100", "-I", "4m", "-f", "1.123456", "-a", "755", "-b", "abc", "-vv",
                                   "-c", "500", "-t", "2", "-R", "5", "-C", "-M", "-A", "-F", "-X", "-W", "-n", "64",
@@ -115,11 +125,11 @@ import Testing
         "                          specify for specific listeners no tls, basic tls, or peer-auth tls (i.e -l mtls:127.0.0.1:11212)",
         "-i, --license             print cachet license",
         "-B, --protocol=<name>     protocol - one of ascii or auto (default: auto-negotiate)",
-        "                          default is murmur3 hash. options: murmur3",
         "   - ssl_keyformat:       private key format (PEM or DER, or 1 or 2) (default: PEM)",
         "   - ssl_ciphersuites:    specify TLSv1.3 ciphersuites to be used",
         "   - ssl_wbuf_size:       most kilobytes of replies handed to one SSL_write",
         "                          (default: 16, min: 1)",
+        "     (not in Cachet: every item stays in memory; these options are refused)",
         // Cachet-only options: the config file and the metrics endpoint.
         "--config-file=<file>      read options from <file> first (memcached.conf format, one per line);",
         "                          must be the first argument",

@@ -156,10 +156,13 @@ extension CommandSession {
         stat("response_obj_oom", 0)
         stat("response_obj_count", 1)
         stat("response_obj_bytes", 16384)
-        stat("read_buf_count", 0)
-        stat("read_buf_bytes", 0)
+        // Read buffers connections hold now, in memcached's 16 KB units; Cachet frees a buffer it no longer
+        // needs instead of keeping a free list, so read_buf_bytes_free stays 0.
+        let readBufs = server.workers.reduce(0) { $0 + $1.readBuffers.held.load(ordering: .relaxed) }
+        stat("read_buf_count", readBufs)
+        stat("read_buf_bytes", readBufs * ReadBufferBudget.bufferSize)
         stat("read_buf_bytes_free", 0)
-        stat("read_buf_oom", 0)
+        stat("read_buf_oom", totals[.readBufOOM])
         stat("reserved_fds", server.reservedFds)
         stat("cmd_get", totals[.getCmds])
         stat("cmd_set", totals.slabTotal(.setCmds))
@@ -227,8 +230,8 @@ extension CommandSession {
             stat("ssl_proto_errors", tls.protoErrors)
             stat("time_since_server_cert_refresh", Int(now &- server.certRefreshRel.load(ordering: .relaxed)))
         }
-        stat("unexpected_napi_ids", 0)
-        stat("round_robin_fallback", 0)
+        stat("unexpected_napi_ids", server.workerChoice.unexpectedNapiIds.load(ordering: .relaxed))
+        stat("round_robin_fallback", server.workerChoice.roundRobinFallback.load(ordering: .relaxed))
         stat("bytes", s.bytes)
         stat("curr_items", s.currItems)
         stat("total_items", s.totalItems)

@@ -44,6 +44,8 @@ final class ServerContext: Sendable {
 
     /// Written once by the main thread before any worker or listener starts; read-only afterwards.
     nonisolated(unsafe) var workers: [Worker] = []
+    /// Which worker a new connection goes to (round robin, or by NAPI id with `-N`); main thread only.
+    let workerChoice: WorkerChoice
     /// `-Y`: the users of ASCII authentication (nil: off). Set like `workers`; its list reloads on SIGHUP.
     nonisolated(unsafe) var authFile: AuthFile? = nil
 
@@ -81,6 +83,7 @@ final class ServerContext: Sendable {
             store.startSlabAutomove(windowSize: settings.slabAutomoveWindow)
         }
         self.prefixStats = PrefixStats(store: store, delimiter: settings.prefixDelimiter, enabled: settings.detailEnabled)
+        self.workerChoice = WorkerChoice(workerCount: settings.numThreads, napiIds: settings.napiIds)
         self.watchLog = WatchLog(storeEvents: store.events, bufferLimit: settings.watcherLogbufSize)
         // memcached's track_sizes starts the `stats sizes` histogram (as `stats sizes_enable` would).
         if settings.trackSizes && settings.casEnabled { store.enableSizeHistogram() }

@@ -6,7 +6,7 @@ import Synchronization
 enum ThreadCounter: Int, CaseIterable {
     case getCmds, getMisses, getExpired, getFlushed, touchCmds, touchMisses, deleteMisses
     case incrMisses, decrMisses, casMisses, metaCmds, bytesRead, bytesWritten, flushCmds
-    case connYields, idleKicks, storeTooLarge, storeNoMemory, authCmds, authErrors
+    case connYields, idleKicks, storeTooLarge, storeNoMemory, authCmds, authErrors, readBufOOM
 }
 
 enum SlabCounter: Int, CaseIterable {

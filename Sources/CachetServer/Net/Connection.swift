@@ -87,11 +87,23 @@ final class Connection {
 
     private func releaseBuffers() {
         buffersReleased = true
-        rbuf.releaseIfEmpty()
+        releaseReadBuffer()
         wbuf.releaseIfEmpty()
         if handshakeDone, let t = tls {
             t.releaseBuffers()
             if busy { t.setReleaseBuffersAfterEachRecord(true); busy = false }
+        }
+    }
+
+    /// This connection counts against its worker's read buffers (ReadBufferBudget) from its first read until
+    /// its input is used up and the buffer given back.
+    private var holdsReadBuffer = false
+
+    private func releaseReadBuffer() {
+        rbuf.releaseIfEmpty()
+        if holdsReadBuffer && rbuf.isEmpty {
+            holdsReadBuffer = false
+            worker.readBuffers.release()
         }
     }
 
@@ -138,7 +150,13 @@ final class Connection {
         }
         lastActive = now
         buffersReleased = false
-        defer { if wasQuiet && !closed && rbuf.isEmpty && wbuf.isEmpty { releaseBuffers() } }
+        defer {
+            if wasQuiet && !closed && rbuf.isEmpty && wbuf.isEmpty {
+                releaseBuffers()
+            } else if worker.readBuffers.limited && !closed && rbuf.isEmpty && session.pendingNeed == 0 {
+                releaseReadBuffer()   // under a limit, as memcached: back as soon as the input is used up
+            }
+        }
         if let t = tls, !handshakeDone {
             if firstByteUnchecked {
                 switch peekFirstByte() {
@@ -245,6 +263,14 @@ final class Connection {
             // Enough is buffered; TLS may still hold decrypted bytes the socket will not signal again,
             // which the yield that left this data unprocessed comes back for (scheduleResume).
             return false
+        }
+        if !holdsReadBuffer {
+            guard worker.readBuffers.acquire() else {
+                stats.add(.readBufOOM)
+                close()
+                return true
+            }
+            holdsReadBuffer = true
         }
         while budget > 0 {
             let want = max(16384, pendingNeed - rbuf.count)
@@ -447,6 +473,7 @@ final class Connection {
         if let e = readEvent { event_free(e); readEvent = nil }
         if let e = writeEvent { event_free(e); writeEvent = nil }
         output.dropAll()
+        if holdsReadBuffer { holdsReadBuffer = false; worker.readBuffers.release() }
         opsClosed()
         Glibc.close(fd)
         server.connectionClosed()

@@ -21,7 +21,6 @@ final class Listener {
     let info: ListenerInfo
     let fd: Int32
     private var evl: OpaquePointer?
-    nonisolated(unsafe) static var nextWorker = 0
     /// Shared by every listener: out of fds, all of them stop accepting together.
     nonisolated(unsafe) static var pause: AcceptPause?
 
@@ -72,8 +71,7 @@ final class Listener {
         // TCP_NODELAY comes from the listening socket (Linux copies it to every accepted socket, as memcached
         // relies on): no setsockopt per connection.
         s.connectionOpened()
-        let w = s.workers[Listener.nextWorker % s.workers.count]
-        Listener.nextWorker &+= 1
+        let w = s.workers[s.workerChoice.pick(fd: cfd)]
         w.post(.connection(PendingConnection(fd: cfd, listener: info)))
     }
 }
@@ -123,6 +121,21 @@ enum SocketFactory {
             fds.append(fd)
         }
         return (fds, fds.isEmpty ? (lastErr == 0 ? EINVAL : lastErr) : 0)
+    }
+
+    /// `-o sock_cookie_id`: the id as SO_MARK on each TCP/UDP listening socket, for firewall and routing
+    /// rules (memcached sets it the same way). Setting a mark needs CAP_NET_ADMIN: without it the server stops
+    /// rather than serve sockets the operator's rules would not recognise.
+    static func markAll(_ fds: [Int32], _ id: UInt32) -> BindFailure? {
+        guard id != 0 else { return nil }
+        var mark = id
+        for fd in fds where setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, socklen_t(MemoryLayout<UInt32>.size)) != 0 {
+            let why = String(cString: strerror(errno))
+            return BindFailure(message: "setsockopt(SO_MARK) failed for sock_cookie_id \(id): \(why)\n"
+                               + "cachet: hint: marking sockets needs CAP_NET_ADMIN (run as root, or grant the capability)\n",
+                               exitCode: 71)
+        }
+        return nil
     }
 
     static func unix(path: String, mask: Int, backlog: Int) -> (fd: Int32, error: Int32) {

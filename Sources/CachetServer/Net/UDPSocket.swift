@@ -132,6 +132,10 @@ extension Startup {
             }
             out += fds
         }
+        if let failure = SocketFactory.markAll(out, s.sockCookieId) {
+            for fd in out { close(fd) }
+            return .failure(failure)
+        }
         return .success(out)
     }
 
@@ -149,8 +153,7 @@ extension Startup {
                                         now: server.clock.currentTime, udpPeer: address)
                 server.connRegistry.add(status)
                 server.listenerCount.add(1, ordering: .relaxed)
-                let w = server.workers[Listener.nextWorker % server.workers.count]
-                Listener.nextWorker &+= 1
+                let w = server.workers[server.workerChoice.pick(fd: copy)]
                 w.post(.udpSocket(UDPSocketInfo(fd: copy, address: address, status: status)))
             }
         }

@@ -84,11 +84,14 @@ final class Worker: @unchecked Sendable {
     var handshakeTimer: OpaquePointer?
     /// Scratch space for the command a session of this worker is running (one at a time).
     let scratch = CommandScratch()
+    /// `-o read_buf_mem_limit`: this worker's share of read buffers.
+    let readBuffers: ReadBufferBudget
     private var thread = pthread_t()
 
     init(id: Int, server: ServerContext) {
         self.id = id
         self.server = server
+        readBuffers = ReadBufferBudget(limitBytes: server.settings.readBufMemLimit, workers: server.settings.numThreads)
         // Only this worker's thread ever touches its base (everything else comes through the mailbox),
         // so libevent's internal base lock is pure overhead here.
         let cfg = event_config_new()

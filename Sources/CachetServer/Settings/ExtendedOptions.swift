@@ -58,14 +58,12 @@
 //   prints it, carries on and crashes with SIGSEGV/SIGFPE); 0 or negative is "could not parse".
 // - `mtls:`/`btls:` listener prefixes exist (memcached ≥ 1.6.30), see ListenerSpec.swift.
 
+import CacheStore
 import CachetTLS
 
 enum ExtendedOptions {
-    static let unsupported: Set<String> = [
-        "drop_privileges", "no_hashexpand",
-        "tail_repair_time", "worker_logbuf_size",
-        "slab_sizes", "resp_obj_mem_limit", "read_buf_mem_limit", "sock_cookie_id",
-        // extstore (storage_read_config in 1.6.18)
+    /// extstore (storage_read_config in 1.6.18): Cachet keeps every item in memory.
+    static let extstore: Set<String> = [
         "ext_path", "ext_page_size", "ext_wbuf_size", "ext_threads", "ext_io_depth", "ext_item_size",
         "ext_item_age", "ext_low_ttl", "ext_recache_rate", "ext_compact_under", "ext_drop_under",
         "ext_max_sleep", "ext_max_frag", "ext_drop_unread", "slab_automove_freeratio",
@@ -116,6 +114,35 @@ enum ExtendedOptions {
             let v = try required(value, "watcher_logbuf_size")
             guard let n = CNumeric.safeStrtoul(v) else { throw SettingsError.couldNotParse("watcher_logbuf_size") }
             s.watcherLogbufSize = Int(UInt32(truncatingIfNeeded: UInt64(n) &* 1024))
+        case "worker_logbuf_size":
+            let v = try required(value, "worker_logbuf_size")
+            guard let n = CNumeric.safeStrtoul(v) else { throw SettingsError.couldNotParse("worker_logbuf_size") }
+            s.workerLogbufSize = Int(UInt32(truncatingIfNeeded: UInt64(n) &* 1024))
+            // memcached 1.6.18 has no `break` here: the same value is read as slab_sizes too (so
+            // `worker_logbuf_size=32` stops with "slab size 32 is out of valid range"). Kept, for the same
+            // slab classes and the same start-up errors; a later slab_sizes overrides it.
+            s.slabSizesText = v
+            s.slabSizesFromWorkerLogbuf = true
+        case "slab_sizes":
+            // memcached strdup()s a missing value and crashes; here it is an error.
+            s.slabSizesText = try required(value, "slab_sizes")
+            s.slabSizesFromWorkerLogbuf = false
+        case "read_buf_mem_limit":
+            let v = try required(value, "read_buf_mem_limit")
+            guard let n = CNumeric.safeStrtoul(v) else { throw SettingsError.couldNotParse("read_buf_mem_limit") }
+            s.readBufMemLimit = UInt32(truncatingIfNeeded: UInt64(n) &* 1024 &* 1024)
+        case "tail_repair_time":
+            guard let value else { throw SettingsError.missingNumericArgument("tail_repair_time") }
+            let n = Int(CNumeric.atoi(value))
+            if n < 10 { throw SettingsError.tailRepairTimeTooLow }
+            s.tailRepairTime = n
+        case "no_hashexpand": s.hashExpand = false
+        case "resp_obj_mem_limit":
+            s.startupWarnings.append("DEPRECATED: resp_obj_mem_limit no longer used. See read_buf_mem_limit,\n")
+        case "sock_cookie_id":
+            // memcached reads a missing value through a NULL pointer and crashes.
+            s.sockCookieId = UInt32(bitPattern: CNumeric.atoi(try required(value, "sock_cookie_id")))
+        case "drop_privileges": break   // Debian's memcached is built without seccomp: no effect there either
         case "track_sizes": s.trackSizes = true
         case "idle_timeout":
             guard let value else { throw SettingsError.missingNumericArgument("idle_timeout") }
@@ -183,12 +210,8 @@ enum ExtendedOptions {
             s.hashAlgorithm = "jenkins"
         case "hash_algorithm":
             guard let value else { throw SettingsError.missingArgument("hash_algorithm") }
-            switch value {
-            case "murmur3": s.hashAlgorithm = "murmur3"
-            case "jenkins", "xxh3":
-                throw SettingsError.unsupported(option: "-o hash_algorithm=\(value)", reason: "Cachet hashes with murmur3")
-            default: throw SettingsError.unknownHashAlgorithm
-            }
+            guard HashAlgorithm(rawValue: value) != nil else { throw SettingsError.unknownHashAlgorithm }
+            s.hashAlgorithm = value
         case "modern", "inline_ascii_resp", "no_inline_ascii_resp", "no_drop_privileges": break
         case "metrics_port":
             let v = try required(value, name)
@@ -200,8 +223,9 @@ enum ExtendedOptions {
             s.metricsAddr = v
         case let n where n.hasPrefix("ssl_"):
             try applyTLS(token: token, name: name, value: value, &s.tls)
-        case let n where unsupported.contains(n):
-            throw SettingsError.unsupported(option: "-o \(n)", reason: nil)
+        case let n where extstore.contains(n):
+            throw SettingsError.unsupported(option: "-o \(n)",
+                                            reason: "extstore: Cachet keeps every item in memory, there is no external storage")
         default:
             throw SettingsError.illegalSuboption(token)
         }

@@ -1,8 +1,6 @@
 // `-h` and `-i`. The layout and wording are memcached 1.6.18's usage() and ssl_help(), line for
-// line, for every option Cachet supports; options Cachet refuses (-L, -N, extstore
-// and the LRU/slab tuning `-o` options, see ExtendedOptions.swift) are left out rather than listed
-// as working. Like memcached, the "(default: …)" figures show the value in effect when -h is read,
-// so `cachet -p 0 -h` says "(default: 0)".
+// line, for every option memcached lists (the extstore block says Cachet refuses it). Like memcached, the
+// "(default: …)" figures show the value in effect when -h is read, so `cachet -p 0 -h` says "(default: 0)".
 //
 // Cachet wording differences, on purpose:
 // - first line: `versionLine` (Version.swift) instead of `memcached 1.6.18`;
@@ -11,6 +9,7 @@
 // - `ssl_keyformat`: PEM or DER (names or 1/2); `ssl_wbuf_size`: no buffer of its own in Cachet (replies
 //   already sit contiguously in the connection's output), only the cap on bytes per SSL_write that
 //   memcached's per-thread buffer imposes; `ssl_ciphersuites` is Cachet's;
+// - the extstore block has a line saying Cachet refuses those options;
 // - Cachet-only: `--config-file` (ConfigFile.swift) and the `metrics_port`/`metrics_addr` options (Metrics/).
 // - `ssl_ciphers` names Cachet's secure default; `ssl_handshake_timeout`, `ssl_ticket_key_file`,
 //   `ssl_auto_reload`, `ssl_verify_name`, `ssl_verify_uri`, `ssl_alt_chain_cert`, `ssl_alt_key`,
@@ -48,6 +47,7 @@ enum HelpText {
             "-P, --pidfile=<file>      save PID in <file>, only used with -d option",
             "-f, --slab-growth-factor=<num> chunk size growth factor (default: \(cFormat("%2.2f", s.growthFactor)))",
             "-n, --slab-min-size=<bytes> min space used for key+value+flags (default: \(s.chunkSize))",
+            "-L, --enable-largepages  try to use large memory pages (if available)",
             "-D <char>     Use <char> as the delimiter between key prefixes and IDs.",
             "              This is used for per-prefix stats reporting. The default is",
             "              \":\" (colon). If this option is specified, stats collection",
@@ -78,20 +78,60 @@ enum HelpText {
             "   - hashpower:           an integer multiplier for how large the hash",
             "                          table should be. normally grows at runtime. (default starts at: \(s.hashPowerInit))",
             "                          set based on \"STAT hash_power_level\"",
+            "   - tail_repair_time:    time in seconds for how long to wait before",
+            "                          forcefully killing LRU tail item.",
+            "                          disabled by default; very dangerous option.",
             "   - hash_algorithm:      the hash table algorithm",
-            "                          default is murmur3 hash. options: murmur3",
+            "                          default is murmur3 hash. options: jenkins, murmur3, xxh3",
             "   - no_lru_crawler:      disable LRU Crawler background thread.",
             "   - lru_crawler_sleep:   microseconds to sleep between items",
             "                          default is 100.",
             "   - lru_crawler_tocrawl: max items to crawl per slab per run",
             "                          default is 0 (unlimited)",
+            "   - read_buf_mem_limit:  limit in megabytes for connection read/response buffers.",
+            "                          do not adjust unless you have high (20k+) conn. limits.",
+            "                          0 means unlimited (default: \(s.readBufMemLimit / (1024 * 1024)))",
             "   - no_lru_maintainer:   disable new LRU system + background thread.",
+            "   - hot_lru_pct:         pct of slab memory to reserve for hot lru.",
+            "                          (requires lru_maintainer, default pct: \(s.hotLRUPct))",
+            "   - warm_lru_pct:        pct of slab memory to reserve for warm lru.",
+            "                          (requires lru_maintainer, default pct: \(s.warmLRUPct))",
+            "   - hot_max_factor:      items idle > cold lru age * drop from hot lru. (default: \(cFormat("%.2f", s.hotMaxFactor)))",
+            "   - warm_max_factor:     items idle > cold lru age * this drop from warm. (default: \(cFormat("%.2f", s.warmMaxFactor)))",
+            "   - temporary_ttl:       TTL's below get separate LRU, can't be evicted.",
+            "                          (requires lru_maintainer, default: \(s.temporaryTTL))",
             "   - idle_timeout:        timeout for idle connections. (default: \(s.idleTimeout), no timeout)",
             "   - slab_chunk_max:      (EXPERIMENTAL) maximum slab size in kilobytes. use extreme care. (default: \(s.slabChunkMax / 1024))",
             "   - watcher_logbuf_size: size in kilobytes of per-watcher write buffer. (default: \(s.watcherLogbufSize / 1024))",
+            "   - worker_logbuf_size:  size in kilobytes of per-worker-thread buffer",
+            "                          read by background thread, then written to watchers. (default: \(s.workerLogbufSize / 1024))",
             "   - track_sizes:         enable dynamic reports for 'stats sizes' command.",
+            "   - no_hashexpand:       disables hash table expansion (dangerous)",
             "   - modern:              enables options which will be default in future.",
             "                          currently: nothing",
+            "   - no_modern:           uses defaults of previous major version (1.4.x)",
+            "   - sock_cookie_id:      attributes an ID to a socket for ip filtering/firewalls ",
+            "",
+            "   - External storage (ext_*) related options (see: https://memcached.org/extstore)",
+            "     (not in Cachet: every item stays in memory; these options are refused)",
+            "   - ext_path:            file to write to for external storage.",
+            "                          ie: ext_path=/mnt/d1/extstore:1G",
+            "   - ext_page_size:       size in megabytes of storage pages. (default: 64)",
+            "   - ext_wbuf_size:       size in megabytes of page write buffers. (default: 4)",
+            "   - ext_threads:         number of IO threads to run. (default: 1)",
+            "   - ext_item_size:       store items larger than this (bytes, default 512)",
+            "   - ext_item_age:        store items idle at least this long (seconds, default: no age limit)",
+            "   - ext_low_ttl:         consider TTLs lower than this specially (default: 0)",
+            "   - ext_drop_unread:     don't re-write unread values during compaction (default: disabled)",
+            "   - ext_recache_rate:    recache an item every N accesses (default: 2000)",
+            "   - ext_compact_under:   compact when fewer than this many free pages",
+            "                          (default: 1/4th of the assigned storage)",
+            "   - ext_drop_under:      drop COLD items when fewer than this many free pages",
+            "                          (default: 1/4th of the assigned storage)",
+            "   - ext_max_frag:        max page fragmentation to tolerate (default: 0.80)",
+            "   - ext_max_sleep:       max sleep time of background threads in us (default: 1000000)",
+            "   - slab_automove_freeratio: ratio of memory to hold free as buffer.",
+            "                          (see doc/storage.txt for more info, default: 0.010)",
             "   - ssl_chain_cert:      certificate chain file in PEM format",
             "   - ssl_key:             private key, if not part of the -ssl_chain_cert",
             "   - ssl_keyformat:       private key format (PEM or DER, or 1 or 2) (default: PEM)",
@@ -125,6 +165,7 @@ enum HelpText {
             "                          (default: \(s.tls.handshakeShare), 100: no limit)",
             "   - metrics_port:        serve Prometheus metrics over HTTP on this port (default: off)",
             "   - metrics_addr:        address of the metrics listener (default: \(s.metricsAddr))",
+            "-N, --napi_ids            number of napi ids. see doc/napi_ids.txt for more details",
         ]
         return lines.joined(separator: "\n") + "\n"
     }

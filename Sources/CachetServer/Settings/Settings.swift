@@ -46,6 +46,12 @@ public struct Settings: Sendable {
     public var bindingProtocolGiven = false
     /// `-o watcher_logbuf_size` (given in KB): each watcher's buffer of lines not yet sent, in bytes.
     public var watcherLogbufSize = 256 * 1024
+    /// `-o worker_logbuf_size` (given in KB), in bytes. Reported only: Cachet's workers write log lines
+    /// straight into each watcher's buffer, so there is no per-worker buffer for it to bound.
+    public var workerLogbufSize = 64 * 1024
+    /// `-o read_buf_mem_limit` (given in MB; memcached multiplies a 32-bit value, so it wraps the same way),
+    /// in bytes; 0 = no limit. Split evenly between the workers, in 16 KB read buffers (ReadBufferBudget).
+    public var readBufMemLimit: UInt32 = 0
     /// `-o track_sizes`: the `stats sizes` histogram runs from the start.
     public var trackSizes = false
     /// `-Y <file>`: ASCII authentication (Core/AuthFile.swift), nil when off.
@@ -92,6 +98,25 @@ public struct Settings: Sendable {
     public var memoryFile: String? = nil
     /// `-o hashpower`; 0 = default (the store starts at 16).
     public var hashPowerInit: Int = 0
+    /// `!-o no_hashexpand`: the hash table doubles when it holds 1.5 items per bucket.
+    public var hashExpand = true
+    /// `-o slab_sizes=<a>-<b>-…` as given (memcached parses it after every option, so `-n` and
+    /// `slab_chunk_max` count whatever their place), then the parsed class sizes; nil = `-f` progression.
+    public var slabSizesText: String? = nil
+    public var slabSizes: [Int]? = nil
+    /// The slab_sizes text came from `worker_logbuf_size` (for the hint when it is refused).
+    public var slabSizesFromWorkerLogbuf = false
+    /// `-L`: all of `-m` is mapped at start in one region advised for transparent huge pages, and every
+    /// slab class gets its first page at once (memcached's preallocation).
+    public var largePages = false
+    /// `-N <n>`: new connections go to the worker that already serves their NIC receive queue
+    /// (SO_INCOMING_NAPI_ID); 0 = round robin only.
+    public var napiIds = 0
+    /// `-o tail_repair_time=<s>` (≥ 10, 0 = off). Reported only: memcached uses it to free items whose
+    /// reference count leaked; a Cachet pin belongs to a connection's reply and ends with it.
+    public var tailRepairTime = 0
+    /// `-o sock_cookie_id=<n>`: SO_MARK on every listening socket, for firewall rules (0 = none).
+    public var sockCookieId: UInt32 = 0
 
     // Commands
     /// `!-F`
@@ -174,6 +199,10 @@ public struct Settings: Sendable {
         c.tempLRU = tempLRU
         c.temporaryTTL = temporaryTTL
         c.hashPowerInitial = hashPowerInit == 0 ? 16 : hashPowerInit
+        c.hashExpand = hashExpand
+        c.slabSizes = slabSizes
+        c.hashAlgorithm = HashAlgorithm(rawValue: hashAlgorithm) ?? .murmur3
+        c.preallocate = largePages
         return c
     }
 }

@@ -54,6 +54,13 @@ public enum SettingsError: Error, Equatable, Sendable {
     case unsupported(option: String, reason: String?)
     /// memcached accepts `ssl_wbuf_size=0` and then never writes a response.
     case sslWbufSizeZero
+    case tailRepairTimeTooLow
+    case napiIdsNotPositive
+    case napiIdsAboveThreads(napi: Int, threads: Int)
+    case largePagesUnavailable
+    /// `-o slab_sizes` refused: memcached's line (empty for an empty value, where it says nothing), and
+    /// whether the value came from worker_logbuf_size (1.6.18 reads it as slab_sizes too).
+    case slabSizes(String, fromWorkerLogbuf: Bool)
 
     public var message: String {
         switch self {
@@ -105,6 +112,18 @@ public enum SettingsError: Error, Equatable, Sendable {
         case .unsupported(let option, let reason):
             return "cachet: option \(option) is not supported" + (reason.map { " (\($0))" } ?? "") + "\n"
         case .sslWbufSizeZero: return "ssl_wbuf_size must be at least 1 (kilobytes)\n"
+        case .tailRepairTimeTooLow: return "Cannot set tail_repair_time to less than 10 seconds\n"
+        case .napiIdsNotPositive: return "Maximum number of NAPI IDs must be greater than 0\n"
+        case .napiIdsAboveThreads(let n, let t):
+            return "Number of napi_ids(\(n)) cannot be greater than number of threads(\(t))\n"
+        case .largePagesUnavailable:
+            return "Transparent huge pages support not detected.\nWill use default page size.\n"
+                + "Cannot enable large pages on this system\n(There is no support as of this version)\n"
+        case .slabSizes(let line, let fromWorkerLogbuf):
+            return line + (fromWorkerLogbuf
+                ? "cachet: hint: memcached 1.6.18 also reads the value of -o worker_logbuf_size as slab_sizes, and so "
+                  + "does Cachet; give a value of at least -n (48) kilobytes, or a slab_sizes option after it\n"
+                : "")
         }
     }
 
@@ -115,12 +134,13 @@ public enum SettingsError: Error, Equatable, Sendable {
              .missingNumericArgument, .couldNotParse, .invalidChoice, .hashpowerTooLow,
              .hashpowerTooHigh, .slabAutomoveRange, .slabAutomoveRatioRange, .slabAutomoveWindowRange,
              .unknownHashAlgorithm, .sslWbufSizeZero, .missingValue, .tocrawlNot32Bit, .crawlerSleepRange,
-             .noDelimiter, .lruPctRange, .lruFactorNotPositive:
+             .noDelimiter, .lruPctRange, .lruFactorNotPositive, .tailRepairTimeTooLow, .napiIdsNotPositive,
+             .largePagesUnavailable:
             return 1
         case .invalidBindingProtocol, .asciiWithSasl, .itemSizeBelowMinimum, .itemSizeAboveHalfMemory,
              .itemSizeAboveGigabyte, .slabChunkAboveItemSize, .itemSizeNotMultipleOfChunk,
              .pageNotMultipleOfChunk, .invalidPort, .sslWithoutTCPPort, .binaryWithAsciiAuth, .udpWithAsciiAuth, .rootWithoutUser, .unsupported,
-             .lruPctCombined, .temporaryTTLWithoutMaintainer:
+             .lruPctCombined, .temporaryTTLWithoutMaintainer, .napiIdsAboveThreads, .slabSizes:
             return 64
         }
     }

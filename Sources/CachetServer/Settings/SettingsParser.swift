@@ -18,6 +18,7 @@
 // - `-t` above 64 prints memcached's warning via `Settings.startupWarnings` (the caller writes it).
 
 import CachetTLS
+import Glibc
 
 public enum SettingsOutcome: Sendable {
     case run(Settings)
@@ -100,7 +101,7 @@ public enum SettingsParser {
         }
         // memcached: a UDP port given without a TCP port moves TCP there too (`-U 5000` serves both).
         if s.udpPortGiven && s.udpPort != 0 && !s.portGiven { s.port = s.udpPort }
-        if let error = validate(s) { return error.outcome }
+        if let error = validate(&s) { return error.outcome }
         // memcached: -Y without -B speaks ASCII only (validate refused any other -B).
         if s.authFile != nil { s.bindingProtocol = .ascii }
         if let warning = tlsOptionsWithoutTLS(s) { s.startupWarnings.append(warning) }
@@ -201,13 +202,21 @@ public enum SettingsParser {
         case "S": s.saslEnabled = true
         case "Y": s.authFile = arg
         case "e": s.memoryFile = arg
-        case "L": throw SettingsError.unsupported(option: "-L (--enable-largepages)", reason: nil)
+        case "L":
+            // memcached on Linux: transparent huge pages must exist (madvise), else it stops.
+            var st = stat()
+            guard stat("/sys/kernel/mm/transparent_hugepage/enabled", &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+                throw SettingsError.largePagesUnavailable
+            }
+            s.largePages = true
         case "D":
             // memcached keeps optarg[0] and turns stats detail on.
             guard let first = arg.utf8.first else { throw SettingsError.noDelimiter }
             s.prefixDelimiter = first
             s.detailEnabled = true
-        case "N": throw SettingsError.unsupported(option: "-N (--napi-ids)", reason: nil)
+        case "N":
+            s.napiIds = Int(CNumeric.atoi(arg))
+            if s.napiIds <= 0 { throw SettingsError.napiIdsNotPositive }
         default: throw SettingsError.getopt("cachet: invalid option -- '\(c)'")
         }
         return nil
@@ -226,7 +235,8 @@ public enum SettingsParser {
     }
 
     /// The checks main() runs after the getopt loop, in its order, up to (not including) ssl_init.
-    static func validate(_ s: Settings) -> SettingsError? {
+    static func validate(_ s: inout Settings) -> SettingsError? {
+        if s.napiIds > s.numThreads { return .napiIdsAboveThreads(napi: s.napiIds, threads: s.numThreads) }
         if s.itemSizeMax < itemSizeMaxLowerLimit { return .itemSizeBelowMinimum }
         // int vs size_t: memcached compares unsigned.
         if UInt64(s.itemSizeMax) > s.maxBytes / 2 { return .itemSizeAboveHalfMemory }
@@ -239,6 +249,12 @@ public enum SettingsParser {
         }
         if s.slabPageSize % s.slabChunkMax != 0 {
             return .pageNotMultipleOfChunk(chunk: s.slabChunkMax, page: s.slabPageSize)
+        }
+        if let text = s.slabSizesText {
+            switch SlabSizesOption.parse(text, chunkSize: s.chunkSize, slabChunkMax: s.slabChunkMax) {
+            case .success(let sizes): s.slabSizes = sizes
+            case .failure(let line): return .slabSizes(line.message, fromWorkerLogbuf: s.slabSizesFromWorkerLogbuf)
+            }
         }
         if s.hotLRUPct + s.warmLRUPct > 80 { return .lruPctCombined }
         if s.tempLRU && !s.lruMaintainerThread { return .temporaryTTLWithoutMaintainer }

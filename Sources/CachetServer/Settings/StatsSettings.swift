@@ -85,7 +85,7 @@ public func statsSettingsLines(_ s: Settings, verbosity: Int, oldestLive: UInt32
         ("lru_crawler", yesNo(s.lruCrawler)),
         ("lru_crawler_sleep", String(s.lruCrawlerSleep)),
         ("lru_crawler_tocrawl", String(s.lruCrawlerToCrawl)),
-        ("tail_repair_time", "0"),
+        ("tail_repair_time", String(s.tailRepairTime)),
         ("flush_enabled", yesNo(s.flushEnabled)),
         ("dump_enabled", yesNo(s.dumpEnabled)),
         ("hash_algorithm", s.hashAlgorithm),
@@ -99,10 +99,10 @@ public func statsSettingsLines(_ s: Settings, verbosity: Int, oldestLive: UInt32
         ("temp_lru", yesNo(s.tempLRU)),
         ("temporary_ttl", String(s.temporaryTTL)),
         ("idle_timeout", String(s.idleTimeout)),
-        // Each watcher's buffer is 256 KB (WatchLog); there are no per-worker log buffers.
         ("watcher_logbuf_size", String(s.watcherLogbufSize)),
-        ("worker_logbuf_size", "65536"),
-        ("read_buf_mem_limit", "0"),
+        // Reported only: workers write log lines straight into the watchers' buffers (WatchLog).
+        ("worker_logbuf_size", String(s.workerLogbufSize)),
+        ("read_buf_mem_limit", String(s.readBufMemLimit)),
         ("track_sizes", s.trackSizes && s.casEnabled ? "yes" : "no"),
         ("inline_ascii_response", "no"),
         // No extstore: memcached's defaults, inactive.
@@ -130,7 +130,8 @@ public func statsSettingsLines(_ s: Settings, verbosity: Int, oldestLive: UInt32
         ("ssl_session_cache", yesNo(t.sessionCache)),
         ("ssl_kernel_tls", yesNo(t.kernelTLS)),
         ("ssl_min_version", minVersions.indices.contains(t.minVersion) ? minVersions[t.minVersion] : "unknown"),
-        ("num_napi_ids", "(null)"),
+        // memcached 1.6.18 prints the int with %s: "(null)" for 0, and a crash for any -N.
+        ("num_napi_ids", s.napiIds == 0 ? "(null)" : String(s.napiIds)),
         ("memory_file", s.memoryFile ?? "(null)"),
         // Cachet only.
         ("ssl_ciphersuites", t.ciphersuites ?? "NULL"),
