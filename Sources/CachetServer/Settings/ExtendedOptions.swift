@@ -35,18 +35,21 @@
 // |  hot_max_factor, warm_max_factor         |                                                           |
 // | temporary_ttl=N                          | implemented (TEMP LRU for TTLs ≤ N; needs the maintainer) |
 // | no_modern                                | implemented: memcached's pre-1.5 defaults (flat LRU, no   |
-// |                                          |  maintainer/crawler/page mover, 1 MB chunks); the hash    |
-// |                                          |  stays murmur3 inside, `stats settings` says jenkins      |
-// | hash_algorithm=murmur3                   | accepted, recorded; jenkins/xxh3 → not supported          |
+// |                                          |  maintainer/crawler/page mover, 1 MB chunks, jenkins hash)|
+// | hash_algorithm=murmur3|jenkins|xxh3       | implemented (CacheStore/HashAlgorithm.swift)              |
+// | no_hashexpand                            | implemented (the hash table keeps its start size)         |
+// | slab_sizes=a-b-…                         | implemented; parsed after all options (SlabSizesOption)   |
+// | worker_logbuf_size=KB                    | recorded; 1.6.18 also reads the value as slab_sizes, kept |
+// | read_buf_mem_limit=MB                    | implemented: per-worker read buffers (ReadBufferBudget)   |
+// | sock_cookie_id=N                         | implemented: SO_MARK on listening sockets                 |
+// | tail_repair_time=S                       | checked and recorded (Cachet pins cannot leak)            |
+// | resp_obj_mem_limit                       | memcached's DEPRECATED line, no effect                    |
 // | modern, inline_ascii_resp,               | accepted, no effect (memcached 1.6.18 ignores them too)   |
 // |  no_inline_ascii_resp                    |                                                           |
-// | no_drop_privileges                       | accepted, no effect (Cachet installs no seccomp filter)   |
-// | drop_privileges, no_hashexpand,                                                               |
+// | drop_privileges, no_drop_privileges      | accepted, no effect (Debian's memcached has no seccomp)   |
 // | watcher_logbuf_size=KB                   | implemented: each watcher's buffer of unsent lines        |
-// | track_sizes                              | implemented: `stats sizes` tracked from the start          |
-// |  tail_repair_time, worker_logbuf_size (1.6.18 also reads its value as slab_sizes),            |
-// |  slab_sizes, resp_obj_mem_limit, read_buf_mem_limit, sock_cookie_id, ext_*,                  |
-// |  slab_automove_freeratio  → `cachet: option -o <name> is not supported`, exit 64             |
+// | track_sizes                              | implemented: `stats sizes` tracked from the start         |
+// | ext_*, slab_automove_freeratio (extstore)| `cachet: option -o <name> is not supported (extstore…)`   |
 //
 // Differences from memcached 1.6.18:
 // - `ssl_wbuf_size=0` → "ssl_wbuf_size must be at least 1 (kilobytes)", exit 1 (memcached accepts
@@ -142,7 +145,6 @@ enum ExtendedOptions {
         case "sock_cookie_id":
             // memcached reads a missing value through a NULL pointer and crashes.
             s.sockCookieId = UInt32(bitPattern: CNumeric.atoi(try required(value, "sock_cookie_id")))
-        case "drop_privileges": break   // Debian's memcached is built without seccomp: no effect there either
         case "track_sizes": s.trackSizes = true
         case "idle_timeout":
             guard let value else { throw SettingsError.missingNumericArgument("idle_timeout") }
@@ -212,7 +214,7 @@ enum ExtendedOptions {
             guard let value else { throw SettingsError.missingArgument("hash_algorithm") }
             guard HashAlgorithm(rawValue: value) != nil else { throw SettingsError.unknownHashAlgorithm }
             s.hashAlgorithm = value
-        case "modern", "inline_ascii_resp", "no_inline_ascii_resp", "no_drop_privileges": break
+        case "modern", "inline_ascii_resp", "no_inline_ascii_resp", "no_drop_privileges", "drop_privileges": break
         case "metrics_port":
             let v = try required(value, name)
             guard let n = CNumeric.safeStrtol(v), (1...65535).contains(n) else { throw SettingsError.couldNotParse(name) }
