@@ -101,6 +101,13 @@ enum ExtendedOptions {
         return value
     }
 
+    /// A size given in KB or MB, read with safe_strtoul and multiplied in 32 unsigned bits, as memcached does
+    /// (so a huge value wraps the same way).
+    private static func scaledSize(_ value: String?, _ name: String, unit: UInt64) throws -> UInt32 {
+        guard let n = CNumeric.safeStrtoul(try required(value, name)) else { throw SettingsError.couldNotParse(name) }
+        return UInt32(truncatingIfNeeded: UInt64(n) &* unit)
+    }
+
     private static func applyOne(token: String, name: String, value: String?, _ s: inout Settings,
                                  _ slabChunkChanged: inout Bool) throws {
         switch name {
@@ -113,27 +120,20 @@ enum ExtendedOptions {
             if n > 32 { throw SettingsError.hashpowerTooHigh(n) }
             s.hashPowerInit = n
         case "watcher_logbuf_size":
-            // Kilobytes (memcached multiplies an unsigned 32-bit value, so it wraps as memcached's does).
-            let v = try required(value, "watcher_logbuf_size")
-            guard let n = CNumeric.safeStrtoul(v) else { throw SettingsError.couldNotParse("watcher_logbuf_size") }
-            s.watcherLogbufSize = Int(UInt32(truncatingIfNeeded: UInt64(n) &* 1024))
+            s.watcherLogbufSize = Int(try scaledSize(value, "watcher_logbuf_size", unit: 1024))
         case "worker_logbuf_size":
-            let v = try required(value, "worker_logbuf_size")
-            guard let n = CNumeric.safeStrtoul(v) else { throw SettingsError.couldNotParse("worker_logbuf_size") }
-            s.workerLogbufSize = Int(UInt32(truncatingIfNeeded: UInt64(n) &* 1024))
+            s.workerLogbufSize = Int(try scaledSize(value, "worker_logbuf_size", unit: 1024))
             // memcached 1.6.18 has no `break` here: the same value is read as slab_sizes too (so
             // `worker_logbuf_size=32` stops with "slab size 32 is out of valid range"). Kept, for the same
             // slab classes and the same start-up errors; a later slab_sizes overrides it.
-            s.slabSizesText = v
+            s.slabSizesText = value
             s.slabSizesFromWorkerLogbuf = true
         case "slab_sizes":
             // memcached strdup()s a missing value and crashes; here it is an error.
             s.slabSizesText = try required(value, "slab_sizes")
             s.slabSizesFromWorkerLogbuf = false
         case "read_buf_mem_limit":
-            let v = try required(value, "read_buf_mem_limit")
-            guard let n = CNumeric.safeStrtoul(v) else { throw SettingsError.couldNotParse("read_buf_mem_limit") }
-            s.readBufMemLimit = UInt32(truncatingIfNeeded: UInt64(n) &* 1024 &* 1024)
+            s.readBufMemLimit = try scaledSize(value, "read_buf_mem_limit", unit: 1024 * 1024)
         case "tail_repair_time":
             guard let value else { throw SettingsError.missingNumericArgument("tail_repair_time") }
             let n = Int(CNumeric.atoi(value))
