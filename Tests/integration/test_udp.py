@@ -96,6 +96,13 @@ def shown(datagrams):
     return [(struct.unpack(">HHHH", d[:8]) if len(d) >= 8 else None, d[8:80]) for d in datagrams]
 
 
+def bin_req(opcode, key=b"", extras=b"", value=b""):
+    """A binary-protocol request (magic 0x80) without CAS or opaque."""
+    body = extras + key + value
+    return struct.pack(">BBHBBHIIQ", 0x80, opcode, len(key), len(extras), 0, 0, len(body), 0, 0) + body
+
+
+GETQ, GETKQ, NOOP, SETQ, DELETEQ = 0x09, 0x0D, 0x0A, 0x11, 0x14
 S = frame(1) + b"set a 0 0 5\r\nhello\r\n"
 BIG = b"".join(bytes([33 + i % 90]) for i in range(5000))
 HUGE = b"h" * 100000   # sent from slab memory (pinned) by Cachet over TCP: the UDP path must cut it too
@@ -142,6 +149,11 @@ STEPS = [
     ("key too long culls", [frame(39) + b"delete nope\r\nget a " + b"k" * 251 + b"\r\n"]),
     ("HTTP request", [frame(40) + b"get a\r\nGET / HTTP/1.1\r\n"]),
     ("after all that", [frame(41) + b"get a b n c\r\n"]),
+    # Binary quiet commands: a suppressed response is still framed, as a lone 8-byte header.
+    ("binary quiet misses", [frame(42) + bin_req(GETQ, b"nope") + bin_req(GETQ, b"nada") + bin_req(NOOP)]),
+    ("binary quiet hit", [frame(43) + bin_req(GETKQ, b"a") + bin_req(NOOP)]),
+    ("binary quiet set and delete", [frame(44) + bin_req(SETQ, b"bq", struct.pack(">II", 0, 0), b"v")
+                                     + bin_req(DELETEQ, b"bq") + bin_req(DELETEQ, b"bq")]),
 ]
 
 # Replies that differ on purpose: Cachet's version string.
@@ -214,6 +226,8 @@ class UDPDifferential(unittest.TestCase):
         self.assertEqual(replies["noreply sends nothing"], [])
         self.assertEqual(replies["datagram count 2"], [])
         self.assertEqual(replies["multi-get misses: one lone header"], [frame(5, 0, 0), frame(5) + b"END\r\n"])
+        self.assertEqual([d[:8] for d in replies["binary quiet misses"]], [frame(42, 0, 0), frame(42)])
+        self.assertEqual(len(replies["binary quiet misses"][1]), 8 + 24)   # the noop's response
 
     def test_stats_conns_shows_udp_like_memcached(self):
         def udp_entries(name):

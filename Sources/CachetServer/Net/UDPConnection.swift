@@ -199,9 +199,11 @@ final class UDPConnection {
                 resetSession()
                 return
             }
-            // A command that wrote nothing had its reply suppressed (noreply, meta q): nothing is sent.
-            replies.append(length: after - pos, skip: after == pos && pos == start, requestId: requestId,
-                           origin: requestPeer)
+            // A text command that wrote nothing had its reply suppressed (noreply, meta q): nothing is sent. A
+            // binary quiet command's suppressed response still goes out in memcached, as a lone 8-byte header
+            // (its response object is skipped but still framed).
+            let suppressed = after == pos && pos == start && session.wireProtocol != .binary
+            replies.append(length: after - pos, skip: suppressed, requestId: requestId, origin: requestPeer)
             // memcached sends at once after a get, `mn` or a value read from the socket — which decides
             // whether an empty response that follows gets a datagram of its own.
             if output.transmitPoint && !transmit() {
