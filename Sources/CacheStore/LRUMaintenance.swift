@@ -21,8 +21,13 @@ public final class LRUPolicy: Sendable {
     let warmPctValue: Atomic<Int>
     let hotFactorBits: Atomic<UInt64>
     let warmFactorBits: Atomic<UInt64>
+    /// `-o lru_policy` (fixed at start). `s3fifo` caches the comparison the eviction and link paths make.
+    public let kind: LRUPolicyKind
+    let s3fifo: Bool
 
     init(_ c: StoreConfig) {
+        kind = c.lruPolicyKind
+        s3fifo = c.lruPolicyKind == .s3fifo
         segmentedFlag = Atomic(c.lruSegmented)
         tempFlag = Atomic(c.tempLRU)
         temporaryTTLValue = Atomic(c.temporaryTTL)
@@ -176,7 +181,14 @@ extension CacheStore {
                     c.lruMove(it, to: LRUSegment.warm)
                 } else if c.list(seg).pointee.bytes > limit || now &- it.time > maxAge {
                     c.pointee.movesToCold += 1
-                    c.lruMove(it, to: LRUSegment.cold)
+                    if seg == LRUSegment.hot && lruPolicy.s3fifo && flags & ItemFlags.fetched == 0
+                        && lruPolicy.segmented {
+                        // s3fifo: nobody asked for it while it was new — most likely a one-hit wonder, so it
+                        // is the next to go rather than taking a full pass through COLD.
+                        c.lruMoveToTail(it, of: LRUSegment.cold)
+                    } else {
+                        c.lruMove(it, to: LRUSegment.cold)
+                    }
                     removed += 1
                 }
             case LRUSegment.cold:
@@ -187,6 +199,7 @@ extension CacheStore {
                     if it.exptime != 0 { c.pointee.evictedNonzero += 1 }
                     if flags & ItemFlags.fetched == 0 { c.pointee.evictedUnfetched += 1 }
                     if flags & ItemFlags.active != 0 { c.pointee.evictedActive += 1 }
+                    if lruPolicy.s3fifo && flags & ItemFlags.fetched == 0 { c.rememberEvicted(it) }
                     if events.evictionsWatched.load(ordering: .relaxed) { events.reportEviction(it, layout: layout, now: now) }
                     assoc.remove(it, seg: lock)
                     releaseLocked(it, in: c, deferred: &deferred)

@@ -58,6 +58,7 @@
 //   prints it, carries on and crashes with SIGSEGV/SIGFPE); 0 or negative is "could not parse".
 // - `mtls:`/`btls:` listener prefixes exist (memcached ≥ 1.6.30), see ListenerSpec.swift.
 
+import CacheStore
 import CachetTLS
 
 enum ExtendedOptions {
@@ -171,6 +172,10 @@ enum ExtendedOptions {
             guard let value else { throw SettingsError.missingArgument(name) }
             s.tempLRU = true
             s.temporaryTTL = Int(CNumeric.atoi(value))
+        case "lru_policy":
+            guard let value else { throw SettingsError.missingArgument(name) }
+            guard let p = LRUPolicyKind(rawValue: value) else { throw SettingsError.unknownLRUPolicy }
+            s.lruPolicy = p
         case "no_modern":
             // memcached 1.6.18's pre-"modern" defaults, option by option.
             if !slabChunkChanged { s.slabChunkMax = s.slabPageSize }
