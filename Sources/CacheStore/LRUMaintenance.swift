@@ -223,7 +223,7 @@ extension CacheStore {
     // MARK: the maintainer's work
 
     /// memcached lru_maintainer_juggle for class `classId`: reclaims TEMP's expired tail, then up to 500
-    /// rounds of HOT/WARM overflow to COLD and COLD rescues, each round one short hold of the class lock.
+    /// rounds of HOT/WARM overflow to COLD and COLD rescues, 8 rounds per short hold of the class lock.
     /// HOT items older than hot_max_factor × COLD's tail age (WARM: warm_max_factor ×) move to COLD too;
     /// in flat mode (ages 0) HOT and WARM drain into COLD. Returns the rounds that did something.
     public func juggle(classId: Int) -> Int {
@@ -254,24 +254,44 @@ extension CacheStore {
             hotAge = UInt32(clamping: Int(Double(coldAge) * lruPolicy.hotMaxFactor))
             warmAge = UInt32(clamping: Int(Double(coldAge) * lruPolicy.warmMaxFactor))
         }
-        for _ in 0..<500 {
-            var more = 0
+        // Up to 500 rounds, each pulling the tail of every segment that is still busy: a segment whose pull
+        // found nothing to do is not looked at again in this juggle (new work there waits for the next one,
+        // at most the back-off later). Under a steady read load only WARM keeps having work (re-activated
+        // items), so a round costs one tail look instead of three; COLD's look (an ACTIVE tail item, which
+        // request threads already rescue themselves) is nearly always idle. Rounds run in batches of
+        // `roundsPerHold` under one class-lock hold: each round is a few pointer moves, and taking the lock
+        // once per batch instead of per round halves the maintainer's lock traffic while holding it only
+        // a few microseconds.
+        let roundsPerHold = 8
+        var hotBusy = true, warmBusy = true, coldBusy = segmented
+        var rounds = 0
+        while rounds < 500 && (hotBusy || warmBusy || coldBusy) {
             classLocks.lock(classId)
             let now = clock.currentTime
-            if pullTailLocked(c, seg: LRUSegment.hot, totalBytes: totalBytes, maxAge: hotAge, evict: false,
-                              crawlBlocks: true, now: now, deferred: &deferred) != 0
-                || pullTailLocked(c, seg: LRUSegment.warm, totalBytes: totalBytes, maxAge: warmAge, evict: false,
-                                  crawlBlocks: true, now: now, deferred: &deferred) != 0 {
-                more += 1
-            }
-            if segmented {
-                more += pullTailLocked(c, seg: LRUSegment.cold, totalBytes: totalBytes, maxAge: 0, evict: false,
-                                       crawlBlocks: true, now: now, deferred: &deferred)
+            var batch = 0
+            while batch < roundsPerHold && rounds < 500 && (hotBusy || warmBusy || coldBusy) {
+                var more = false
+                if hotBusy {
+                    hotBusy = pullTailLocked(c, seg: LRUSegment.hot, totalBytes: totalBytes, maxAge: hotAge,
+                                             evict: false, crawlBlocks: true, now: now, deferred: &deferred) != 0
+                    more = more || hotBusy
+                }
+                if warmBusy {
+                    warmBusy = pullTailLocked(c, seg: LRUSegment.warm, totalBytes: totalBytes, maxAge: warmAge,
+                                              evict: false, crawlBlocks: true, now: now, deferred: &deferred) != 0
+                    more = more || warmBusy
+                }
+                if coldBusy {
+                    coldBusy = pullTailLocked(c, seg: LRUSegment.cold, totalBytes: totalBytes, maxAge: 0,
+                                              evict: false, crawlBlocks: true, now: now, deferred: &deferred) != 0
+                    more = more || coldBusy
+                }
+                rounds += 1
+                batch += 1
+                if more { did += 1 }
             }
             classLocks.unlock(classId)
             freeDeferred(deferred); deferred = nil
-            if more == 0 { break }
-            did += 1
         }
         return did
     }
