@@ -24,6 +24,9 @@ private let maintainerMain: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeM
 final class LRUMaintainer: @unchecked Sendable {
     static let minSleepMicros = 1_000
     static let maxSleepMicros = 1_000_000
+    /// A juggle with fewer rounds of work than this waits `lightWorkWaitMicros` before the next one.
+    static let lightWorkRounds = 32
+    static let lightWorkWaitMicros = 5_000
 
     private let store: CacheStore
     /// memcached's maintainer also schedules the autoexpire crawls.
@@ -82,9 +85,16 @@ final class LRUMaintainer: @unchecked Sendable {
                     toSleep = min(toSleep, nextJuggle[id])
                     continue
                 }
-                if store.juggle(classId: id) == 0 {
+                let did = store.juggle(classId: id)
+                if did == 0 {
                     backoff[id] = backoff[id] != 0 ? backoff[id] + backoff[id] / 8 : LRUMaintainer.minSleepMicros
                     backoff[id] = min(backoff[id], LRUMaintainer.maxSleepMicros)
+                } else if did < LRUMaintainer.lightWorkRounds {
+                    // A trickle of work (a read load re-activating a few items per millisecond): wait a few
+                    // milliseconds so each juggle moves more items for its fixed cost (a pass over the classes,
+                    // COLD's age, the last look at each tail). Overflow waits that much longer, which requests
+                    // never notice: allocation moves HOT's tail itself when it must.
+                    backoff[id] = max(backoff[id] / 2, LRUMaintainer.lightWorkWaitMicros)
                 } else if backoff[id] > 0 {
                     backoff[id] /= 2
                     if backoff[id] < LRUMaintainer.minSleepMicros { backoff[id] = 0 }
