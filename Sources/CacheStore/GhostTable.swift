@@ -8,9 +8,9 @@
 // slot overwrites it): it remembers roughly the last N unfetched evictions without a queue, a node or an
 // allocation per eviction. N is half the items the class can hold: on the hit-ratio bench a ghost as large as
 // the class did worse in both zipf scenarios (it admits keys whose return is too late to matter), a quarter
-// of it traded a little of zipf+scan for a little of plain zipf. It lives in the class it serves and is only touched under that class's lock
-// (evictions and links already hold it). It grows with the class (rarely: by a quarter at least) and never
-// shrinks. A false positive needs two keys with the same 32-bit hash in one slot, and costs only one item
+// of it traded a little of zipf+scan for a little of plain zipf. It lives in the class it serves and is only
+// touched under that class's lock (evictions and links already hold it). It grows with the class (rarely: by a
+// quarter at least) and never shrinks. A false positive needs two keys with the same 32-bit hash in one slot, and costs only one item
 // placed at COLD's head instead of HOT's.
 
 struct GhostTable {

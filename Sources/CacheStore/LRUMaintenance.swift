@@ -9,6 +9,9 @@
 // segment lock and takes the class lock only when it moves the item (a COLD hit, or at most once a minute).
 // memcached hands COLD hits to its maintainer through per-thread bump buffers; Cachet moves them at once
 // (one short class-lock hold per rescued item), so `lru_bumps_dropped` stays 0.
+//
+// `-o lru_policy=s3fifo` (LRUPolicyKind) changes two things here: an unfetched item leaving HOT goes to COLD's
+// tail, and an unfetched eviction leaves its key's hash in the class's ghost table (GhostTable.swift).
 import Synchronization
 
 /// memcached's run-time LRU settings (`lru mode`, `lru tune`, `lru temp_ttl`, `-o hot_lru_pct …`), read by
@@ -21,12 +24,10 @@ public final class LRUPolicy: Sendable {
     let warmPctValue: Atomic<Int>
     let hotFactorBits: Atomic<UInt64>
     let warmFactorBits: Atomic<UInt64>
-    /// `-o lru_policy` (fixed at start). `s3fifo` caches the comparison the eviction and link paths make.
-    public let kind: LRUPolicyKind
+    /// `-o lru_policy=s3fifo` (fixed at start), read where HOT's tail leaves, on eviction and on link.
     let s3fifo: Bool
 
     init(_ c: StoreConfig) {
-        kind = c.lruPolicyKind
         s3fifo = c.lruPolicyKind == .s3fifo
         segmentedFlag = Atomic(c.lruSegmented)
         tempFlag = Atomic(c.tempLRU)
@@ -259,9 +260,8 @@ extension CacheStore {
         // at most the back-off later). Under a steady read load only WARM keeps having work (re-activated
         // items), so a round costs one tail look instead of three; COLD's look (an ACTIVE tail item, which
         // request threads already rescue themselves) is nearly always idle. Rounds run in batches of
-        // `roundsPerHold` under one class-lock hold: each round is a few pointer moves, and taking the lock
-        // once per batch instead of per round halves the maintainer's lock traffic while holding it only
-        // a few microseconds.
+        // `roundsPerHold` under one class-lock hold: each round is a few pointer moves, so the lock is taken an
+        // eighth as often and still held only a few microseconds at a time.
         let roundsPerHold = 8
         var hotBusy = true, warmBusy = true, coldBusy = segmented
         var rounds = 0

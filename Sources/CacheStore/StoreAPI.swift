@@ -41,7 +41,7 @@ public struct StoreConfig: Sendable {
 /// `-o lru_policy=<name>`. `segmented` is memcached 1.6.18's segmented LRU. `s3fifo` keeps its segments and
 /// maintainer and adds two rules from S3-FIFO: an item that leaves HOT without having been fetched goes to
 /// COLD's tail (the next eviction) instead of its head, and a key evicted unfetched and set again soon after
-/// (its hash still in the class's ghost table) starts in WARM instead of HOT.
+/// (its hash still in the class's ghost table, GhostTable.swift) starts at COLD's head instead of in HOT.
 public enum LRUPolicyKind: String, Sendable, CaseIterable {
     case segmented, s3fifo
 }

@@ -2,11 +2,12 @@
 // each slab class's LRU segments (CacheStore.juggle: HOT/WARM overflow to COLD, COLD rescues, TEMP
 // reclaims) so that allocations rarely have to. As memcached, each class has its own back-off: a class
 // with nothing to do is looked at again after 1 ms, growing by an eighth each idle pass up to 1 s; a class
-// that had work halves its wait. The thread sleeps for the shortest wait due, on an eventfd so `stop()`
-// wakes it at once — and at least 1 ms: memcached skips the sleep while a class keeps having work (under a
-// steady read load, re-activated WARM items always give it some), which makes its maintainer spin on a core;
-// 1 ms between passes still lets each pass move up to 500 × 5 items per class. `lru_maintainer_juggles`
-// counts the passes.
+// that had work halves its wait, but waits at least 5 ms after a juggle with little work (Cachet: fewer
+// passes for the same moves under a light steady read load, see lightWorkRounds). The thread sleeps for the
+// shortest wait due, on an eventfd so `stop()` wakes it at once — and at least 1 ms: memcached skips the
+// sleep while a class keeps having work (under a steady read load, re-activated WARM items always give it
+// some), which makes its maintainer spin on a core; 1 ms between passes still lets each pass move up to
+// 500 × 5 items per class. `lru_maintainer_juggles` counts the passes.
 import CacheStore
 import CLibevent
 import Glibc
