@@ -227,7 +227,12 @@ extension CacheStore {
         let cid = it.classId
         let c = classes + cid
         classLocks.lock(cid)
-        it.lruSegment = initialSegment(exptime: it.exptime, now: it.time)
+        var lruSeg = initialSegment(exptime: it.exptime, now: it.time)
+        // s3fifo: a key evicted unfetched a short while ago is back, so it is no one-hit wonder: it skips HOT
+        // (whose unfetched leavers go straight to COLD's tail) and starts at COLD's head, where a second
+        // fetch rescues it to WARM as any COLD item.
+        if lruSeg == LRUSegment.hot && lruPolicy.s3fifo && c.pointee.ghost.admit(it.hash) { lruSeg = LRUSegment.cold }
+        it.lruSegment = lruSeg
         c.lruLinkAtHead(it)
         c.pointee.number += 1
         c.pointee.memRequested += it.totalSize(layout)

@@ -52,6 +52,21 @@ extension UnsafeMutablePointer where Pointee == SlabClass {
         }
     }
 
+    /// Links `it` at the tail of the list its `lruSegment` names: the next item that segment gives up
+    /// (`-o lru_policy=s3fifo` puts unfetched HOT leavers there). Caller holds this class's lock.
+    @inline(__always) func lruLinkAtTail(_ it: ItemRef) {
+        let l = list(it.lruSegment)
+        it.next = nil
+        it.prev = l.pointee.tail
+        if let t = l.pointee.tail { ItemRef(t).next = it.raw }
+        l.pointee.tail = it.raw
+        if l.pointee.head == nil { l.pointee.head = it.raw }
+        if !it.isCrawlerSentinel {
+            l.pointee.count += 1
+            l.pointee.bytes += it.totalSize(pointee.keyOffset)
+        }
+    }
+
     /// Caller holds this class's lock; `it` is on the list its `lruSegment` names.
     @inline(__always) func lruUnlink(_ it: ItemRef) {
         let l = list(it.lruSegment)
@@ -77,5 +92,12 @@ extension UnsafeMutablePointer where Pointee == SlabClass {
         lruUnlink(it)
         it.lruSegment = seg
         lruLinkAtHead(it)
+    }
+
+    /// Moves `it` to the tail of segment `seg`. Caller holds this class's lock and the item's segment lock.
+    @inline(__always) func lruMoveToTail(_ it: ItemRef, of seg: Int) {
+        lruUnlink(it)
+        it.lruSegment = seg
+        lruLinkAtTail(it)
     }
 }

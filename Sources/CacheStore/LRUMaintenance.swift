@@ -9,6 +9,9 @@
 // segment lock and takes the class lock only when it moves the item (a COLD hit, or at most once a minute).
 // memcached hands COLD hits to its maintainer through per-thread bump buffers; Cachet moves them at once
 // (one short class-lock hold per rescued item), so `lru_bumps_dropped` stays 0.
+//
+// `-o lru_policy=s3fifo` (LRUPolicyKind) changes two things here: an unfetched item leaving HOT goes to COLD's
+// tail, and an unfetched eviction leaves its key's hash in the class's ghost table (GhostTable.swift).
 import Synchronization
 
 /// memcached's run-time LRU settings (`lru mode`, `lru tune`, `lru temp_ttl`, `-o hot_lru_pct …`), read by
@@ -21,8 +24,11 @@ public final class LRUPolicy: Sendable {
     let warmPctValue: Atomic<Int>
     let hotFactorBits: Atomic<UInt64>
     let warmFactorBits: Atomic<UInt64>
+    /// `-o lru_policy=s3fifo` (fixed at start), read where HOT's tail leaves, on eviction and on link.
+    let s3fifo: Bool
 
     init(_ c: StoreConfig) {
+        s3fifo = c.lruPolicyKind == .s3fifo
         segmentedFlag = Atomic(c.lruSegmented)
         tempFlag = Atomic(c.tempLRU)
         temporaryTTLValue = Atomic(c.temporaryTTL)
@@ -176,7 +182,14 @@ extension CacheStore {
                     c.lruMove(it, to: LRUSegment.warm)
                 } else if c.list(seg).pointee.bytes > limit || now &- it.time > maxAge {
                     c.pointee.movesToCold += 1
-                    c.lruMove(it, to: LRUSegment.cold)
+                    if seg == LRUSegment.hot && lruPolicy.s3fifo && flags & ItemFlags.fetched == 0
+                        && lruPolicy.segmented {
+                        // s3fifo: nobody asked for it while it was new — most likely a one-hit wonder, so it
+                        // is the next to go rather than taking a full pass through COLD.
+                        c.lruMoveToTail(it, of: LRUSegment.cold)
+                    } else {
+                        c.lruMove(it, to: LRUSegment.cold)
+                    }
                     removed += 1
                 }
             case LRUSegment.cold:
@@ -187,6 +200,7 @@ extension CacheStore {
                     if it.exptime != 0 { c.pointee.evictedNonzero += 1 }
                     if flags & ItemFlags.fetched == 0 { c.pointee.evictedUnfetched += 1 }
                     if flags & ItemFlags.active != 0 { c.pointee.evictedActive += 1 }
+                    if lruPolicy.s3fifo && flags & ItemFlags.fetched == 0 { c.rememberEvicted(it) }
                     if events.evictionsWatched.load(ordering: .relaxed) { events.reportEviction(it, layout: layout, now: now) }
                     assoc.remove(it, seg: lock)
                     releaseLocked(it, in: c, deferred: &deferred)
@@ -210,7 +224,7 @@ extension CacheStore {
     // MARK: the maintainer's work
 
     /// memcached lru_maintainer_juggle for class `classId`: reclaims TEMP's expired tail, then up to 500
-    /// rounds of HOT/WARM overflow to COLD and COLD rescues, each round one short hold of the class lock.
+    /// rounds of HOT/WARM overflow to COLD and COLD rescues, 8 rounds per short hold of the class lock.
     /// HOT items older than hot_max_factor × COLD's tail age (WARM: warm_max_factor ×) move to COLD too;
     /// in flat mode (ages 0) HOT and WARM drain into COLD. Returns the rounds that did something.
     public func juggle(classId: Int) -> Int {
@@ -241,24 +255,43 @@ extension CacheStore {
             hotAge = UInt32(clamping: Int(Double(coldAge) * lruPolicy.hotMaxFactor))
             warmAge = UInt32(clamping: Int(Double(coldAge) * lruPolicy.warmMaxFactor))
         }
-        for _ in 0..<500 {
-            var more = 0
+        // Up to 500 rounds, each pulling the tail of every segment that is still busy: a segment whose pull
+        // found nothing to do is not looked at again in this juggle (new work there waits for the next one,
+        // at most the back-off later). Under a steady read load only WARM keeps having work (re-activated
+        // items), so a round costs one tail look instead of three; COLD's look (an ACTIVE tail item, which
+        // request threads already rescue themselves) is nearly always idle. Rounds run in batches of
+        // `roundsPerHold` under one class-lock hold: each round is a few pointer moves, so the lock is taken an
+        // eighth as often and still held only a few microseconds at a time.
+        let roundsPerHold = 8
+        var hotBusy = true, warmBusy = true, coldBusy = segmented
+        var rounds = 0
+        while rounds < 500 && (hotBusy || warmBusy || coldBusy) {
             classLocks.lock(classId)
             let now = clock.currentTime
-            if pullTailLocked(c, seg: LRUSegment.hot, totalBytes: totalBytes, maxAge: hotAge, evict: false,
-                              crawlBlocks: true, now: now, deferred: &deferred) != 0
-                || pullTailLocked(c, seg: LRUSegment.warm, totalBytes: totalBytes, maxAge: warmAge, evict: false,
-                                  crawlBlocks: true, now: now, deferred: &deferred) != 0 {
-                more += 1
-            }
-            if segmented {
-                more += pullTailLocked(c, seg: LRUSegment.cold, totalBytes: totalBytes, maxAge: 0, evict: false,
-                                       crawlBlocks: true, now: now, deferred: &deferred)
+            var batch = 0
+            while batch < roundsPerHold && rounds < 500 && (hotBusy || warmBusy || coldBusy) {
+                var more = false
+                if hotBusy {
+                    hotBusy = pullTailLocked(c, seg: LRUSegment.hot, totalBytes: totalBytes, maxAge: hotAge,
+                                             evict: false, crawlBlocks: true, now: now, deferred: &deferred) != 0
+                    more = more || hotBusy
+                }
+                if warmBusy {
+                    warmBusy = pullTailLocked(c, seg: LRUSegment.warm, totalBytes: totalBytes, maxAge: warmAge,
+                                              evict: false, crawlBlocks: true, now: now, deferred: &deferred) != 0
+                    more = more || warmBusy
+                }
+                if coldBusy {
+                    coldBusy = pullTailLocked(c, seg: LRUSegment.cold, totalBytes: totalBytes, maxAge: 0,
+                                              evict: false, crawlBlocks: true, now: now, deferred: &deferred) != 0
+                    more = more || coldBusy
+                }
+                rounds += 1
+                batch += 1
+                if more { did += 1 }
             }
             classLocks.unlock(classId)
             freeDeferred(deferred); deferred = nil
-            if more == 0 { break }
-            did += 1
         }
         return did
     }

@@ -36,6 +36,8 @@ struct SlabClass {
     var reclaimed = 0, expiredUnfetched = 0, evictedUnfetched = 0, evictedActive = 0
     var crawlerReclaimed = 0, crawlerItemsChecked = 0, lrutailReflocked = 0
     var movesToCold = 0, movesToWarm = 0, movesWithinLRU = 0, directReclaims = 0
+    /// `-o lru_policy=s3fifo`: hashes of keys evicted unfetched (GhostTable.swift); empty otherwise.
+    var ghost = GhostTable()
 
     init(id: Int, size: Int, perSlab: Int) { self.id = id; self.size = size; self.perSlab = perSlab }
 }
@@ -174,6 +176,7 @@ final class SlabAllocator: @unchecked Sendable {
             for p in pool { munmap(p, pageSize) }
             for id in 1..<classCount { for p in classes[id].pages { munmap(p, pageSize) } }
         }
+        for id in 0..<classCount { classes[id].ghost.free() }
         classes.deinitialize(count: classCount)
         classes.deallocate()
         classLocks.destroy()

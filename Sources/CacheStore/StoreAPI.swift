@@ -31,6 +31,8 @@ public struct StoreConfig: Sendable {
     /// `-o temporary_ttl`: items with a TTL of at most this many seconds go to the TEMP LRU (`tempLRU`).
     public var tempLRU: Bool = false
     public var temporaryTTL: Int = 61
+    /// `-o lru_policy`: memcached's segmented LRU as it is, or with S3-FIFO's admission rules on top.
+    public var lruPolicyKind: LRUPolicyKind = .segmented
     /// `-o hashpower`, or 16 (memcached's HASHPOWER_DEFAULT).
     public var hashPowerInitial: Int = 16
     /// `!-o no_hashexpand`: the table grows as items arrive (otherwise it keeps `hashPowerInitial`).
@@ -44,6 +46,14 @@ public struct StoreConfig: Sendable {
     /// class gets its first page at once (memcached slabs_preallocate).
     public var preallocate: Bool = false
     public init() {}
+}
+
+/// `-o lru_policy=<name>`. `segmented` is memcached 1.6.18's segmented LRU. `s3fifo` keeps its segments and
+/// maintainer and adds two rules from S3-FIFO: an item that leaves HOT without having been fetched goes to
+/// COLD's tail (the next eviction) instead of its head, and a key evicted unfetched and set again soon after
+/// (its hash still in the class's ghost table, GhostTable.swift) starts at COLD's head instead of in HOT.
+public enum LRUPolicyKind: String, Sendable, CaseIterable {
+    case segmented, s3fifo
 }
 
 public struct SlabClassInfo: Sendable, Equatable {

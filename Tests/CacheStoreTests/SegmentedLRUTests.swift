@@ -41,6 +41,23 @@ import Testing
         #expect(h.get("k1") != nil)
     }
 
+    /// One juggle settles HOT and WARM together (it pulls each segment's tail while that segment has work, in
+    /// batches under one class-lock hold): nothing is left for the next one.
+    @Test func oneJuggleSettlesHotAndWarmOverflow() {
+        let h = Harness()
+        for i in 100..<200 { h.set("k\(i)", Self.value1k) }
+        let id = cls(h).id
+        _ = h.store.juggle(classId: id)                   // HOT 20, COLD 80
+        for i in 100..<160 { _ = h.get("k\(i)"); _ = h.get("k\(i)") }   // 60 COLD items rescued to WARM
+        for i in 200..<230 { h.set("k\(i)", Self.value1k) }
+        var c = cls(h)
+        #expect(c.numberWarm == 60 && c.numberHot == 50)  // both over their share of 130 items (26 and 52)
+        #expect(h.store.juggle(classId: id) > 0)
+        c = cls(h)
+        #expect(c.numberHot == 26 && c.numberWarm == 52 && c.number == 130)
+        #expect(h.store.juggle(classId: id) == 0)
+    }
+
     @Test func flatModeLinksIntoColdAndJuggleDrainsHot() {
         let h = Harness()
         for i in 0..<10 { h.set("k\(i)", Self.value1k) }

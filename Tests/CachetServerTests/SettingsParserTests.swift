@@ -130,6 +130,11 @@ let sharedFailures: [([String], Int32, String)] = [
 
 /// (argv, exit code, stderr) where Cachet deliberately differs from memcached 1.6.18.
 let cachetOnlyFailures: [([String], Int32, String)] = [
+    // -o lru_policy is Cachet's: memcached's wording for an unknown choice (as hash_algorithm's), exit 1.
+    (["-o", "lru_policy=lfu"], 1, "Unknown lru_policy option (segmented, s3fifo)\n"),
+    (["-o", "lru_policy=S3FIFO"], 1, "Unknown lru_policy option (segmented, s3fifo)\n"),
+    (["-o", "lru_policy="], 1, "Unknown lru_policy option (segmented, s3fifo)\n"),
+    (["-o", "lru_policy"], 1, "Missing lru_policy argument\n"),
     (["-o", "ssl_wbuf_size=0"], 1, "ssl_wbuf_size must be at least 1 (kilobytes)\n"),
     (["-o", "ssl_wbuf_size=5000000"], 1, "could not parse argument to ssl_wbuf_size\n"),
     (["-o", "slab_chunk_max"], 1, "Missing slab_chunk_max argument\n"),
@@ -295,6 +300,10 @@ let cachetOnlyFailures: [([String], Int32, String)] = [
         #expect(s.tls.ciphersuites == "TLS_AES_128_GCM_SHA256")
         #expect(settings(["-o", "ssl_keyformat=pem"])?.tls.keyFormat == 1)
         #expect(s.tls.handshakeTimeout == 10)
+        #expect(s.lruPolicy.rawValue == "segmented" && s.storeConfig.lruPolicyKind.rawValue == "segmented")
+        let p = try #require(settings(["-o", "lru_policy=s3fifo"]))
+        #expect(p.lruPolicy.rawValue == "s3fifo" && p.storeConfig.lruPolicyKind.rawValue == "s3fifo")
+        #expect(statsSettingsLines(p, verbosity: 0, oldestLive: 0, maxBytes: 64 << 20).last! == ("lru_policy", "s3fifo"))
         #expect(settings(["-o", "ssl_verify_name=a.example:*.cache.example"])?.tls.verifyNames == ["a.example", "*.cache.example"])
         #expect(settings(["-o", "ssl_handshake_timeout=0"])?.tls.handshakeTimeout == 0)
         #expect(settings(["-o", "ssl_handshake_timeout=3"])?.tls.handshakeTimeout == 3)

@@ -2,11 +2,12 @@
 // each slab class's LRU segments (CacheStore.juggle: HOT/WARM overflow to COLD, COLD rescues, TEMP
 // reclaims) so that allocations rarely have to. As memcached, each class has its own back-off: a class
 // with nothing to do is looked at again after 1 ms, growing by an eighth each idle pass up to 1 s; a class
-// that had work halves its wait. The thread sleeps for the shortest wait due, on an eventfd so `stop()`
-// wakes it at once — and at least 1 ms: memcached skips the sleep while a class keeps having work (under a
-// steady read load, re-activated WARM items always give it some), which makes its maintainer spin on a core;
-// 1 ms between passes still lets each pass move up to 500 × 5 items per class. `lru_maintainer_juggles`
-// counts the passes.
+// that had work halves its wait, but waits at least 5 ms after a juggle with little work (Cachet: fewer
+// passes for the same moves under a light steady read load, see lightWorkRounds). The thread sleeps for the
+// shortest wait due, on an eventfd so `stop()` wakes it at once — and at least 1 ms: memcached skips the
+// sleep while a class keeps having work (under a steady read load, re-activated WARM items always give it
+// some), which makes its maintainer spin on a core; 1 ms between passes still lets each pass move up to
+// 500 × 5 items per class. `lru_maintainer_juggles` counts the passes.
 import CacheStore
 import CLibevent
 import Glibc
@@ -24,6 +25,9 @@ private let maintainerMain: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeM
 final class LRUMaintainer: @unchecked Sendable {
     static let minSleepMicros = 1_000
     static let maxSleepMicros = 1_000_000
+    /// A juggle with fewer rounds of work than this waits `lightWorkWaitMicros` before the next one.
+    static let lightWorkRounds = 32
+    static let lightWorkWaitMicros = 5_000
 
     private let store: CacheStore
     /// memcached's maintainer also schedules the autoexpire crawls.
@@ -82,9 +86,16 @@ final class LRUMaintainer: @unchecked Sendable {
                     toSleep = min(toSleep, nextJuggle[id])
                     continue
                 }
-                if store.juggle(classId: id) == 0 {
+                let did = store.juggle(classId: id)
+                if did == 0 {
                     backoff[id] = backoff[id] != 0 ? backoff[id] + backoff[id] / 8 : LRUMaintainer.minSleepMicros
                     backoff[id] = min(backoff[id], LRUMaintainer.maxSleepMicros)
+                } else if did < LRUMaintainer.lightWorkRounds {
+                    // A trickle of work (a read load re-activating a few items per millisecond): wait a few
+                    // milliseconds so each juggle moves more items for its fixed cost (a pass over the classes,
+                    // COLD's age, the last look at each tail). Overflow waits that much longer, which requests
+                    // never notice: allocation moves HOT's tail itself when it must.
+                    backoff[id] = max(backoff[id] / 2, LRUMaintainer.lightWorkWaitMicros)
                 } else if backoff[id] > 0 {
                     backoff[id] /= 2
                     if backoff[id] < LRUMaintainer.minSleepMicros { backoff[id] = 0 }

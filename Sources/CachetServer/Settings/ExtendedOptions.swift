@@ -200,6 +200,10 @@ enum ExtendedOptions {
             guard let value else { throw SettingsError.missingArgument(name) }
             s.tempLRU = true
             s.temporaryTTL = Int(CNumeric.atoi(value))
+        case "lru_policy":
+            guard let value else { throw SettingsError.missingArgument(name) }
+            guard let p = LRUPolicyKind(rawValue: value) else { throw SettingsError.unknownLRUPolicy }
+            s.lruPolicy = p
         case "no_modern":
             // memcached 1.6.18's pre-"modern" defaults, option by option.
             if !slabChunkChanged { s.slabChunkMax = s.slabPageSize }

@@ -10,7 +10,8 @@
 //   already sit contiguously in the connection's output), only the cap on bytes per SSL_write that
 //   memcached's per-thread buffer imposes; `ssl_ciphersuites` is Cachet's;
 // - the extstore block has a line saying Cachet refuses those options;
-// - Cachet-only: `--config-file` (ConfigFile.swift) and the `metrics_port`/`metrics_addr` options (Metrics/).
+// - Cachet-only: `--config-file` (ConfigFile.swift), the `metrics_port`/`metrics_addr` options (Metrics/) and
+//   `lru_policy` (CacheStore's LRUPolicyKind).
 // - `ssl_ciphers` names Cachet's secure default; `ssl_handshake_timeout`, `ssl_ticket_key_file`,
 //   `ssl_auto_reload`, `ssl_verify_name`, `ssl_verify_uri`, `ssl_alt_chain_cert`, `ssl_alt_key`,
 //   `ssl_handshake_share` are Cachet's.
@@ -100,6 +101,9 @@ enum HelpText {
             "   - warm_max_factor:     items idle > cold lru age * this drop from warm. (default: \(cFormat("%.2f", s.warmMaxFactor)))",
             "   - temporary_ttl:       TTL's below get separate LRU, can't be evicted.",
             "                          (requires lru_maintainer, default: \(s.temporaryTTL))",
+            "   - lru_policy:          segmented (memcached's, default) or s3fifo: keys nobody",
+            "                          fetched while in HOT are evicted first, keys evicted",
+            "                          unfetched and set again start in COLD instead of HOT",
             "   - idle_timeout:        timeout for idle connections. (default: \(s.idleTimeout), no timeout)",
             "   - slab_chunk_max:      (EXPERIMENTAL) maximum slab size in kilobytes. use extreme care. (default: \(s.slabChunkMax / 1024))",
             "   - watcher_logbuf_size: size in kilobytes of per-watcher write buffer. (default: \(s.watcherLogbufSize / 1024))",

@@ -154,6 +154,8 @@ public struct Settings: Sendable {
     public var tempLRU = false
     public var temporaryTTL = 61
     public var hashAlgorithm = "murmur3"
+    /// `-o lru_policy=segmented|s3fifo` (Cachet only; CacheStore's LRUPolicyKind).
+    public var lruPolicy: LRUPolicyKind = .segmented
 
     /// `-Z` and `-o ssl_*`.
     public var tls = TLSSettings()
@@ -192,6 +194,7 @@ public struct Settings: Sendable {
         c.casEnabled = casEnabled
         c.evictionsEnabled = evictionsEnabled
         c.lruSegmented = lruSegmented
+        c.lruPolicyKind = lruPolicy
         c.hotLRUPct = hotLRUPct
         c.warmLRUPct = warmLRUPct
         c.hotMaxFactor = hotMaxFactor

@@ -38,6 +38,7 @@ public enum SettingsError: Error, Equatable, Sendable {
     case slabAutomoveRatioRange
     case slabAutomoveWindowRange
     case unknownHashAlgorithm
+    case unknownLRUPolicy
     case missingValue(String)
     case tocrawlNot32Bit
     case crawlerSleepRange
@@ -101,6 +102,7 @@ public enum SettingsError: Error, Equatable, Sendable {
         case .slabAutomoveRatioRange: return "slab_automove_ratio must be > 0 and < 1\n"
         case .slabAutomoveWindowRange: return "slab_automove_window must be > 2\n"
         case .unknownHashAlgorithm: return "Unknown hash_algorithm option (jenkins, murmur3, xxh3)\n"
+        case .unknownLRUPolicy: return "Unknown lru_policy option (segmented, s3fifo)\n"
         case .missingValue(let o): return "Missing \(o) value\n"
         case .tocrawlNot32Bit: return "lru_crawler_tocrawl takes a numeric 32bit value\n"
         case .crawlerSleepRange: return "LRU crawler sleep must be between 0 and 1 second\n"
@@ -133,9 +135,9 @@ public enum SettingsError: Error, Equatable, Sendable {
              .factorNotAboveOne, .chunkSizeZero, .illegalSuboption, .missingArgument,
              .missingNumericArgument, .couldNotParse, .invalidChoice, .hashpowerTooLow,
              .hashpowerTooHigh, .slabAutomoveRange, .slabAutomoveRatioRange, .slabAutomoveWindowRange,
-             .unknownHashAlgorithm, .sslWbufSizeZero, .missingValue, .tocrawlNot32Bit, .crawlerSleepRange,
-             .noDelimiter, .lruPctRange, .lruFactorNotPositive, .tailRepairTimeTooLow, .napiIdsNotPositive,
-             .largePagesUnavailable:
+             .unknownHashAlgorithm, .unknownLRUPolicy, .sslWbufSizeZero, .missingValue, .tocrawlNot32Bit,
+             .crawlerSleepRange, .noDelimiter, .lruPctRange, .lruFactorNotPositive, .tailRepairTimeTooLow,
+             .napiIdsNotPositive, .largePagesUnavailable:
             return 1
         case .invalidBindingProtocol, .asciiWithSasl, .itemSizeBelowMinimum, .itemSizeAboveHalfMemory,
              .itemSizeAboveGigabyte, .slabChunkAboveItemSize, .itemSizeNotMultipleOfChunk,

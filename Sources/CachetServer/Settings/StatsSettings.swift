@@ -143,5 +143,6 @@ public func statsSettingsLines(_ s: Settings, verbosity: Int, oldestLive: UInt32
         ("ssl_alt_chain_cert", t.altChainCert ?? "NULL"),
         ("ssl_alt_key", t.altKey ?? "NULL"),
         ("ssl_handshake_share", String(t.handshakeShare)),
+        ("lru_policy", s.lruPolicy.rawValue),
     ]
 }
