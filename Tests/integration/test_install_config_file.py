@@ -110,7 +110,7 @@ class ConfigFileCase(unittest.TestCase):
             ('-l "127.0.0.1\n', 1, 64, "unterminated \" quote"),
             ("-l $HOST\n", 1, 64, "shell expansion ($) is not supported"),
             ("-V\n", 1, 64, "prints something and exits"),
-            ("# ok\n-L\n", 2, 64, "-L: option -L (--enable-largepages) is not supported"),
+            ("# ok\n-o ext_path=/tmp/x:64m\n", 2, 64, "-o ext_path=/tmp/x:64m: option -o ext_path is not supported"),
         ]
         for text, line, code, why in cases:
             with self.subTest(text):

@@ -62,10 +62,11 @@ final class Listener {
         if s.settings.maxConnsFast &&
             (cfd >= Int32(s.settings.maxConns - 1) ||
              s.currConns.load(ordering: .relaxed) + listeners + s.reservedFds >= s.settings.maxConns - 1) {
+            // Counted first: a client that saw the error and asks `stats` must find it counted.
+            s.rejectedConns.add(1, ordering: .relaxed)
             let msg: StaticString = "ERROR Too many open connections\r\n"
             _ = write(cfd, msg.utf8Start, msg.utf8CodeUnitCount)
             close(cfd)
-            s.rejectedConns.add(1, ordering: .relaxed)
             return
         }
         // TCP_NODELAY comes from the listening socket (Linux copies it to every accepted socket, as memcached
