@@ -48,7 +48,8 @@ extension CacheStore {
                 updateLocked(it)
                 return (.ok(value: value, classId: it.classId), it)
             }
-            guard let fresh = allocItem(keyLength: it.nkey, valueLength: digits.count, flags: it.clientFlags) else {
+            guard let fresh = allocItem(keyLength: it.nkey, valueLength: digits.count, flags: it.clientFlags,
+                                        heldHash: hash) else {
                 return (.outOfMemory, nil)
             }
             prepare(fresh, key: it.key(layout), hash: hash, flags: it.clientFlags, exptime: it.exptime)

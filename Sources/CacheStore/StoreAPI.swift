@@ -33,6 +33,9 @@ public struct StoreConfig: Sendable {
     public var temporaryTTL: Int = 61
     /// `-o hashpower`, or 16 (memcached's HASHPOWER_DEFAULT).
     public var hashPowerInitial: Int = 16
+    /// `-t`: memcached sizes its item lock table by the worker count, which decides which LRU tail items an
+    /// allocation under a key's lock skips (ItemLockStripes.swift).
+    public var workerThreads: Int = 4
     public init() {}
 }
 

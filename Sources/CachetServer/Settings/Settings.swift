@@ -174,6 +174,7 @@ public struct Settings: Sendable {
         c.tempLRU = tempLRU
         c.temporaryTTL = temporaryTTL
         c.hashPowerInitial = hashPowerInit == 0 ? 16 : hashPowerInit
+        c.workerThreads = numThreads
         return c
     }
 }
