@@ -20,6 +20,8 @@ public final class CacheStore: @unchecked Sendable {
     let classLocks: LockArray
     let largestClassId: Int
     let assoc: AssocTable
+    /// Which tail items an allocation under a key's lock must skip, as memcached's item locks decide.
+    let itemLockStripes: ItemLockStripes
     /// memcached `settings.oldest_live` / `settings.oldest_cas`, read on every lookup.
     let flushOldestLive = Atomic<UInt32>(0)
     let flushOldestCas = Atomic<UInt64>(0)
@@ -55,6 +57,7 @@ public final class CacheStore: @unchecked Sendable {
         lruPolicy = LRUPolicy(config)
         assoc = AssocTable(hashPower: config.hashPowerInitial, layout: layout, expands: config.hashExpand)
         hashAlgorithm = config.hashAlgorithm
+        itemLockStripes = ItemLockStripes(workerThreads: config.workerThreads)
     }
 
     deinit { assoc.destroy() }
@@ -255,7 +258,8 @@ public final class CacheStore: @unchecked Sendable {
         guard layout.totalSize(keyLength: old.nkey, valueLength: length, flags: old.clientFlags) <= config.itemSizeMax,
               let it = allocItem(keyLength: old.nkey, valueLength: length, flags: old.clientFlags,
                                  copyParts: append ? (old.valueLength, new.valueLength + 2)
-                                                   : (new.valueLength, old.valueLength + 2)) else { return nil }
+                                                   : (new.valueLength, old.valueLength + 2),
+                                 heldHash: old.hash) else { return nil }
         prepare(it, key: old.key(layout), hash: old.hash, flags: old.clientFlags, exptime: old.exptime)
         var writer = ValueWriter(item: it, layout: layout)
         let first = append ? old : new, second = append ? new : old

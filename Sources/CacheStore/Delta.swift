@@ -44,11 +44,18 @@ extension CacheStore {
             if inPlaceAllowed && digits.count + 2 <= Int(it.nbytes) && it.itFlags & ItemFlags.pinned == 0 {
                 memcpy(data, digits.baseAddress!, digits.count)
                 memset(data + digits.count, 32, Int(it.nbytes) - digits.count - 2)
+                // The `stats sizes` histogram counts an item only when its CAS is at least the one taken when
+                // it was switched on; memcached takes the item out under its old CAS and puts it back under
+                // the new one, so a value changed in place after `sizes_enable` starts being counted.
+                let size = it.totalSize(layout)
+                sizes.record(totalSize: size, cas: it.cas(layout), delta: -1)
                 it.setCas(newCas ?? nextCas(), layout)
+                sizes.record(totalSize: size, cas: it.cas(layout), delta: 1)
                 updateLocked(it)
                 return (.ok(value: value, classId: it.classId), it)
             }
-            guard let fresh = allocItem(keyLength: it.nkey, valueLength: digits.count, flags: it.clientFlags) else {
+            guard let fresh = allocItem(keyLength: it.nkey, valueLength: digits.count, flags: it.clientFlags,
+                                        heldHash: hash) else {
                 return (.outOfMemory, nil)
             }
             prepare(fresh, key: it.key(layout), hash: hash, flags: it.clientFlags, exptime: it.exptime)

@@ -3,7 +3,9 @@
 // class's LRU tail when memory is full, linking into and unlinking from the hash table + LRU, and freeing.
 //
 // Lock order: hash segment → slab class → memory. The eviction path holds a class lock and only *tries*
-// segment locks (its own caller's segment simply fails the try and is skipped), so there is no cycle.
+// segment locks, so there is no cycle; an allocation made under a key's segment lock passes that key's hash
+// down (`heldHash`) so the walk skips what memcached's item locks make it skip and does not try the segment
+// it already holds (ItemLockStripes.swift).
 // Chunks of another class found while holding a class lock are freed after that lock is released.
 import Glibc
 
@@ -16,7 +18,7 @@ extension CacheStore {
     /// as `direct_reclaims`. On failure `outofmemory` is counted in class `oomClass` (memcached
     /// do_item_alloc counts it in the item's class; a failed value chunk of a chunked item is not counted:
     /// pass nil).
-    func allocChunk(_ classId: Int, oomClass: Int?) -> UnsafeMutableRawPointer? {
+    func allocChunk(_ classId: Int, oomClass: Int?, heldHash: UInt32? = nil) -> UnsafeMutableRawPointer? {
         let c = classes + classId
         classLocks.lock(classId)
         var deferred: UnsafeMutableRawPointer? = nil
@@ -27,16 +29,16 @@ extension CacheStore {
         while rounds < 10 {
             if !segmented {
                 _ = pullTailLocked(c, seg: LRUSegment.cold, totalBytes: 0, maxAge: 0, evict: false,
-                                   crawlBlocks: false, now: now, deferred: &deferred)
+                                   crawlBlocks: false, now: now, deferred: &deferred, heldHash: heldHash)
             }
             p = c.popFree() ?? (allocator.newPageLocked(c) ? c.popFree() : nil)
             if p != nil { break }
             rounds += 1
             if pullTailLocked(c, seg: LRUSegment.cold, totalBytes: 0, maxAge: 0, evict: true,
-                              crawlBlocks: false, now: now, deferred: &deferred) <= 0 {
+                              crawlBlocks: false, now: now, deferred: &deferred, heldHash: heldHash) <= 0 {
                 guard segmented else { break }
                 _ = pullTailLocked(c, seg: LRUSegment.hot, totalBytes: 0, maxAge: 0, evict: false,
-                                   crawlBlocks: false, now: now, deferred: &deferred)
+                                   crawlBlocks: false, now: now, deferred: &deferred, heldHash: heldHash)
             }
         }
         c.pointee.directReclaims += rounds
@@ -58,14 +60,16 @@ extension CacheStore {
     /// An unlinked item with header, key space and value space ready (value not written), or nil on OOM.
     /// Sets nkey, nbytes, clsid, memClsid, itFlags (chunked), the chunk chain; the caller fills the rest.
     /// `copyParts` (append/prepend): the lengths memcached copies in turn, which decide chunk sizes.
-    func allocItem(keyLength: Int, valueLength: Int, flags: UInt32, copyParts: (Int, Int)? = nil) -> ItemRef? {
+    /// `heldHash`: the hash of the key whose segment lock the caller holds while allocating (see allocChunk).
+    func allocItem(keyLength: Int, valueLength: Int, flags: UInt32, copyParts: (Int, Int)? = nil,
+                   heldHash: UInt32? = nil) -> ItemRef? {
         let ntotal = layout.totalSize(keyLength: keyLength, valueLength: valueLength, flags: flags)
         // Only the largest class's fixed size and id: its other fields change under its lock, which is not
         // held here (copying the whole SlabClass raced with free-list updates on other threads).
         let largest = (id: largestClassId, size: classes[largestClassId].size)
         if ntotal <= largest.size {
             let cid = SlabClassTable.classId(forSize: ntotal, in: slabClasses)
-            guard let p = allocChunk(cid, oomClass: cid) else { return nil }
+            guard let p = allocChunk(cid, oomClass: cid, heldHash: heldHash) else { return nil }
             let it = ItemRef(p)
             it.classId = cid
             it.memClassId = cid
@@ -89,7 +93,7 @@ extension CacheStore {
         let headFit = SlabClassTable.classId(forSize: layout.chunkedHeaderSize(keyLength: keyLength, flags: flags),
                                              in: slabClasses)
         let headClass = headFit == 0 ? largest.id : headFit
-        guard let head = allocChunk(headClass, oomClass: largest.id) else { return nil }
+        guard let head = allocChunk(headClass, oomClass: largest.id, heldHash: heldHash) else { return nil }
         let it = ItemRef(head)
         it.memClassId = headClass
         it.classId = largest.id
@@ -122,13 +126,13 @@ extension CacheStore {
                 let need = min(remaining + chunkHeaderSize, largest.size)
                 var cid = SlabClassTable.classId(forSize: need, in: slabClasses)
                 var size = need
-                var chunk = allocChunk(cid, oomClass: nil)
+                var chunk = allocChunk(cid, oomClass: nil, heldHash: heldHash)
                 if chunk == nil && cid != largest.id {
                     // memcached: when the smaller class for the last chunk has no memory, use a largest chunk
                     // (requested as slab_chunk_max bytes).
                     cid = largest.id
                     size = largest.size
-                    chunk = allocChunk(cid, oomClass: nil)
+                    chunk = allocChunk(cid, oomClass: nil, heldHash: heldHash)
                 }
                 guard let chunk else {
                     freeUnlinked(it)

@@ -131,9 +131,12 @@ extension CacheStore {
     /// is rescued (HOT → WARM; WARM: back to its head) and an item over the segment's share of `totalBytes` or
     /// older than `maxAge` moves to COLD; COLD: with `evict`, the tail item is evicted, else an ACTIVE one
     /// goes to WARM; TEMP: reclaims only. `crawlBlocks` (the maintainer) gives up at a crawler sentinel.
+    /// `heldHash`: the caller allocates while holding the segment lock of a key with this hash; tail items
+    /// memcached's item lock for that key would cover are skipped (ItemLockStripes.swift).
     /// Returns how many items it removed or moved. Chunks of other classes land on `deferred`.
     func pullTailLocked(_ c: SlabClassRef, seg: Int, totalBytes: Int, maxAge: UInt32, evict: Bool,
-                        crawlBlocks: Bool, now: UInt32, deferred: inout UnsafeMutableRawPointer?) -> Int {
+                        crawlBlocks: Bool, now: UInt32, deferred: inout UnsafeMutableRawPointer?,
+                        heldHash: UInt32? = nil) -> Int {
         var removed = 0
         var tries = 5
         var search = c.list(seg).pointee.tail
@@ -146,12 +149,19 @@ extension CacheStore {
             }
             tries -= 1
             let lock = assoc.segment(for: it.hash)
-            guard assoc.locks.tryLock(lock) else { continue }
+            // Under the caller's own key lock memcached's try fails on that key's stripe: skip exactly those
+            // items; one in the segment the caller holds (another stripe) is handled under that hold.
+            var heldByCaller = false
+            if let held = heldHash {
+                if itemLockStripes.shareStripe(it.hash, held) { continue }
+                heldByCaller = assoc.segment(for: held) == lock
+            }
+            guard heldByCaller || assoc.locks.tryLock(lock) else { continue }
             // Being sent from slab memory: neither reclaiming nor evicting would free anything now
             // (memcached counts such tail items as lrutail_reflocked).
             if it.itFlags & ItemFlags.pinned != 0 {
                 c.pointee.lrutailReflocked += 1
-                assoc.locks.unlock(lock)
+                if !heldByCaller { assoc.locks.unlock(lock) }
                 continue
             }
             let flags = it.itFlags
@@ -160,7 +170,7 @@ extension CacheStore {
                 if flags & ItemFlags.fetched == 0 { c.pointee.expiredUnfetched += 1 }
                 assoc.remove(it, seg: lock)
                 releaseLocked(it, in: c, deferred: &deferred)
-                assoc.locks.unlock(lock)
+                if !heldByCaller { assoc.locks.unlock(lock) }
                 removed += 1
                 continue   // all expired so far: keep looking
             }
@@ -175,7 +185,7 @@ extension CacheStore {
                         // Still wanted: back to WARM's head, and the walk goes on.
                         c.pointee.movesWithinLRU += 1
                         c.lruMoveToHead(it)
-                        assoc.locks.unlock(lock)
+                        if !heldByCaller { assoc.locks.unlock(lock) }
                         continue
                     }
                     c.pointee.movesToWarm += 1
@@ -215,7 +225,7 @@ extension CacheStore {
             default:
                 break   // TEMP: only reclaims
             }
-            assoc.locks.unlock(lock)
+            if !heldByCaller { assoc.locks.unlock(lock) }
             break
         }
         return removed

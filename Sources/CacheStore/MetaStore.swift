@@ -69,7 +69,7 @@ extension CacheStore {
         defer { assoc.locks.unlock(seg) }
         var (found, result) = findLocked(key, hash: hash, seg: seg)
         var created = false
-        if found == nil && vivify, let it = allocItem(keyLength: key.count, valueLength: 0, flags: 0) {
+        if found == nil && vivify, let it = allocItem(keyLength: key.count, valueLength: 0, flags: 0, heldHash: hash) {
             prepare(it, key: key, hash: hash, flags: 0, exptime: 0)
             finishValue(it)
             linkLocked(it, seg: seg, cas: newCas)
@@ -110,7 +110,8 @@ extension CacheStore {
             return .kept
         }
         let cid = it.classId
-        if removeValue, let empty = allocItem(keyLength: it.nkey, valueLength: 0, flags: it.clientFlags) {
+        if removeValue, let empty = allocItem(keyLength: it.nkey, valueLength: 0, flags: it.clientFlags,
+                                              heldHash: hash) {
             prepare(empty, key: it.key(layout), hash: hash, flags: it.clientFlags, exptime: it.exptime)
             empty.itFlags |= it.itFlags & ItemFlags.keyBinary
             finishValue(empty)
@@ -150,7 +151,7 @@ extension CacheStore {
             var n = initial, start = 20
             repeat { start -= 1; buf[start] = UInt8(48 + n % 10); n /= 10 } while n > 0
             let text = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buf)[start..<20])
-            guard let it = allocItem(keyLength: key.count, valueLength: text.count, flags: 0) else {
+            guard let it = allocItem(keyLength: key.count, valueLength: text.count, flags: 0, heldHash: hash) else {
                 return .vivifyOutOfMemory
             }
             prepare(it, key: key, hash: hash, flags: 0, exptime: 0)

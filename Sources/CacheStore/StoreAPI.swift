@@ -45,6 +45,9 @@ public struct StoreConfig: Sendable {
     /// `-L`: every page of `memoryLimit` is mapped at start in one region advised for huge pages, and each
     /// class gets its first page at once (memcached slabs_preallocate).
     public var preallocate: Bool = false
+    /// `-t`: memcached sizes its item lock table by the worker count, which decides which LRU tail items an
+    /// allocation under a key's lock skips (ItemLockStripes.swift).
+    public var workerThreads: Int = 4
     public init() {}
 }
 

@@ -22,8 +22,11 @@ public final class TLSContextStore: Sendable {
 
     /// The context new connections use. Readers take the lock only to copy (retain) the reference.
     private let current: Locked<TLSContext>
-    /// Serialises reloads (two concurrent `refresh_certs` would otherwise race to swap).
-    private let reloading = Locked<Void>(())
+    /// Serialises reloads (two concurrent `refresh_certs` would otherwise race to swap). It guards an
+    /// unused Int rather than Void: ThreadSanitizer reports the inout access to a zero-sized value as a race
+    /// between two threads that both held the lock (seen every run of concurrentRefreshAndLookup; gone with
+    /// a value that has storage).
+    private let reloading = Locked<Int>(0)
     private let lastRefreshTime: Atomic<Int64>
     /// Unix time generated ticket keys were last rotated (or made).
     private let lastKeyRotation: Atomic<Int64>

@@ -50,6 +50,11 @@ REGRESSIONS = [
     ("incr after mg in the same read", [b"set rn 0 0 3\r\n100\r\nmg rn v\r\ndecr rn 1\r\nget rn\r\n"
                                         b"set ro 0 0 3\r\n100\r\nmg ro v\r\nmn\r\ndecr ro 1\r\nget ro\r\n"
                                         b"set rp 0 0 1\r\n6\r\nmg rp\r\nma rp\r\nmg rp v\r\n"]),
+    # an incr/decr in place takes a new CAS: memcached moves the item out of the size histogram under the
+    # old CAS and back in under the new one, so an item older than sizes_enable starts being counted
+    ("in-place decr joins the size histogram", [b"set rs 0 0 5\r\n56296\r\nstats sizes_enable\r\ndecr rs 2\r\n"
+                                                b"stats sizes\r\nincr rs 1\r\nstats sizes\r\ndelete rs\r\n"
+                                                b"stats sizes\r\nstats sizes_disable\r\n"]),
     ("track_sizes follows sizes_enable", [b"stats sizes_enable\r\nstats settings\r\nstats sizes_disable\r\n"]),
     # memcached allocates the item before reading the value: a bad data chunk still takes a slab page
     ("bad data chunk allocates", [b"set rk 0 0 30\r\n" + b"x" * 32 + b"\r\nms rk 700\r\n" + b"y" * 702 + b"\r\n"]),

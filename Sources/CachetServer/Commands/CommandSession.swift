@@ -17,6 +17,8 @@ final class CommandScratch {
     let tokens = TokenList()
     /// Where a meta command's base64 key (`b`) is decoded.
     let metaKey = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
+
+    deinit { metaKey.deallocate() }
 }
 
 /// Invariant: used only by the thread that owns its transport (a connection's worker).

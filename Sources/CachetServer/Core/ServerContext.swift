@@ -89,8 +89,10 @@ final class ServerContext: Sendable {
         if settings.trackSizes && settings.casEnabled { store.enableSizeHistogram() }
         self.crawler = CrawlerState(settings: settings)
         self.lruMaintainer = settings.lruMaintainerThread ? LRUMaintainer(store: store, crawler: crawler) : nil
-        let log = watchLog
-        store.events.onEviction = { r in
+        // Weak: the watch log holds the store's events object, so a strong capture here would keep both
+        // alive after the server context is gone (a cycle LeakSanitizer reported for every test context).
+        store.events.onEviction = { [weak log = watchLog] r in
+            guard let log else { return }
             log.emit(.evictions, "type=eviction key=\(URIEncode.string(r.key)) fetch=\(r.fetched ? "yes" : "no") ttl=\(r.ttl) la=\(r.lastAccessAge) clsid=\(r.classId) size=\(r.valueLength)")
         }
     }

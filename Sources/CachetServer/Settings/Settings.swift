@@ -206,6 +206,7 @@ public struct Settings: Sendable {
         c.slabSizes = slabSizes
         c.hashAlgorithm = HashAlgorithm(rawValue: hashAlgorithm) ?? .murmur3
         c.preallocate = largePages
+        c.workerThreads = numThreads
         return c
     }
 }
