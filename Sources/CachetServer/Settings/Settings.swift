@@ -131,8 +131,7 @@ public struct Settings: Sendable {
     /// memcached's settings.detail_enabled at start: `-D` turns `stats detail` on.
     public var detailEnabled = false
 
-    // Accepted for compatibility; Cachet's store has no such machinery, the values are only
-    // reported by `stats settings` so it prints what memcached would (table in ExtendedOptions.swift).
+    // The page mover, the crawler and the LRU maintainer (what each `-o` option does: ExtendedOptions.swift).
     public var slabReassign = true
     public var slabAutomove: Int = 1
     /// `-o slab_automove_ratio` / `slab_automove_window` (memcached's defaults 0.8 and 30).
