@@ -84,43 +84,63 @@ struct BindFailure: Error {
 }
 
 enum SocketFactory {
-    /// Binds every address `host` resolves to (all interfaces when nil) on `port`.
-    static func tcp(host: String?, port: Int, backlog: Int) -> (fds: [Int32], error: Int32) {
+    /// getaddrinfo for listening sockets: calls `body` with each address `host` names (every interface when nil
+    /// or "*") on `port` (-1: a port the kernel picks — memcached's convention, the port file says which),
+    /// until `body` returns false. Returns getaddrinfo's code (0: resolved).
+    static func eachPassiveAddress(host: String?, port: Int, type: __socket_type,
+                                   _ body: (UnsafeMutablePointer<addrinfo>) -> Bool) -> Int32 {
         var hints = addrinfo()
         hints.ai_flags = AI_PASSIVE
         hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_socktype = Int32(type.rawValue)
         var res: UnsafeMutablePointer<addrinfo>? = nil
         let h = (host == nil || host == "*") ? nil : host
-        // -1: a port the kernel picks (memcached's convention; the port file says which).
         let rc = getaddrinfo(h, String(port == -1 ? 0 : port), &hints, &res)
-        if rc != 0 { return ([], -1) }
+        if rc != 0 { return rc }
         defer { freeaddrinfo(res) }
-        var fds: [Int32] = []
         var p = res
+        while let ai = p, body(ai) { p = ai.pointee.ai_next }
+        return 0
+    }
+
+    /// A socket for `ai` with the options every listener has (SO_REUSEADDR; IPv6 sockets IPv6 only, so the
+    /// IPv4 address of the same port binds too); -1 with errno set when socket(2) fails.
+    static func listeningSocket(_ ai: UnsafeMutablePointer<addrinfo>) -> Int32 {
+        let fd = socket(ai.pointee.ai_family, ai.pointee.ai_socktype, ai.pointee.ai_protocol)
+        if fd < 0 { return fd }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        if ai.pointee.ai_family == AF_INET6 {
+            setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
+        return fd
+    }
+
+    /// Binds every address `host` resolves to (all interfaces when nil) on `port`.
+    static func tcp(host: String?, port: Int, backlog: Int) -> (fds: [Int32], error: Int32) {
+        var fds: [Int32] = []
         var lastErr: Int32 = 0
-        while let ai = p {
-            p = ai.pointee.ai_next
-            let fd = socket(ai.pointee.ai_family, ai.pointee.ai_socktype, ai.pointee.ai_protocol)
-            if fd < 0 { lastErr = errno; continue }
+        var taken = false
+        let rc = eachPassiveAddress(host: host, port: port, type: SOCK_STREAM) { ai in
+            let fd = listeningSocket(ai)
+            if fd < 0 { lastErr = errno; return true }
             var one: Int32 = 1
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
             setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, socklen_t(MemoryLayout<Int32>.size))
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            if ai.pointee.ai_family == AF_INET6 {
-                setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
-            }
             if bind(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) != 0 {
                 lastErr = errno
                 close(fd)
                 // memcached skips an address already taken by another of its own sockets.
-                if lastErr == EADDRINUSE { for f in fds { close(f) }; return ([], lastErr) }
-                continue
+                if lastErr == EADDRINUSE { taken = true; return false }
+                return true
             }
-            if listen(fd, Int32(backlog)) != 0 { lastErr = errno; close(fd); continue }
+            if listen(fd, Int32(backlog)) != 0 { lastErr = errno; close(fd); return true }
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             fds.append(fd)
+            return true
         }
+        if rc != 0 { return ([], -1) }
+        if taken { for f in fds { close(f) }; return ([], lastErr) }
         return (fds, fds.isEmpty ? (lastErr == 0 ? EINVAL : lastErr) : 0)
     }
 

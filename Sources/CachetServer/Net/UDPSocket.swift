@@ -18,41 +18,27 @@ extension SocketFactory {
     /// Binds every address `host` resolves to (all interfaces when nil) on `port` for UDP (-1: a port the
     /// kernel picks). On failure, memcached's getaddrinfo line when resolving failed, and the errno.
     static func udp(host: String?, port: Int) -> (fds: [Int32], error: Int32, message: String?) {
-        var hints = addrinfo()
-        hints.ai_flags = AI_PASSIVE
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
-        var res: UnsafeMutablePointer<addrinfo>? = nil
-        let h = (host == nil || host == "*") ? nil : host
-        let rc = getaddrinfo(h, String(port == -1 ? 0 : port), &hints, &res)
-        if rc != 0 {
-            let why = rc == EAI_SYSTEM ? "getaddrinfo(): \(String(cString: strerror(errno)))\n"
-                                       : "getaddrinfo(): \(String(cString: gai_strerror(rc)))\n"
-            return ([], -1, why)
-        }
-        defer { freeaddrinfo(res) }
         var fds: [Int32] = []
-        var p = res
         var lastErr: Int32 = 0
-        while let ai = p {
-            p = ai.pointee.ai_next
-            let fd = socket(ai.pointee.ai_family, ai.pointee.ai_socktype, ai.pointee.ai_protocol)
-            if fd < 0 { lastErr = errno; continue }
+        let rc = eachPassiveAddress(host: host, port: port, type: SOCK_DGRAM) { ai in
+            let fd = listeningSocket(ai)
+            if fd < 0 { lastErr = errno; return true }
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            var one: Int32 = 1
-            if ai.pointee.ai_family == AF_INET6 {
-                setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
-            }
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
             maximizeSendBuffer(fd)
             if bind(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) != 0 {
                 // memcached skips an address whose port is taken and serves the others (it fails only
                 // when none could be bound).
                 lastErr = errno
                 close(fd)
-                continue
+                return true
             }
             fds.append(fd)
+            return true
+        }
+        if rc != 0 {
+            let why = rc == EAI_SYSTEM ? "getaddrinfo(): \(String(cString: strerror(errno)))\n"
+                                       : "getaddrinfo(): \(String(cString: gai_strerror(rc)))\n"
+            return ([], -1, why)
         }
         return (fds, fds.isEmpty ? (lastErr == 0 ? EINVAL : lastErr) : 0, nil)
     }
