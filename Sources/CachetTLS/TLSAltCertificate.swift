@@ -3,6 +3,8 @@
 // that can verify ECDSA get cheap full handshakes, and the others still get the RSA certificate.
 // OpenSSL keeps one certificate per key type in a context and picks by the client's signature
 // algorithms, in the server's order (ECDSA first) since the server's preferences win (TLSDefaults).
+// The alternate key is read in `ssl_keyformat`'s format, like the primary one: a deployment that keeps
+// its keys in DER keeps both that way.
 import COpenSSL
 
 enum TLSAltCertificate {
@@ -35,7 +37,7 @@ enum TLSAltCertificate {
             throw TLSContextError(kind: .certificateChain,
                                   message: "Error loading the alternate certificate chain: \(chain) : its key type is the same as ssl_chain_cert's")
         }
-        if SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 {
+        if SSL_CTX_use_PrivateKey_file(ctx, key, Int32(s.keyFormat)) != 1 {
             throw fail(.key) { "Error loading the alternate key: \(key) : \($0)" }
         }
         // A key of the primary's type lands in the primary's slot (and may even match it), leaving the

@@ -2,7 +2,7 @@
 // a client's ticket resumes on any of them), or generated at start and rotated daily.
 //
 // The file holds one or more 80-byte keys back to back, nginx's layout: a 16-byte name, a 32-byte HMAC
-// secret, a 32-byte AES key. The first key encrypts new tickets; every key in the file decrypts, so keys
+// secret, a 32-byte AES key (nginx's 48-byte AES-128 keys are refused with a hint). The first key encrypts new tickets; every key in the file decrypts, so keys
 // rotate by prepending a new one (and dropping the oldest once its tickets have expired). The file is
 // read when a context is built: at start, `refresh_certs`, SIGHUP — a file that is missing, empty, not a
 // whole number of keys (e.g. caught mid-write) fails the build, so the serving context keeps its keys.
@@ -16,6 +16,10 @@ import Glibc
 
 public enum TLSTicketKeys {
     public static let keyBytes = Int(CACHET_TICKET_KEY_BYTES)
+    /// nginx's other key size (16-byte HMAC secret, AES-128). Not read: one size per file keeps a file's
+    /// meaning unambiguous (240 bytes would be 3 keys of one size or 5 of the other), so such a file gets
+    /// an error that says what to do instead of being mistaken for a torn file.
+    static let shortKeyBytes = 48
     /// More keys than anyone rotates through; a bigger file is a mistake (or not a key file).
     public static let maxKeys = 64
     /// Generated keys: a new one first every `rotationSeconds`; the one before it still decrypts.
@@ -36,6 +40,9 @@ public enum TLSTicketKeys {
         defer { wipe(&bytes) }
         if n == 0 { throw fail("the file is empty") }
         if n > limit { throw fail("more than \(maxKeys) keys") }
+        if n % keyBytes != 0 && n % shortKeyBytes == 0 {
+            throw fail("\(n) bytes: \(shortKeyBytes)-byte keys (AES-128) are not read, make \(keyBytes)-byte ones (openssl rand \(keyBytes))")
+        }
         if n % keyBytes != 0 { throw fail("\(n) bytes is not a whole number of \(keyBytes)-byte keys") }
         return Array(bytes[0..<n])
     }

@@ -298,6 +298,26 @@ class AlternateCertificate(LocalhostTLSCase):
         self.assertEqual(self.served(s, "1.2", "ECDHE-RSA-AES128-GCM-SHA256"), "first")
         self.assertEqual(self.served(s), "ecdsa")
 
+    def test_der_keys_with_ssl_keyformat(self):
+        """ssl_keyformat=DER applies to both keys; a PEM alternate key is then refused."""
+        d = tempfile.mkdtemp(prefix="cachet-der-")
+        self.addCleanup(shutil.rmtree, d, True)
+        rsa_der, ec_der = os.path.join(d, "rsa.der"), os.path.join(d, "ec.der")
+        for src, dst in ((CA_CERTS.server1_key, rsa_der), (self.ec_key, ec_der)):
+            subprocess.run(["openssl", "pkey", "-in", src, "-outform", "DER", "-out", dst], check=True, timeout=20,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        s = self.start([f"ssl_alt_chain_cert={self.ec_crt}", f"ssl_alt_key={ec_der}", "ssl_keyformat=DER"],
+                       cert=CA_CERTS.server1_crt, key=rsa_der)
+        self.assertEqual(s.stats_dict("settings")["ssl_keyformat"], "2")
+        self.assertEqual(self.served(s, "1.2", "ECDHE-RSA-AES128-GCM-SHA256"), "first")
+        self.assertEqual(self.served(s, "1.2", "ECDHE-ECDSA-AES128-GCM-SHA256"), "ecdsa")
+        r = subprocess.run([cachet_bin(), "-u", "root", "-U", "0", "-p", str(free_port()), "-Z", "-o",
+                            f"ssl_chain_cert={CA_CERTS.server1_crt},ssl_key={rsa_der},ssl_keyformat=DER,"
+                            f"ssl_alt_chain_cert={self.ec_crt},ssl_alt_key={self.ec_key}"],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+        self.assertEqual(r.returncode, 64, r.stderr)
+        self.assertIn(f"Error loading the alternate key: {self.ec_key} : ", r.stderr.decode(errors="replace"))
+
     def test_bad_alternate_pairs_stop_startup(self):
         rsa_crt, rsa_key = CA_CERTS.server2_crt, CA_CERTS.server2_key
         cases = {

@@ -210,6 +210,8 @@ class TicketKeyFile(LocalhostTLSCase):
                  "short": (self.key_file("short.key", os.urandom(79)), "79 bytes is not a whole number of 80-byte keys"),
                  "torn": (self.key_file("torn.key", os.urandom(120)), "120 bytes is not a whole number of 80-byte keys"),
                  "huge": (self.key_file("huge.key", os.urandom(80 * 65)), "more than 64 keys"),
+                 "nginx 48-byte": (self.key_file("short48.key", os.urandom(96)),
+                                   "96 bytes: 48-byte keys (AES-128) are not read, make 80-byte ones (openssl rand 80)"),
                  "directory": (CERT_DIR, "Is a directory")}
         for label, (path, reason) in cases.items():
             with self.subTest(label):

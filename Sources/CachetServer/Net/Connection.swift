@@ -173,7 +173,7 @@ final class Connection {
                 helloAnswered = true
             }
             let step = t.handshake()
-            worker.handshakeNanos &+= monotonicNanos() &- start
+            worker.handshakeStepTook(from: start, to: monotonicNanos())
             switch step {
             case .done: handshakeDone = true; worker.handshaking[fd] = nil; opsHandshakeDone(t)
             case .wantRead: return
@@ -181,7 +181,7 @@ final class Connection {
             case .failed(let reason): opsTLSFailed(reason); close(); return
             }
         }
-        worker.servedEstablished = true
+        if eventsThisSecond >= Connection.busyEventsPerSecond { worker.lastBusySecond = now }
         if session.isStreaming && driveStream() { return }
         if outputPending && !holdsOutput {
             if !flush() { return }

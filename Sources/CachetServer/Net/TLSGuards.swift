@@ -6,11 +6,14 @@
 //   in their handshake in a table of their own, so the sweep looks only at those (no timer per
 //   connection, and no walk over the established ones).
 // - handshake share (`-o ssl_handshake_share=<percent>`): answering a ClientHello costs a signature
-//   (~1 ms for RSA-2048), a request on an established connection a few microseconds. While a worker also
-//   serves established connections, the ClientHellos it answers may take at most this share of its time
-//   (measured over 20 ms windows); the others wait, their sockets out of epoll, for the next window.
-//   A worker with nothing else to do answers them all. Without it, a burst of new connections puts a
-//   whole pass of signatures between every two turns of a busy client.
+//   (~1 ms for RSA-2048), a request on an established connection a few microseconds, and OpenSSL cannot
+//   be interrupted inside a signature. While a worker also serves a busy connection (one with at least
+//   16 events in the current clock second, seen this second or the one before), handshakes are paced:
+//   after a handshake step that took d, the next ClientHello waits until d × (100 − share) / share has
+//   passed, its socket out of epoll, so busy clients get turns between any two signatures instead of
+//   waiting behind a burst of them. A worker with no busy connection answers every ClientHello at once:
+//   a storm on its own runs at full speed, and a connection that makes one request and goes (as the
+//   storm's own do) does not count as busy.
 import CachetTLS
 import CLibevent
 import Glibc
@@ -78,39 +81,46 @@ extension Connection {
 }
 
 extension Worker {
-    static let handshakeWindowNanos: UInt64 = 20_000_000
-
     /// May a connection of this worker answer a ClientHello now (`now`: monotonicNanos())?
     func mayStartHandshake(now: UInt64) -> Bool {
+        if server.settings.tls.handshakeShare >= 100 { return true }
+        if server.clock.currentTime &- lastBusySecond > 1 { return true }   // nobody busy to protect
+        return now >= handshakeAllowedAt
+    }
+
+    /// A handshake step of this worker took `start..<end`: the next ClientHello waits long enough for
+    /// the step to be `ssl_handshake_share` percent of the time.
+    func handshakeStepTook(from start: UInt64, to end: UInt64) {
         let share = UInt64(server.settings.tls.handshakeShare)
-        if share >= 100 { return true }
-        if now &- handshakeWindowStart >= Worker.handshakeWindowNanos {
-            servedEstablishedBefore = servedEstablished
-            servedEstablished = false
-            handshakeNanos = 0
-            handshakeWindowStart = now
-        }
-        if !servedEstablished && !servedEstablishedBefore { return true }
-        return handshakeNanos &* 100 < share &* Worker.handshakeWindowNanos
+        if share >= 100 { return }
+        handshakeAllowedAt = end &+ (end &- start) &* (100 &- share) / share
     }
 
     func deferHandshake(_ c: Connection) {
         deferredHandshakes.append(c)
-        if deferredHandshakes.count > 1 { return }   // the timer is already set
+        if deferredHandshakes.count == 1 { armHandshakeTimer() }
+    }
+
+    private func armHandshakeTimer() {
         if handshakeTimer == nil {
             handshakeTimer = event_new(base, -1, 0, handshakeTimerCallback, Unmanaged.passUnretained(self).toOpaque())
         }
-        let left = Worker.handshakeWindowNanos &- min(Worker.handshakeWindowNanos, monotonicNanos() &- handshakeWindowStart)
-        var tv = timeval(tv_sec: 0, tv_usec: Int(max(left / 1000, 1000)))
+        let wait = handshakeAllowedAt &- min(handshakeAllowedAt, monotonicNanos())
+        var tv = timeval(tv_sec: Int(wait / 1_000_000_000), tv_usec: Int(max(wait % 1_000_000_000 / 1000, 100)))
         event_add(handshakeTimer, &tv)
     }
 
-    /// The next window has begun: the waiting connections try again, oldest first (those still over the
-    /// share wait again).
+    /// The pause is over: the waiting connections answer their ClientHellos oldest first, as long as the
+    /// share allows (normally one); the others keep waiting, still out of epoll, for the next pause's end.
     func resumeDeferredHandshakes() {
-        let waiting = deferredHandshakes
-        deferredHandshakes.removeAll(keepingCapacity: true)
-        for c in waiting { c.resumeAfterHandshakeShare() }
+        var next = 0
+        while next < deferredHandshakes.count && mayStartHandshake(now: monotonicNanos()) {
+            let c = deferredHandshakes[next]
+            next += 1
+            c.resumeAfterHandshakeShare()
+        }
+        deferredHandshakes.removeFirst(next)
+        if !deferredHandshakes.isEmpty { armHandshakeTimer() }
         publishWatchLines()
     }
 

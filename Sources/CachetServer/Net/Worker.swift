@@ -73,13 +73,11 @@ final class Worker: @unchecked Sendable {
     var udpConnections: [UDPConnection] = []
     /// TLS connections of this worker whose handshake has not finished yet, by fd (TLSGuards.swift).
     var handshaking: [Int32: Connection] = [:]
-    /// The handshake share (TLSGuards.swift): the current window's start and the time its ClientHellos took
-    /// (monotonic ns), whether an established connection had an event in it or in the window before, the
-    /// connections waiting for the next window, and the timer that wakes them.
-    var handshakeWindowStart: UInt64 = 0
-    var handshakeNanos: UInt64 = 0
-    var servedEstablished = false
-    var servedEstablishedBefore = false
+    /// The handshake share (TLSGuards.swift): the clock second a busy connection last had an event, the
+    /// earliest time (monotonic ns) the next ClientHello may be answered while one does, the connections
+    /// waiting for it, and the timer that wakes them.
+    var lastBusySecond: UInt32 = 0
+    var handshakeAllowedAt: UInt64 = 0
     var deferredHandshakes: [Connection] = []
     var handshakeTimer: OpaquePointer?
     /// Scratch space for the command a session of this worker is running (one at a time).
