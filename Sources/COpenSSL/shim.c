@@ -48,3 +48,6 @@ const int cachet_built_with_sanitizer = 0;
 
 long cachet_SSL_set_mode(SSL *ssl, long mode) { return SSL_set_mode(ssl, mode); }
 long cachet_SSL_clear_mode(SSL *ssl, long mode) { return SSL_clear_mode(ssl, mode); }
+
+long cachet_SSL_CTX_set1_sigalgs_list(SSL_CTX *ctx, const char *list) { return SSL_CTX_set1_sigalgs_list(ctx, list); }
+long cachet_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) { return SSL_CTX_set1_groups_list(ctx, list); }

@@ -16,6 +16,8 @@ public struct BenchOptions: Sendable, Equatable {
     public var key: String? = nil
     public var tlsVersion: String? = nil   // "1.2" | "1.3" | nil (negotiate)
     public var ciphers: String? = nil
+    public var sigalgs: String? = nil
+    public var groups: String? = nil
     public var threads = 1
     public var conns = 1                   // per thread
     public var pipeline = 1
@@ -78,6 +80,8 @@ usage: cachet-bench [options]
                            per server, as twemproxy with hash md5); --pipeline counts over all of them
   --tls                    speak TLS (OpenSSL); --cert F --key F for mutual TLS, --cacert F to verify the server
   --tls-version 1.2|1.3    pin the protocol version; --ciphers LIST (TLS <= 1.2 list / 1.3 suites)
+  --sigalgs LIST           signature algorithms offered (e.g. ecdsa_secp256r1_sha256): picks the server certificate
+  --groups LIST            key-exchange groups offered, in order (e.g. X25519:P-256)
   --threads N              worker threads, each with its own epoll loop (default 1)
   --conns N                connections per thread (default 1)
   --pipeline N             outstanding requests per connection (default 1)
@@ -159,6 +163,8 @@ public func parseBenchOptions(_ args: [String]) throws(OptionError) -> ParseOutc
             guard v == "1.2" || v == "1.3" else { throw OptionError("option --tls-version: use 1.2 or 1.3") }
             o.tlsVersion = v
         case "--ciphers": o.ciphers = try value(a)
+        case "--sigalgs": o.sigalgs = try value(a)
+        case "--groups": o.groups = try value(a)
         case "--threads", "-t": o.threads = try int(a)
         case "--conns", "-c": o.conns = try int(a)
         case "--pipeline": o.pipeline = try int(a)
@@ -249,7 +255,7 @@ public func parseBenchOptions(_ args: [String]) throws(OptionError) -> ParseOutc
     if (o.scanRatio > 0 || o.keyPattern == .zipf) && o.verify {
         throw OptionError("--scan-ratio and --key-pattern zipf cannot be combined with --verify")
     }
-    if (o.cert != nil || o.tlsVersion != nil || o.ciphers != nil || o.resume) && !o.tls {
+    if (o.cert != nil || o.tlsVersion != nil || o.ciphers != nil || o.sigalgs != nil || o.groups != nil || o.resume) && !o.tls {
         throw OptionError("TLS options need --tls")
     }
     if o.verify && o.multiget > 1 && o.keys < o.totalConns {

@@ -28,6 +28,12 @@ public final class TLSClientContext: @unchecked Sendable {
             let ok = ciphers.hasPrefix("TLS_") ? SSL_CTX_set_ciphersuites(c, ciphers) : SSL_CTX_set_cipher_list(c, ciphers)
             if ok != 1 { throw OptionError("bad --ciphers '\(ciphers)': \(opensslErrors())") }
         }
+        if let sigalgs = o.sigalgs, cachet_SSL_CTX_set1_sigalgs_list(c, sigalgs) != 1 {
+            throw OptionError("bad --sigalgs '\(sigalgs)': \(opensslErrors())")
+        }
+        if let groups = o.groups, cachet_SSL_CTX_set1_groups_list(c, groups) != 1 {
+            throw OptionError("bad --groups '\(groups)': \(opensslErrors())")
+        }
         if let ca = o.caCert {
             guard SSL_CTX_load_verify_locations(c, ca, nil) == 1 else {
                 throw OptionError("cannot load CA \(ca): \(opensslErrors())")

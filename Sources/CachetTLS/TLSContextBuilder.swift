@@ -27,7 +27,7 @@ public final class TLSStats: Sendable {
     /// Handshakes completed, and those of them that resumed a session (ticket or session id).
     public let handshakes = Atomic<UInt64>(0)
     public let resumedHandshakes = Atomic<UInt64>(0)
-    /// ClientHellos put off to a later window by ssl_handshake_share.
+    /// ClientHellos that waited for their turn under ssl_handshake_share.
     public let handshakesDeferred = Atomic<UInt64>(0)
     /// Client certificates that verified but named none of ssl_verify_name.
     public let verifyNameFailures = Atomic<UInt64>(0)

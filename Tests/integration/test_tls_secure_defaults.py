@@ -280,6 +280,17 @@ class HandshakeShare(LocalhostTLSCase):
         before = served[0]
         wait_for(lambda: served[0] > before, timeout=5, what="the established client still served")
 
+    def test_a_storm_on_its_own_is_never_held_back(self):
+        """Connections that make a request and go are not busy: with nobody busy to protect, every
+        ClientHello is answered at once, however small the share."""
+        s = self.start(["ssl_handshake_share=1"], extra=["-t", "1"])
+        for _ in range(30):
+            with s.tls(localhost_client_ctx()) as c:
+                self.assertEqual(c.cmd("set k 0 0 1\r\nv"), b"STORED\r\n")
+                self.assertEqual(c.cmd("get k"), b"VALUE k 0 1\r\nv\r\nEND\r\n")
+        self.assertEqual(s.stat_int("ssl_handshakes"), 30)
+        self.assertEqual(s.stat_int("ssl_handshakes_deferred"), 0)
+
     def test_bad_values_stop_startup(self):
         for value, err in (("0", b"Invalid ssl_handshake_share. Use help to see valid options.\n"),
                            ("101", b"Invalid ssl_handshake_share. Use help to see valid options.\n"),

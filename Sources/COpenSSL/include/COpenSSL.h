@@ -15,6 +15,8 @@ int cachet_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version);
 long cachet_SSL_CTX_set_mode(SSL_CTX *ctx, long mode);
 long cachet_SSL_CTX_sess_set_cache_size(SSL_CTX *ctx, long size);
 long cachet_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode);
+long cachet_SSL_CTX_set1_sigalgs_list(SSL_CTX *ctx, const char *list);
+long cachet_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list);
 long cachet_SSL_CTX_sess_number(SSL_CTX *ctx);
 uint64_t cachet_SSL_CTX_set_options(SSL_CTX *ctx, uint64_t op);
 int cachet_SSL_set_tlsext_host_name(SSL *ssl, const char *name);

@@ -72,7 +72,7 @@ private let handshakeTimerCallback: @convention(c) (Int32, Int16, UnsafeMutableR
 
 extension Connection {
     /// Over the worker's handshake share: take the socket out of epoll (the unread ClientHello would wake
-    /// every pass) and wait for the worker's next window.
+    /// every pass) and wait for its turn (resumeDeferredHandshakes).
     func deferHandshake() {
         tls?.context.stats.handshakesDeferred.add(1, ordering: .relaxed)
         pauseForHandshakeShare()
