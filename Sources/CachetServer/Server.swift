@@ -117,10 +117,11 @@ final class MainLoop {
     /// clean-up (OpenSSL's atexit handler among it) never runs under a worker that is still in the middle of
     /// a request. A worker stuck for longer does not hold the exit up.
     private func stopWorkers() {
-        for w in server.workers { w.post(.stop) }
+        let all = server.allWorkers
+        for w in all { w.post(.stop) }
         server.lruMaintainer?.stop()
         var waitedMs = 0
-        while waitedMs < 1000 && !(server.workers.allSatisfy({ $0.stopped.load(ordering: .acquiring) })
+        while waitedMs < 1000 && !(all.allSatisfy({ $0.stopped.load(ordering: .acquiring) })
                                    && server.lruMaintainer?.stopped.load(ordering: .acquiring) ?? true) {
             usleep(1000)
             waitedMs += 1
@@ -241,6 +242,9 @@ public enum CachetServerMain {
         var workers: [Worker] = []
         for i in 0..<settings.numThreads { workers.append(Worker(id: i, server: server)) }
         server.workers = workers
+        if tlsStore != nil {
+            server.handshakeWorkers = (0..<settings.tls.handshakeThreads).map { Worker(id: settings.numThreads + $0, server: server) }
+        }
         let base = event_base_new()!
         let main = MainLoop(server: server, base: base)
         // Signals first: a listening socket already queues connections, and a SIGUSR1/SIGINT sent by
@@ -271,7 +275,7 @@ public enum CachetServerMain {
             }
             metrics = m
         }
-        for w in workers { w.start() }
+        for w in server.allWorkers { w.start() }
         Startup.dispatchUDPSockets(udpSockets, server: server)
         server.lruMaintainer?.start()
         for l in main.listeners { l.start(base: base) }

@@ -1,9 +1,11 @@
 // One TLS session on one accepted, non-blocking socket: the server-side state machine
 // (handshake → read/write → close_notify) over OpenSSL, with handshake/protocol error accounting.
 //
-// THREADING INVARIANT: a TLSConnection is used only by the worker thread that owns the connection
-// (create it there, drive it there, release it there). OpenSSL's `SSL` is not thread safe and the
-// error queue we read after each failure is per thread. That is why this class is not Sendable.
+// THREADING INVARIANT: a TLSConnection is used by one thread at a time: the thread that owns the
+// connection. Ownership moves only whole, from a handshake thread to a worker once the handshake is done,
+// through a hand-over that orders the two threads (the worker's mailbox lock); the first thread never
+// touches it again. OpenSSL's `SSL` is not thread safe, and the error queue we read after each failure is
+// per thread (it is empty between calls). That is why this class is not Sendable.
 //
 // Accounting (Cachet counts reliably; memcached's counting is racy: it misses failures that happen in its workers):
 // - `handshakeErrors` +1 for every connection whose handshake fails *from the server's view*, i.e.

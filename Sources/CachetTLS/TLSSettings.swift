@@ -39,5 +39,8 @@ public struct TLSSettings: Sendable, Equatable {
     /// Cachet only: the share (percent) of a worker's time answering ClientHellos may take while it also
     /// serves established connections; 100 = no bound.
     public var handshakeShare: Int = 50
+    /// Cachet only: threads that run every TLS handshake, handing each connection to its worker once the
+    /// handshake is done; 0 = the workers run their own handshakes (under `handshakeShare`).
+    public var handshakeThreads: Int = 0
     public init() {}
 }

@@ -49,7 +49,7 @@ import Testing
         // Cachet's own lines come last: drop them before comparing.
         let cachetOnly = ["ssl_ciphersuites", "ssl_handshake_timeout", "ssl_ticket_key_file", "ssl_auto_reload",
                           "ssl_verify_name", "ssl_verify_uri", "ssl_alt_chain_cert", "ssl_alt_key",
-                          "ssl_handshake_share", "lru_policy"]
+                          "ssl_handshake_share", "ssl_handshake_threads", "lru_policy"]
         #expect(Array(ours.suffix(cachetOnly.count).map(\.0)) == cachetOnly)
         ours.removeLast(cachetOnly.count)
         #expect(ours.map(\.0) == theirs.map(\.0), "names/order for \(argv)")
@@ -147,12 +147,14 @@ import Testing
         "   - ssl_verify_uri:      a URI (e.g. SPIFFE ID) a client certificate may carry instead;",
         "                          repeat for more; a trailing * matches any rest",
         "   - ssl_alt_chain_cert:  second certificate chain of another key type (e.g. ECDSA)",
-        "   - ssl_alt_key:         its private key (PEM)",
+        "   - ssl_alt_key:         its private key (in ssl_keyformat)",
         "   - lru_policy:          segmented (memcached's, default) or s3fifo: keys nobody",
         "                          fetched while in HOT are evicted first, keys evicted",
         "                          unfetched and set again start in COLD instead of HOT",
         "   - ssl_handshake_share: percent of a busy worker's time new TLS handshakes may take",
         "                          (default: 50, 100: no limit)",
+        "   - ssl_handshake_threads: threads that run TLS handshakes, handing each connection",
+        "                          to its worker when done (default: 0, in the workers)",
     ]
 
     @Test func everyOtherLineIsMemcachedsVerbatim() throws {

@@ -353,7 +353,8 @@ CACHET_EXTRA_STATS = {"cachet_version", "ssl_ciphersuites", "ssl_cert_reload_fai
                       "ssl_handshake_timeout", "ssl_handshake_timeouts", "ssl_plaintext_rejected",
                       "ssl_handshakes", "ssl_resumed_handshakes", "ssl_ticket_key_file",
                       "ssl_auto_reload", "ssl_verify_name", "ssl_verify_uri", "ssl_verify_name_failures",
-                      "ssl_alt_chain_cert", "ssl_alt_key", "ssl_handshake_share", "ssl_handshakes_deferred", "lru_policy",
+                      "ssl_alt_chain_cert", "ssl_alt_key", "ssl_handshake_share", "ssl_handshakes_deferred",
+                      "ssl_handshake_threads", "lru_policy",
                       "restored_items"}
 
 

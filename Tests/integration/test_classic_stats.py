@@ -145,7 +145,7 @@ class PrefixDelimiter(DiffCase):
     @staticmethod
     def raw_settings(reply):
         # byte-exact, but for the port (and inter) the pair differs in and Cachet's own last line
-        return re.sub(rb"STAT (tcpport|inter|ssl_ciphersuites|ssl_handshake_timeout|ssl_ticket_key_file|ssl_auto_reload|ssl_verify_name|ssl_verify_uri|ssl_alt_chain_cert|ssl_alt_key|ssl_handshake_share|lru_policy) [^\r]*\r\n", b"", reply)
+        return re.sub(rb"STAT (tcpport|inter|ssl_ciphersuites|ssl_handshake_timeout|ssl_ticket_key_file|ssl_auto_reload|ssl_verify_name|ssl_verify_uri|ssl_alt_chain_cert|ssl_alt_key|ssl_handshake_share|ssl_handshake_threads|lru_policy) [^\r]*\r\n", b"", reply)
 
     def test_delimiter(self):
         for extra in (["-D", "/"], ["-D", ":"], ["-D/"], ["-D", "/x"], ["-D", "-", "-D", "/"], ["-D", "\u00e9"]):

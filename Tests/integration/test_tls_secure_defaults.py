@@ -1,6 +1,7 @@
 """Cachet-only TLS hardening (memcached has none of these): secure defaults checked by testssl.sh
 (nothing LOW or worse but the test certificate), the TLS 1.2 cipher order, ticket lifetime,
-ssl_handshake_timeout, plaintext and HTTP on TLS ports (one line, nothing runs), ssl_handshake_share.
+ssl_handshake_timeout, plaintext and HTTP on TLS ports (one line, nothing runs), ssl_handshake_share,
+ssl_handshake_threads (the timeout and plaintext classes run again with the handshakes on a thread of their own).
 
 Servers use a self-signed CN=localhost certificate (tlstools.localhost_cert) with a TLS listener and a
 `notls:` one; stats and control traffic use the plaintext one, so they never count as handshakes.
@@ -13,6 +14,7 @@ The testssl.sh scan takes 30-60 s (Debian's package `testssl.sh`, installed by S
 
 import json
 import os
+import re
 import shutil
 import ssl
 import subprocess
@@ -297,6 +299,100 @@ class HandshakeShare(LocalhostTLSCase):
                            ("x", b"could not parse argument to ssl_handshake_share\n")):
             r = subprocess.run([cachet_bin(), "-u", "root", "-U", "0", "-p", str(free_port()), "-Z",
                                 "-o", f"ssl_chain_cert={CERT},ssl_key={KEY},ssl_handshake_share={value}"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+            self.assertEqual((r.returncode, r.stderr), (1, err), value)
+
+
+class OnHandshakeThreads:
+    """Mixin: the same tests with `-o ssl_handshake_threads=1` (handshakes on a thread of their own)."""
+
+    def start(self, opts=(), extra=(), **kw):
+        return super().start(["ssl_handshake_threads=1", *opts], extra=extra, **kw)
+
+
+class HandshakeTimeoutOnHandshakeThreads(OnHandshakeThreads, HandshakeTimeout):
+    pass
+
+
+class PlaintextOnTLSPortOnHandshakeThreads(OnHandshakeThreads, PlaintextOnTLSPort):
+    pass
+
+
+class HandshakeThreads(LocalhostTLSCase):
+    """`-o ssl_handshake_threads`: a handshake thread runs each TLS handshake, then the connection moves to
+    its worker with its OpenSSL session and its `stats conns` record."""
+
+    def test_connections_move_to_their_workers_after_the_handshake(self):
+        s = self.start(["ssl_handshake_threads=2"], extra=["-t", "2"])
+        st = s.stats_dict("settings")
+        self.assertEqual((st["ssl_handshake_threads"], st["num_threads"]), ("2", "2"))
+        conns0 = int(s.stats_dict()["curr_connections"])
+        clients = [s.tls(localhost_client_ctx(v)) for v in ("1.2", None) * 4]
+        for c in clients:
+            self.addCleanup(c.close)
+        for i, c in enumerate(clients):
+            self.assertEqual(c.cmd(f"set k{i} 0 0 1\r\n{i}"), b"STORED\r\n")
+        for i, c in enumerate(clients):   # every connection reads what the others wrote: one store
+            j = (i + 1) % len(clients)
+            self.assertEqual(c.cmd(f"get k{j}"), f"VALUE k{j} 0 1\r\n{j}\r\nEND\r\n".encode())
+        self.assertEqual(int(s.stats_dict()["curr_connections"]), conns0 + len(clients))
+        self.assertEqual(s.stat_int("ssl_handshakes"), len(clients))
+        # Each moved connection keeps its `stats conns` record, TLS lines included.
+        with s.plain() as p:
+            conns = p.cmd("stats conns").decode()
+        self.assertEqual(conns.count(":tls_version TLSv1.2"), 4, conns)
+        self.assertEqual(conns.count(":tls_version TLSv1.3"), 4, conns)
+        for c in clients:
+            c.close()
+        wait_for(lambda: int(s.stats_dict()["curr_connections"]) == conns0, timeout=5,
+                 what=f"curr_connections back to {conns0}")
+
+    def test_one_new_and_one_close_event_per_connection(self):
+        s = self.start(["ssl_handshake_threads=1"])
+        with s.plain() as w:
+            w.send(b"watch connevents\r\n")
+            self.assertEqual(w.read_exact(4), b"OK\r\n")
+            for _ in range(3):
+                with s.tls(localhost_client_ctx()) as c:
+                    self.assertEqual(c.cmd("version")[:8], b"VERSION ")
+            deadline = time.monotonic() + 5
+            while w.buf.count(b"type=conn_close") < 3:
+                chunk = w._recv("conn_close lines", deadline)
+                self.assertTrue(chunk, "watcher closed")
+                w.buf += chunk
+            with s.plain() as c:   # one more event after the TLS ones: nothing else of theirs is queued
+                c.cmd("version")
+            while w.buf.count(b"type=conn_close") < 4:
+                chunk = w._recv("the marker's conn_close", deadline)
+                self.assertTrue(chunk, "watcher closed")
+                w.buf += chunk
+        # (the watch may begin with the close of the connection that read stats just before the watcher's)
+        lines = w.buf.decode().splitlines()
+        news = [re.search(r" rport=(\d+) ", ln).group(1) for ln in lines if "type=conn_new" in ln]
+        closes = [re.search(r" rport=(\d+) ", ln).group(1) for ln in lines if "type=conn_close" in ln]
+        self.assertEqual(len(news), 4, w.buf)
+        for port in news:
+            self.assertEqual(closes.count(port), 1, w.buf)
+
+    def test_sessions_resume_through_the_handshake_thread(self):
+        s = self.start(["ssl_handshake_threads=1"])
+        for version in ("1.2", None):
+            ctx = localhost_client_ctx(version)
+            with s.tls(ctx) as c:
+                self.assertEqual(c.cmd("version")[:8], b"VERSION ")
+                session = c.sock.session
+            resumed0 = s.stat_int("ssl_resumed_handshakes")
+            with s.tls(ctx, session=session) as c:
+                self.assertEqual(c.cmd("version")[:8], b"VERSION ")
+                self.assertTrue(c.sock.session_reused, version)
+            self.assertEqual(s.stat_int("ssl_resumed_handshakes"), resumed0 + 1)
+
+    def test_bad_values_stop_startup(self):
+        for value, err in (("65", b"Invalid ssl_handshake_threads. Use help to see valid options.\n"),
+                           ("x", b"could not parse argument to ssl_handshake_threads\n"),
+                           ("-1", b"could not parse argument to ssl_handshake_threads\n")):
+            r = subprocess.run([cachet_bin(), "-u", "root", "-U", "0", "-p", str(free_port()), "-Z",
+                                "-o", f"ssl_chain_cert={CERT},ssl_key={KEY},ssl_handshake_threads={value}"],
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
             self.assertEqual((r.returncode, r.stderr), (1, err), value)
 

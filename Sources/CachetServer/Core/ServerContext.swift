@@ -44,6 +44,11 @@ final class ServerContext: Sendable {
 
     /// Written once by the main thread before any worker or listener starts; read-only afterwards.
     nonisolated(unsafe) var workers: [Worker] = []
+    /// `-o ssl_handshake_threads`: event loops that run TLS handshakes only (Net/HandshakeHandoff.swift).
+    /// Set like `workers`; empty when the workers run their own handshakes.
+    nonisolated(unsafe) var handshakeWorkers: [Worker] = []
+    /// Every event-loop thread: the workers, then the handshake threads.
+    var allWorkers: [Worker] { workers + handshakeWorkers }
     /// Which worker a new connection goes to (round robin, or by NAPI id with `-N`); main thread only.
     let workerChoice: WorkerChoice
     /// `-Y`: the users of ASCII authentication (nil: off). Set like `workers`; its list reloads on SIGHUP.
@@ -51,13 +56,13 @@ final class ServerContext: Sendable {
 
     func sumThreadStats() -> StatsTotals {
         var t = StatsTotals()
-        for w in workers { w.stats.accumulate(into: &t.v) }
+        for w in allWorkers { w.stats.accumulate(into: &t.v) }
         return t
     }
 
     /// `stats reset`: thread counters, store counters, connection totals (memcached's stats_reset).
     func resetStats() {
-        for w in workers { w.stats.reset() }
+        for w in allWorkers { w.stats.reset() }
         store.resetStats()
         prefixStats.clear()
         crawler.starts.store(0, ordering: .relaxed)

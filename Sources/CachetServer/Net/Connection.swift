@@ -31,6 +31,9 @@ final class Connection {
     private var helloAnswered = false
     /// Clock second the connection reached its worker (ssl_handshake_timeout counts from here).
     let acceptedAt: UInt32
+    /// On a handshake thread: the worker that serves this connection once its handshake is done
+    /// (HandshakeHandoff.swift). Workers live as long as the process.
+    unowned(unsafe) var handOffTo: Worker? = nil
     private var readEvent: OpaquePointer?
     private var writeEvent: OpaquePointer?
     private var writeArmed = false
@@ -47,7 +50,7 @@ final class Connection {
     /// The `stats conns` record and connevents bookkeeping (ConnectionRecord.swift).
     var record = ConnRecord()
 
-    init(fd: Int32, worker: Worker, listener: ListenerInfo) {
+    init(fd: Int32, worker: Worker, listener: ListenerInfo, handedOff: TLSHandoff? = nil) {
         self.fd = fd
         self.worker = worker
         self.stats = worker.stats
@@ -59,8 +62,13 @@ final class Connection {
         rbuf = session.rbuf
         wbuf = session.wbuf
         output = session.output
-        self.acceptedAt = session.lastCmdTime
-        if listener.tls != .plaintext, let tlsStore = server.tls {
+        self.acceptedAt = handedOff?.acceptedAt ?? session.lastCmdTime
+        if let h = handedOff {
+            tls = h.tls
+            record = h.record
+            handshakeDone = true
+            firstByteUnchecked = false
+        } else if listener.tls != .plaintext, let tlsStore = server.tls {
             tls = TLSConnection(fd: fd, context: tlsStore.currentContext(), listener: listener.tls)
             handshakeDone = false
             firstByteUnchecked = true
@@ -175,7 +183,11 @@ final class Connection {
             let step = t.handshake()
             worker.handshakeStepTook(from: start, to: monotonicNanos())
             switch step {
-            case .done: handshakeDone = true; worker.handshaking[fd] = nil; opsHandshakeDone(t)
+            case .done:
+                handshakeDone = true
+                worker.handshaking[fd] = nil
+                opsHandshakeDone(t)
+                if let target = handOffTo { handOff(to: target); return }
             case .wantRead: return
             case .wantWrite: armWrite(); return
             case .failed(let reason): opsTLSFailed(reason); close(); return
@@ -457,6 +469,32 @@ final class Connection {
 
     func resumeAfterHandshakeShare() {
         if closed { return }
+        event_add(readEvent, nil)
+        onEvent(Int16(EV_READ))
+    }
+
+    // MARK: handshake threads (HandshakeHandoff.swift)
+
+    /// On a handshake thread, the handshake is done: this object lets go of everything (without closing
+    /// the socket or the session, and without counting a close) and the worker carries on with them.
+    private func handOff(to target: Worker) {
+        guard let t = tls else { return }
+        if let e = readEvent { event_free(e); readEvent = nil }
+        if let e = writeEvent { event_free(e); writeEvent = nil }
+        closed = true
+        tls = nil
+        output.dropAll()
+        if holdsReadBuffer { holdsReadBuffer = false; worker.readBuffers.release() }
+        worker.remove(self)
+        target.post(.handedOff(TLSHandoff(fd: fd, listener: listener, tls: t, record: record, acceptedAt: acceptedAt)))
+    }
+
+    /// On the worker, a connection whose handshake a handshake thread did: events, then a read at once
+    /// (OpenSSL or the socket may already hold the first request).
+    func startHandedOff() {
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        readEvent = event_new(worker.base, fd, Int16(EV_READ | EV_PERSIST), connCallback, me)
+        writeEvent = event_new(worker.base, fd, Int16(EV_WRITE), connCallback, me)
         event_add(readEvent, nil)
         onEvent(Int16(EV_READ))
     }

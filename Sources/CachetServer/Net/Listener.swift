@@ -19,6 +19,8 @@ private let acceptErrorCallback: @convention(c) (OpaquePointer?, UnsafeMutableRa
 final class Listener {
     let server: ServerContext
     let info: ListenerInfo
+    /// Round robin over the handshake threads (`ssl_handshake_threads`); main thread only.
+    private var nextHandshakeWorker = 0
     let fd: Int32
     private var evl: OpaquePointer?
     /// Shared by every listener: out of fds, all of them stop accepting together.
@@ -72,8 +74,14 @@ final class Listener {
         // TCP_NODELAY comes from the listening socket (Linux copies it to every accepted socket, as memcached
         // relies on): no setsockopt per connection.
         s.connectionOpened()
-        let w = s.workers[s.workerChoice.pick(fd: cfd)]
-        w.post(.connection(PendingConnection(fd: cfd, listener: info)))
+        let worker = s.workerChoice.pick(fd: cfd)
+        if info.tls != .plaintext && !s.handshakeWorkers.isEmpty {
+            // The worker is chosen now (by NAPI id with -N); a handshake thread runs the handshake first.
+            nextHandshakeWorker = (nextHandshakeWorker + 1) % s.handshakeWorkers.count
+            s.handshakeWorkers[nextHandshakeWorker].post(.connection(PendingConnection(fd: cfd, listener: info, handOffTo: worker)))
+        } else {
+            s.workers[worker].post(.connection(PendingConnection(fd: cfd, listener: info)))
+        }
     }
 }
 

@@ -19,12 +19,17 @@ import Synchronization
 struct PendingConnection: Sendable {
     let fd: Int32
     let listener: ListenerInfo
+    /// Set when this is a handshake thread: the worker (index in `workers`) that serves the connection
+    /// once its TLS handshake is done.
+    var handOffTo: Int? = nil
 }
 
 /// What another thread can ask of a worker.
 enum WorkerMail: Sendable {
     /// Take this accepted socket (from the listener thread).
     case connection(PendingConnection)
+    /// Serve this connection, whose TLS handshake a handshake thread has finished (HandshakeHandoff.swift).
+    case handedOff(TLSHandoff)
     /// This watcher's queue went from empty to non-empty (from whichever thread logged the line).
     case watcherReady(Watcher)
     /// Serve this UDP socket (a copy of it) as this worker's UDP "connection" (from the main thread).
@@ -151,8 +156,13 @@ final class Worker: @unchecked Sendable {
             switch mail {
             case .connection(let p):
                 let conn = Connection(fd: p.fd, worker: self, listener: p.listener)
+                if let target = p.handOffTo { conn.handOffTo = server.workers[target] }
                 connections[p.fd] = conn
                 conn.start()
+            case .handedOff(let h):
+                let conn = Connection(fd: h.fd, worker: self, listener: h.listener, handedOff: h)
+                connections[h.fd] = conn
+                conn.startHandedOff()
             case .watcherReady(let w):
                 // The watcher's connection may have closed (and its fd been reused) since the line was
                 // queued: only the connection that still owns this watcher is driven.

@@ -23,6 +23,7 @@
 // | ssl_verify_name=<name>[:<name>…]         | Cachet only: client certificate names allowed             |
 // | ssl_alt_chain_cert, ssl_alt_key          | Cachet only: a second certificate (e.g. ECDSA next to RSA)|
 // | ssl_handshake_share=<1..100>             | Cachet only: busy worker's time for handshakes (def. 50)  |
+// | ssl_handshake_threads=<0..64>            | Cachet only: threads running TLS handshakes (def. 0)      |
 // | metrics_port=<1..65535>, metrics_addr=<a>| Cachet only: Prometheus page (Metrics/), off by default   |
 // | slab_reassign, no_slab_reassign          | implemented (`slabs reassign` allowed or refused)         |
 // | slab_automove[=0..2], no_slab_automove   | implemented (SlabAutomove / eviction hook), range checked |
@@ -313,6 +314,11 @@ enum ExtendedOptions {
             guard let n = CNumeric.safeStrtoul(v) else { throw SettingsError.couldNotParse(name) }
             guard (1...100).contains(n) else { throw SettingsError.invalidChoice(name) }
             t.handshakeShare = Int(n)
+        case "ssl_handshake_threads":
+            let v = try required(value, name)
+            guard let n = CNumeric.safeStrtoul(v) else { throw SettingsError.couldNotParse(name) }
+            guard n <= 64 else { throw SettingsError.invalidChoice(name) }
+            t.handshakeThreads = Int(n)
         default:
             throw SettingsError.illegalSuboption(token)
         }

@@ -4,7 +4,7 @@
 // printed with memcached's defaults so clients see the same set of keys.
 // Cachet-only lines come last, before END: `ssl_ciphersuites <list>|NULL`, `ssl_handshake_timeout <s>`,
 // `ssl_ticket_key_file <file>|NULL`, `ssl_auto_reload <s>`, `ssl_verify_name <names>|NULL`,
-// `ssl_alt_chain_cert`/`ssl_alt_key <file>|NULL`, `ssl_handshake_share <percent>`.
+// `ssl_alt_chain_cert`/`ssl_alt_key <file>|NULL`, `ssl_handshake_share <percent>`, `ssl_handshake_threads <n>`.
 //
 // Every other line is what the server does, except the few memcached machinery Cachet does not have
 // (worker log buffers, extstore): those echo memcached's defaults. Run-time changes (`slabs automove`,
@@ -143,6 +143,7 @@ public func statsSettingsLines(_ s: Settings, verbosity: Int, oldestLive: UInt32
         ("ssl_alt_chain_cert", t.altChainCert ?? "NULL"),
         ("ssl_alt_key", t.altKey ?? "NULL"),
         ("ssl_handshake_share", String(t.handshakeShare)),
+        ("ssl_handshake_threads", String(t.handshakeThreads)),
         ("lru_policy", s.lruPolicy.rawValue),
     ]
 }
