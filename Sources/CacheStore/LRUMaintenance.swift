@@ -137,6 +137,18 @@ extension CacheStore {
     func pullTailLocked(_ c: SlabClassRef, seg: Int, totalBytes: Int, maxAge: UInt32, evict: Bool,
                         crawlBlocks: Bool, now: UInt32, deferred: inout UnsafeMutableRawPointer?,
                         heldHash: UInt32? = nil) -> Int {
+        let limit = seg == LRUSegment.hot ? totalBytes * lruPolicy.hotPct / 100
+            : seg == LRUSegment.warm ? totalBytes * lruPolicy.warmPct / 100 : 0
+        return pullTail(c, seg: seg, limit: limit, maxAge: maxAge, evict: evict, crawlBlocks: crawlBlocks,
+                        now: now, deferred: &deferred, heldHash: heldHash)
+    }
+
+    /// The body of `pullTailLocked`, with HOT's or WARM's byte limit worked out by the caller (memcached:
+    /// total_bytes × hot_lru_pct or warm_lru_pct / 100). Inlined where its arguments are constants — the
+    /// maintainer's juggle — so the branches for eviction and for an allocation under a key's lock fold away.
+    @inline(__always)
+    func pullTail(_ c: SlabClassRef, seg: Int, limit: Int, maxAge: UInt32, evict: Bool, crawlBlocks: Bool,
+                  now: UInt32, deferred: inout UnsafeMutableRawPointer?, heldHash: UInt32?) -> Int {
         var removed = 0
         var tries = 5
         var search = c.list(seg).pointee.tail
@@ -176,8 +188,6 @@ extension CacheStore {
             }
             switch seg {
             case LRUSegment.hot, LRUSegment.warm:
-                let pct = seg == LRUSegment.hot ? lruPolicy.hotPct : lruPolicy.warmPct
-                let limit = totalBytes * pct / 100
                 if flags & ItemFlags.active != 0 {
                     it.itFlags = flags & ~ItemFlags.active
                     removed += 1
@@ -265,43 +275,50 @@ extension CacheStore {
             hotAge = UInt32(clamping: Int(Double(coldAge) * lruPolicy.hotMaxFactor))
             warmAge = UInt32(clamping: Int(Double(coldAge) * lruPolicy.warmMaxFactor))
         }
+        // memcached works HOT's and WARM's byte limits out on every tail pull; the settings they come from
+        // (`lru tune`) are read once per juggle here, as the class's total and the ages already are.
+        let hotLimit = totalBytes * lruPolicy.hotPct / 100
+        let warmLimit = totalBytes * lruPolicy.warmPct / 100
         // Up to 500 rounds, each pulling the tail of every segment that is still busy: a segment whose pull
         // found nothing to do is not looked at again in this juggle (new work there waits for the next one,
         // at most the back-off later). Under a steady read load only WARM keeps having work (re-activated
         // items), so a round costs one tail look instead of three; COLD's look (an ACTIVE tail item, which
         // request threads already rescue themselves) is nearly always idle. Rounds run in batches of
         // `roundsPerHold` under one class-lock hold: each round is a few pointer moves, so the lock is taken an
-        // eighth as often and still held only a few microseconds at a time.
+        // eighth as often and still held only a few microseconds at a time. The three pulls are inlined with
+        // their constant arguments: the maintainer makes one per moved item, so a call's set-up and the
+        // branches for eviction and for a caller's held key lock would be a good part of a move's cost.
         let roundsPerHold = 8
         var hotBusy = true, warmBusy = true, coldBusy = segmented
         var rounds = 0
         while rounds < 500 && (hotBusy || warmBusy || coldBusy) {
             classLocks.lock(classId)
             let now = clock.currentTime
-            var batch = 0
-            while batch < roundsPerHold && rounds < 500 && (hotBusy || warmBusy || coldBusy) {
+            let end = min(rounds + roundsPerHold, 500)
+            repeat {
+                // `more` ends up as hotBusy || warmBusy || coldBusy: a segment not pulled was idle already.
                 var more = false
                 if hotBusy {
-                    hotBusy = pullTailLocked(c, seg: LRUSegment.hot, totalBytes: totalBytes, maxAge: hotAge,
-                                             evict: false, crawlBlocks: true, now: now, deferred: &deferred) != 0
-                    more = more || hotBusy
+                    hotBusy = pullTail(c, seg: LRUSegment.hot, limit: hotLimit, maxAge: hotAge, evict: false,
+                                       crawlBlocks: true, now: now, deferred: &deferred, heldHash: nil) != 0
+                    more = hotBusy
                 }
                 if warmBusy {
-                    warmBusy = pullTailLocked(c, seg: LRUSegment.warm, totalBytes: totalBytes, maxAge: warmAge,
-                                              evict: false, crawlBlocks: true, now: now, deferred: &deferred) != 0
+                    warmBusy = pullTail(c, seg: LRUSegment.warm, limit: warmLimit, maxAge: warmAge, evict: false,
+                                        crawlBlocks: true, now: now, deferred: &deferred, heldHash: nil) != 0
                     more = more || warmBusy
                 }
                 if coldBusy {
-                    coldBusy = pullTailLocked(c, seg: LRUSegment.cold, totalBytes: totalBytes, maxAge: 0,
-                                              evict: false, crawlBlocks: true, now: now, deferred: &deferred) != 0
+                    coldBusy = pullTail(c, seg: LRUSegment.cold, limit: 0, maxAge: 0, evict: false,
+                                        crawlBlocks: true, now: now, deferred: &deferred, heldHash: nil) != 0
                     more = more || coldBusy
                 }
                 rounds += 1
-                batch += 1
-                if more { did += 1 }
-            }
+                guard more else { break }
+                did += 1
+            } while rounds < end
             classLocks.unlock(classId)
-            freeDeferred(deferred); deferred = nil
+            if deferred != nil { freeDeferred(deferred); deferred = nil }
         }
         return did
     }
