@@ -108,6 +108,13 @@ extension CacheStore {
         } else if Int64(it.time) >= Int64(now) - Int64(itemUpdateInterval) {
             return
         }
+        relinkOnUpdate(it, now: now)
+    }
+
+    /// The part of `updateLocked` that moves the item, under its class lock: kept out of line so that the
+    /// common case (a fetch that only refreshes the time) is inlined into the request path.
+    @inline(never)
+    func relinkOnUpdate(_ it: ItemRef, now: UInt32) {
         let cid = it.classId
         let c = classes + cid
         classLocks.lock(cid)
@@ -285,41 +292,51 @@ extension CacheStore {
         // items), so a round costs one tail look instead of three; COLD's look (an ACTIVE tail item, which
         // request threads already rescue themselves) is nearly always idle. Rounds run in batches of
         // `roundsPerHold` under one class-lock hold: each round is a few pointer moves, so the lock is taken an
-        // eighth as often and still held only a few microseconds at a time. The three pulls are inlined with
-        // their constant arguments: the maintainer makes one per moved item, so a call's set-up and the
-        // branches for eviction and for a caller's held key lock would be a good part of a move's cost.
+        // eighth as often and still held only a few microseconds at a time.
         let roundsPerHold = 8
-        var hotBusy = true, warmBusy = true, coldBusy = segmented
+        // Bit `seg` set: that segment's last pull did something (HOT, WARM; COLD only when segmented).
+        var busy = segmented ? 0b111 : 0b011
         var rounds = 0
-        while rounds < 500 && (hotBusy || warmBusy || coldBusy) {
+        while rounds < 500 && busy != 0 {
             classLocks.lock(classId)
             let now = clock.currentTime
             let end = min(rounds + roundsPerHold, 500)
-            repeat {
-                // `more` ends up as hotBusy || warmBusy || coldBusy: a segment not pulled was idle already.
-                var more = false
-                if hotBusy {
-                    hotBusy = pullTail(c, seg: LRUSegment.hot, limit: hotLimit, maxAge: hotAge, evict: false,
-                                       crawlBlocks: true, now: now, deferred: &deferred, heldHash: nil) != 0
-                    more = hotBusy
-                }
-                if warmBusy {
-                    warmBusy = pullTail(c, seg: LRUSegment.warm, limit: warmLimit, maxAge: warmAge, evict: false,
-                                        crawlBlocks: true, now: now, deferred: &deferred, heldHash: nil) != 0
-                    more = more || warmBusy
-                }
-                if coldBusy {
-                    coldBusy = pullTail(c, seg: LRUSegment.cold, limit: 0, maxAge: 0, evict: false,
-                                        crawlBlocks: true, now: now, deferred: &deferred, heldHash: nil) != 0
-                    more = more || coldBusy
-                }
-                rounds += 1
-                guard more else { break }
-                did += 1
-            } while rounds < end
+            did += juggleRoundsLocked(c, busy: &busy, rounds: &rounds, end: end, hotLimit: hotLimit,
+                                      warmLimit: warmLimit, hotAge: hotAge, warmAge: warmAge, now: now,
+                                      deferred: &deferred)
             classLocks.unlock(classId)
             if deferred != nil { freeDeferred(deferred); deferred = nil }
         }
+        return did
+    }
+
+    /// The rounds of one class-lock hold of `juggle` (the caller holds the lock), up to round `end` or until
+    /// no segment is busy; returns the rounds that did something. A function of its own, small enough for
+    /// the tail pull (one call site) to be inlined with its constant arguments: the maintainer makes one
+    /// pull per moved item, and a call's set-up plus the branches for eviction and for a caller's held key
+    /// lock were a good part of a move's cost.
+    @inline(never)
+    func juggleRoundsLocked(_ c: SlabClassRef, busy: inout Int, rounds: inout Int, end: Int, hotLimit: Int,
+                            warmLimit: Int, hotAge: UInt32, warmAge: UInt32, now: UInt32,
+                            deferred: inout UnsafeMutableRawPointer?) -> Int {
+        var did = 0
+        repeat {
+            var seg = LRUSegment.hot
+            while seg <= LRUSegment.cold {
+                if busy & (1 << seg) != 0 {
+                    // COLD's pull (no eviction) uses neither the limit nor the age.
+                    let hot = seg == LRUSegment.hot
+                    if pullTail(c, seg: seg, limit: hot ? hotLimit : warmLimit, maxAge: hot ? hotAge : warmAge,
+                                evict: false, crawlBlocks: true, now: now, deferred: &deferred, heldHash: nil) == 0 {
+                        busy &= ~(1 << seg)
+                    }
+                }
+                seg += 1
+            }
+            rounds += 1
+            guard busy != 0 else { break }
+            did += 1
+        } while rounds < end
         return did
     }
 }
