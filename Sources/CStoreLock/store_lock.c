@@ -5,7 +5,9 @@
 // maintainer (one item-lock try per item it moves) and for every request (its key's lock).
 //
 // Under ThreadSanitizer the functions are plain pthread mutexes instead, so that TSan still sees every lock
-// as a lock (lock-order inversions, double unlocks), which it cannot do for a hand-made one.
+// as a lock (lock-order inversions, double unlocks), which it cannot do for a hand-made one; the header's
+// inline fast paths (compiled into Swift code, which may not know about the sanitizer) are then unused:
+// cachet_lock_uses_pthread() tells the caller.
 #include "CStoreLock.h"
 #include <pthread.h>
 #include <stdint.h>
@@ -21,12 +23,16 @@
 
 #ifdef CACHET_LOCK_PTHREAD
 
+bool cachet_lock_uses_pthread(void) { return true; }
 int cachet_lock_size(void) { return (int)sizeof(pthread_mutex_t); }
 void cachet_lock_init(void *lock) { pthread_mutex_init(lock, NULL); }
 void cachet_lock_destroy(void *lock) { pthread_mutex_destroy(lock); }
 void cachet_lock(void *lock) { pthread_mutex_lock(lock); }
 bool cachet_trylock(void *lock) { return pthread_mutex_trylock(lock) == 0; }
 void cachet_unlock(void *lock) { pthread_mutex_unlock(lock); }
+// Never called in this build (the caller checks cachet_lock_uses_pthread()).
+void cachet_lock_word_wait(void *lock) { pthread_mutex_lock(lock); }
+void cachet_lock_word_wake(void *lock) { (void)lock; }
 
 #else
 
@@ -37,25 +43,18 @@ void cachet_unlock(void *lock) { pthread_mutex_unlock(lock); }
 // The word: 0 free, 1 held, 2 held and a thread may be sleeping on it.
 enum { FREE = 0, HELD = 1, CONTENDED = 2 };
 
+bool cachet_lock_uses_pthread(void) { return false; }
+
 int cachet_lock_size(void) { return (int)sizeof(uint32_t); }
 
 void cachet_lock_init(void *lock) { __atomic_store_n((uint32_t *)lock, FREE, __ATOMIC_RELAXED); }
 
 void cachet_lock_destroy(void *lock) { (void)lock; }
 
-bool cachet_trylock(void *lock) {
-    uint32_t expected = FREE;
-    return __atomic_compare_exchange_n((uint32_t *)lock, &expected, HELD, false, __ATOMIC_ACQUIRE,
-                                       __ATOMIC_RELAXED);
-}
+bool cachet_trylock(void *lock) { return cachet_lock_word_try(lock); }
 
-void cachet_lock(void *lock) {
+void cachet_lock_word_wait(void *lock) {
     uint32_t *word = lock;
-    uint32_t expected = FREE;
-    if (__builtin_expect(__atomic_compare_exchange_n(word, &expected, HELD, false, __ATOMIC_ACQUIRE,
-                                                     __ATOMIC_RELAXED), 1)) {
-        return;
-    }
     // Mark the lock contended and sleep until it was free when marked; a thread woken this way holds it
     // as CONTENDED, so its own release wakes the next sleeper (possibly none: a spare wake, never a lost one).
     while (__atomic_exchange_n(word, CONTENDED, __ATOMIC_ACQUIRE) != FREE) {
@@ -63,11 +62,14 @@ void cachet_lock(void *lock) {
     }
 }
 
+void cachet_lock_word_wake(void *lock) { syscall(SYS_futex, (uint32_t *)lock, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
+
+void cachet_lock(void *lock) {
+    if (__builtin_expect(!cachet_lock_word_try(lock), 0)) cachet_lock_word_wait(lock);
+}
+
 void cachet_unlock(void *lock) {
-    uint32_t *word = lock;
-    if (__atomic_exchange_n(word, FREE, __ATOMIC_RELEASE) == CONTENDED) {
-        syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-    }
+    if (cachet_lock_word_release(lock)) cachet_lock_word_wake(lock);
 }
 
 #endif

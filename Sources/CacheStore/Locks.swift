@@ -13,6 +13,9 @@ struct LockArray: @unchecked Sendable {
     private static var stride: Int { 64 }
     private let base: UnsafeMutableRawPointer
     let count: Int
+    /// A ThreadSanitizer build: every operation goes through CStoreLock's pthread functions. Otherwise the
+    /// uncontended paths are inlined (a compare-and-swap or an exchange) and only a wait or a wake is a call.
+    private let pthreadMode: Bool
 
     static func allocate(count: Int) -> LockArray {
         precondition(Int(cachet_lock_size()) <= LockArray.stride)
@@ -25,7 +28,11 @@ struct LockArray: @unchecked Sendable {
         return locks
     }
 
-    private init(base: UnsafeMutableRawPointer, count: Int) { self.base = base; self.count = count }
+    private init(base: UnsafeMutableRawPointer, count: Int) {
+        self.base = base
+        self.count = count
+        pthreadMode = cachet_lock_uses_pthread()
+    }
 
     func destroy() {
         for i in 0..<count { cachet_lock_destroy(mutex(i)) }
@@ -37,8 +44,17 @@ struct LockArray: @unchecked Sendable {
         base + i &* LockArray.stride
     }
 
-    @inline(__always) func lock(_ i: Int) { cachet_lock(mutex(i)) }
-    @inline(__always) func unlock(_ i: Int) { cachet_unlock(mutex(i)) }
+    @inline(__always) func lock(_ i: Int) {
+        let m = mutex(i)
+        if pthreadMode { cachet_lock(m) } else if !cachet_lock_word_try(m) { cachet_lock_word_wait(m) }
+    }
+    @inline(__always) func unlock(_ i: Int) {
+        let m = mutex(i)
+        if pthreadMode { cachet_unlock(m) } else if cachet_lock_word_release(m) { cachet_lock_word_wake(m) }
+    }
     /// Fails (false) also when the calling thread already holds lock `i` (non-recursive mutexes).
-    @inline(__always) func tryLock(_ i: Int) -> Bool { cachet_trylock(mutex(i)) }
+    @inline(__always) func tryLock(_ i: Int) -> Bool {
+        let m = mutex(i)
+        return pthreadMode ? cachet_trylock(m) : cachet_lock_word_try(m)
+    }
 }
