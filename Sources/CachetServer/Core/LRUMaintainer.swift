@@ -7,7 +7,9 @@
 // shortest wait due, on an eventfd so `stop()` wakes it at once — and at least 1 ms: memcached skips the
 // sleep while a class keeps having work (under a steady read load, re-activated WARM items always give it
 // some), which makes its maintainer spin on a core; 1 ms between passes still lets each pass move up to
-// 500 × 5 items per class. `lru_maintainer_juggles` counts the passes.
+// 500 × 5 items per class. `lru_maintainer_juggles` counts the passes. After each pass, as in memcached,
+// come the once-a-second duties: the autoexpire crawler check and slab_automove=1's decision (which asks
+// for its next turn after 1 ms while it is giving pages back to the global pool) — no thread of their own.
 import CacheStore
 import CLibevent
 import Glibc
@@ -30,8 +32,10 @@ final class LRUMaintainer: @unchecked Sendable {
     static let lightWorkWaitMicros = 5_000
 
     private let store: CacheStore
-    /// memcached's maintainer also schedules the autoexpire crawls.
+    /// memcached's maintainer also schedules the autoexpire crawls and makes slab_automove=1's decisions
+    /// (nil without `slab_reassign`).
     private let crawls: AutoexpireCrawls
+    private let automove: SlabAutomoveRunner?
     private let wakeFd: Int32
     private let stopFlag = Atomic<Bool>(false)
     let stopped = Atomic<Bool>(false)
@@ -45,9 +49,10 @@ final class LRUMaintainer: @unchecked Sendable {
     private let dueAt: UnsafeMutableBufferPointer<Int>
     private let backoff: UnsafeMutableBufferPointer<Int>
 
-    init(store: CacheStore, crawler: CrawlerState) {
+    init(store: CacheStore, crawler: CrawlerState, automoveWindow: Int?) {
         self.store = store
         crawls = AutoexpireCrawls(store: store, crawler: crawler)
+        automove = automoveWindow.map { SlabAutomoveRunner(store: store, windowSize: $0) }
         wakeFd = eventfd(0, Int32(EFD_NONBLOCK))
         dueAt = .allocate(capacity: store.largestSlabClass + 1)
         dueAt.initialize(repeating: 0)
@@ -106,6 +111,7 @@ final class LRUMaintainer: @unchecked Sendable {
             }
             toSleep = min(soonest - elapsed, LRUMaintainer.maxSleepMicros)
             crawls.check()
+            if let wait = automove?.check() { toSleep = min(toSleep, wait) }
         }
     }
 }
