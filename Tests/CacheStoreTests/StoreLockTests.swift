@@ -1,6 +1,7 @@
 // The store's mutex (CStoreLock): mutual exclusion under contention (which exercises the futex sleep and
-// wake paths), a try that fails while the lock is held — by another thread or by the caller — and succeeds
-// once it is released.
+// wake paths), through the out-of-line functions and through the inline fast paths LockArray uses, and a
+// try that fails while the lock is held — by another thread or by the caller — and succeeds once it is
+// released.
 import CStoreLock
 import Glibc
 import Testing
@@ -31,6 +32,24 @@ final class GuardedCounter: @unchecked Sendable {   // `count` is touched only u
                 if i % 1024 == 0 { sched_yield() }
                 g.count = v + 1
                 cachet_unlock(g.lock)
+            }
+        }
+        #expect(g.count == threads * rounds)
+    }
+
+    /// LockArray's way: the inline try, the out-of-line wait when it fails, the inline release and a wake
+    /// when it reports a sleeper (pthread calls instead in a ThreadSanitizer build, as LockArray does).
+    @Test func inlinePathsExcludeUnderContention() {
+        let g = GuardedCounter()
+        let pthreadMode = cachet_lock_uses_pthread()
+        let threads = 4, rounds = 200_000
+        runThreads(threads) { _ in
+            for i in 0..<rounds {
+                if pthreadMode { cachet_lock(g.lock) } else if !cachet_lock_word_try(g.lock) { cachet_lock_word_wait(g.lock) }
+                let v = g.count
+                if i % 1024 == 0 { sched_yield() }
+                g.count = v + 1
+                if pthreadMode { cachet_unlock(g.lock) } else if cachet_lock_word_release(g.lock) { cachet_lock_word_wake(g.lock) }
             }
         }
         #expect(g.count == threads * rounds)
