@@ -156,9 +156,6 @@ extension CacheStore {
     @inline(__always)
     func pullTail(_ c: SlabClassRef, seg: Int, limit: Int, maxAge: UInt32, evict: Bool, crawlBlocks: Bool,
                   now: UInt32, deferred: inout UnsafeMutableRawPointer?, heldHash: UInt32?) -> Int {
-        // A local copy of the table's handle (a few immutable words): its shift and lock base then stay in
-        // registers across the walk instead of being reloaded from the store after every store to an item.
-        let assoc = self.assoc
         var removed = 0
         var tries = 5
         var search = c.list(seg).pointee.tail
