@@ -17,6 +17,9 @@ struct HashSegment {
 struct AssocTable: @unchecked Sendable {
     let segmentBits: Int
     let segmentCount: Int
+    /// 32 - segmentBits: a 64-bit shift of the hash by it gives the segment (0 when there is one segment),
+    /// with no branch or overflow check on every request and every LRU tail look.
+    private let segmentShift: UInt64
     let locks: LockArray
     private let segments: UnsafeMutablePointer<HashSegment>
     private let keyOffset: Int
@@ -28,6 +31,7 @@ struct AssocTable: @unchecked Sendable {
         let power = max(0, min(hashPower, 32))
         segmentBits = min(8, power)
         segmentCount = 1 << segmentBits
+        segmentShift = UInt64(32 - segmentBits)
         keyOffset = layout.keyOffset
         locks = .allocate(count: segmentCount)
         segments = .allocate(capacity: segmentCount)
@@ -45,7 +49,7 @@ struct AssocTable: @unchecked Sendable {
     }
 
     @inline(__always) func segment(for hash: UInt32) -> Int {
-        segmentBits == 0 ? 0 : Int(hash >> UInt32(32 - segmentBits))
+        Int(truncatingIfNeeded: UInt64(hash) &>> segmentShift)
     }
 
     /// Total buckets (memcached: hashsize(hashpower)); takes each segment lock in turn.

@@ -169,8 +169,10 @@ struct ItemRef: Equatable {
         UnsafeRawBufferPointer(start: raw + layout.keyOffset, count: nkey)
     }
     @inline(__always) func totalSize(_ layout: ItemLayout) -> Int { totalSize(layout.keyOffset) }
+    /// Wrapping adds: each term is small (a header offset, a byte, a u32), so the sum cannot overflow, and the
+    /// LRU lists size every item they move with it.
     @inline(__always) func totalSize(_ keyOffset: Int) -> Int {
-        keyOffset + nkey + 1 + (clientFlags != 0 ? 4 : 0) + Int(nbytes)
+        keyOffset &+ nkey &+ 1 &+ (clientFlags != 0 ? 4 : 0) &+ Int(nbytes)
     }
 
     /// Plain items: the value bytes (followed in memory by "\r\n").

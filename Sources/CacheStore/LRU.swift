@@ -41,11 +41,7 @@ extension UnsafeMutablePointer where Pointee == SlabClass {
     /// Links `it` at the head of the list its `lruSegment` names. Caller holds this class's lock.
     @inline(__always) func lruLinkAtHead(_ it: ItemRef) {
         let l = list(it.lruSegment)
-        it.prev = nil
-        it.next = l.pointee.head
-        if let h = l.pointee.head { ItemRef(h).prev = it.raw }
-        l.pointee.head = it.raw
-        if l.pointee.tail == nil { l.pointee.tail = it.raw }
+        l.relinkAtHead(it)
         if !it.isCrawlerSentinel {
             l.pointee.count += 1
             l.pointee.bytes += it.totalSize(pointee.keyOffset)
@@ -56,11 +52,7 @@ extension UnsafeMutablePointer where Pointee == SlabClass {
     /// (`-o lru_policy=s3fifo` puts unfetched HOT leavers there). Caller holds this class's lock.
     @inline(__always) func lruLinkAtTail(_ it: ItemRef) {
         let l = list(it.lruSegment)
-        it.next = nil
-        it.prev = l.pointee.tail
-        if let t = l.pointee.tail { ItemRef(t).next = it.raw }
-        l.pointee.tail = it.raw
-        if l.pointee.head == nil { l.pointee.head = it.raw }
+        l.relinkAtTail(it)
         if !it.isCrawlerSentinel {
             l.pointee.count += 1
             l.pointee.bytes += it.totalSize(pointee.keyOffset)
@@ -70,34 +62,76 @@ extension UnsafeMutablePointer where Pointee == SlabClass {
     /// Caller holds this class's lock; `it` is on the list its `lruSegment` names.
     @inline(__always) func lruUnlink(_ it: ItemRef) {
         let l = list(it.lruSegment)
-        if let p = it.prev { ItemRef(p).next = it.next } else { l.pointee.head = it.next }
-        if let n = it.next { ItemRef(n).prev = it.prev } else { l.pointee.tail = it.prev }
-        it.prev = nil
-        it.next = nil
+        l.detach(it)
         if !it.isCrawlerSentinel {
             l.pointee.count -= 1
             l.pointee.bytes -= it.totalSize(pointee.keyOffset)
         }
     }
 
-    /// Caller holds this class's lock.
+    /// Caller holds this class's lock. A relink within one list: its count and bytes stay as they are.
     @inline(__always) func lruMoveToHead(_ it: ItemRef) {
-        if list(it.lruSegment).pointee.head == it.raw { return }
-        lruUnlink(it)
-        lruLinkAtHead(it)
+        let l = list(it.lruSegment)
+        if l.pointee.head == it.raw { return }
+        l.detach(it)
+        l.relinkAtHead(it)
     }
 
     /// Moves `it` to the head of segment `seg`. Caller holds this class's lock and the item's segment lock.
+    /// The item's size is worked out once for both lists' byte counts (the maintainer's most frequent step).
     @inline(__always) func lruMove(_ it: ItemRef, to seg: Int) {
-        lruUnlink(it)
+        let from = list(it.lruSegment), to = list(seg)
+        from.detach(it)
         it.lruSegment = seg
-        lruLinkAtHead(it)
+        to.relinkAtHead(it)
+        moveCounts(it, from: from, to: to)
     }
 
     /// Moves `it` to the tail of segment `seg`. Caller holds this class's lock and the item's segment lock.
     @inline(__always) func lruMoveToTail(_ it: ItemRef, of seg: Int) {
-        lruUnlink(it)
+        let from = list(it.lruSegment), to = list(seg)
+        from.detach(it)
         it.lruSegment = seg
-        lruLinkAtTail(it)
+        to.relinkAtTail(it)
+        moveCounts(it, from: from, to: to)
+    }
+
+    @inline(__always) private func moveCounts(_ it: ItemRef, from: UnsafeMutablePointer<LRUList>,
+                                              to: UnsafeMutablePointer<LRUList>) {
+        if it.isCrawlerSentinel { return }
+        let size = it.totalSize(pointee.keyOffset)
+        from.pointee.count &-= 1
+        from.pointee.bytes &-= size
+        to.pointee.count &+= 1
+        to.pointee.bytes &+= size
+    }
+}
+
+extension UnsafeMutablePointer where Pointee == LRUList {
+    /// Takes `it` out of this list's links (prev/next cleared); counts are the caller's business.
+    @inline(__always) func detach(_ it: ItemRef) {
+        let p = it.prev, n = it.next
+        if let p { ItemRef(p).next = n } else { pointee.head = n }
+        if let n { ItemRef(n).prev = p } else { pointee.tail = p }
+        it.prev = nil
+        it.next = nil
+    }
+
+    /// Links a detached `it` at this list's head; counts are the caller's business.
+    @inline(__always) func relinkAtHead(_ it: ItemRef) {
+        let h = pointee.head
+        it.prev = nil
+        it.next = h
+        if let h { ItemRef(h).prev = it.raw } else { pointee.tail = it.raw }
+        pointee.head = it.raw
+    }
+
+    /// Links a detached `it` at this list's tail; counts are the caller's business.
+    @inline(__always) func relinkAtTail(_ it: ItemRef) {
+        let t = pointee.tail
+        it.next = nil
+        it.prev = t
+        if let t { ItemRef(t).next = it.raw } else { pointee.head = it.raw }
+        pointee.tail = it.raw
     }
 }

@@ -108,6 +108,13 @@ extension CacheStore {
         } else if Int64(it.time) >= Int64(now) - Int64(itemUpdateInterval) {
             return
         }
+        relinkOnUpdate(it, now: now)
+    }
+
+    /// The part of `updateLocked` that moves the item, under its class lock: kept out of line so that the
+    /// common case (a fetch that only refreshes the time) is inlined into the request path.
+    @inline(never)
+    func relinkOnUpdate(_ it: ItemRef, now: UInt32) {
         let cid = it.classId
         let c = classes + cid
         classLocks.lock(cid)
@@ -137,6 +144,18 @@ extension CacheStore {
     func pullTailLocked(_ c: SlabClassRef, seg: Int, totalBytes: Int, maxAge: UInt32, evict: Bool,
                         crawlBlocks: Bool, now: UInt32, deferred: inout UnsafeMutableRawPointer?,
                         heldHash: UInt32? = nil) -> Int {
+        let limit = seg == LRUSegment.hot ? totalBytes * lruPolicy.hotPct / 100
+            : seg == LRUSegment.warm ? totalBytes * lruPolicy.warmPct / 100 : 0
+        return pullTail(c, seg: seg, limit: limit, maxAge: maxAge, evict: evict, crawlBlocks: crawlBlocks,
+                        now: now, deferred: &deferred, heldHash: heldHash)
+    }
+
+    /// The body of `pullTailLocked`, with HOT's or WARM's byte limit worked out by the caller (memcached:
+    /// total_bytes × hot_lru_pct or warm_lru_pct / 100). Inlined where its arguments are constants — the
+    /// maintainer's juggle — so the branches for eviction and for an allocation under a key's lock fold away.
+    @inline(__always)
+    func pullTail(_ c: SlabClassRef, seg: Int, limit: Int, maxAge: UInt32, evict: Bool, crawlBlocks: Bool,
+                  now: UInt32, deferred: inout UnsafeMutableRawPointer?, heldHash: UInt32?) -> Int {
         var removed = 0
         var tries = 5
         var search = c.list(seg).pointee.tail
@@ -176,8 +195,6 @@ extension CacheStore {
             }
             switch seg {
             case LRUSegment.hot, LRUSegment.warm:
-                let pct = seg == LRUSegment.hot ? lruPolicy.hotPct : lruPolicy.warmPct
-                let limit = totalBytes * pct / 100
                 if flags & ItemFlags.active != 0 {
                     it.itFlags = flags & ~ItemFlags.active
                     removed += 1
@@ -265,6 +282,10 @@ extension CacheStore {
             hotAge = UInt32(clamping: Int(Double(coldAge) * lruPolicy.hotMaxFactor))
             warmAge = UInt32(clamping: Int(Double(coldAge) * lruPolicy.warmMaxFactor))
         }
+        // memcached works HOT's and WARM's byte limits out on every tail pull; the settings they come from
+        // (`lru tune`) are read once per juggle here, as the class's total and the ages already are.
+        let hotLimit = totalBytes * lruPolicy.hotPct / 100
+        let warmLimit = totalBytes * lruPolicy.warmPct / 100
         // Up to 500 rounds, each pulling the tail of every segment that is still busy: a segment whose pull
         // found nothing to do is not looked at again in this juggle (new work there waits for the next one,
         // at most the back-off later). Under a steady read load only WARM keeps having work (re-activated
@@ -273,36 +294,49 @@ extension CacheStore {
         // `roundsPerHold` under one class-lock hold: each round is a few pointer moves, so the lock is taken an
         // eighth as often and still held only a few microseconds at a time.
         let roundsPerHold = 8
-        var hotBusy = true, warmBusy = true, coldBusy = segmented
+        // Bit `seg` set: that segment's last pull did something (HOT, WARM; COLD only when segmented).
+        var busy = segmented ? 0b111 : 0b011
         var rounds = 0
-        while rounds < 500 && (hotBusy || warmBusy || coldBusy) {
+        while rounds < 500 && busy != 0 {
             classLocks.lock(classId)
             let now = clock.currentTime
-            var batch = 0
-            while batch < roundsPerHold && rounds < 500 && (hotBusy || warmBusy || coldBusy) {
-                var more = false
-                if hotBusy {
-                    hotBusy = pullTailLocked(c, seg: LRUSegment.hot, totalBytes: totalBytes, maxAge: hotAge,
-                                             evict: false, crawlBlocks: true, now: now, deferred: &deferred) != 0
-                    more = more || hotBusy
-                }
-                if warmBusy {
-                    warmBusy = pullTailLocked(c, seg: LRUSegment.warm, totalBytes: totalBytes, maxAge: warmAge,
-                                              evict: false, crawlBlocks: true, now: now, deferred: &deferred) != 0
-                    more = more || warmBusy
-                }
-                if coldBusy {
-                    coldBusy = pullTailLocked(c, seg: LRUSegment.cold, totalBytes: totalBytes, maxAge: 0,
-                                              evict: false, crawlBlocks: true, now: now, deferred: &deferred) != 0
-                    more = more || coldBusy
-                }
-                rounds += 1
-                batch += 1
-                if more { did += 1 }
-            }
+            let end = min(rounds + roundsPerHold, 500)
+            did += juggleRoundsLocked(c, busy: &busy, rounds: &rounds, end: end, hotLimit: hotLimit,
+                                      warmLimit: warmLimit, hotAge: hotAge, warmAge: warmAge, now: now,
+                                      deferred: &deferred)
             classLocks.unlock(classId)
-            freeDeferred(deferred); deferred = nil
+            if deferred != nil { freeDeferred(deferred); deferred = nil }
         }
+        return did
+    }
+
+    /// The rounds of one class-lock hold of `juggle` (the caller holds the lock), up to round `end` or until
+    /// no segment is busy; returns the rounds that did something. A function of its own, small enough for
+    /// the tail pull (one call site) to be inlined with its constant arguments: the maintainer makes one
+    /// pull per moved item, and a call's set-up plus the branches for eviction and for a caller's held key
+    /// lock were a good part of a move's cost.
+    @inline(never)
+    func juggleRoundsLocked(_ c: SlabClassRef, busy: inout Int, rounds: inout Int, end: Int, hotLimit: Int,
+                            warmLimit: Int, hotAge: UInt32, warmAge: UInt32, now: UInt32,
+                            deferred: inout UnsafeMutableRawPointer?) -> Int {
+        var did = 0
+        repeat {
+            var seg = LRUSegment.hot
+            while seg <= LRUSegment.cold {
+                if busy & (1 << seg) != 0 {
+                    // COLD's pull (no eviction) uses neither the limit nor the age.
+                    let hot = seg == LRUSegment.hot
+                    if pullTail(c, seg: seg, limit: hot ? hotLimit : warmLimit, maxAge: hot ? hotAge : warmAge,
+                                evict: false, crawlBlocks: true, now: now, deferred: &deferred, heldHash: nil) == 0 {
+                        busy &= ~(1 << seg)
+                    }
+                }
+                seg += 1
+            }
+            rounds += 1
+            guard busy != 0 else { break }
+            did += 1
+        } while rounds < end
         return did
     }
 }

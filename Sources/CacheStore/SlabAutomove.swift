@@ -7,7 +7,7 @@
 //   more than 2 pages) gives a page to the class that is evicting in more than half of the window and has
 //   the youngest average tail, when that youngest age is below `ratio` × the oldest and it evicted in the
 //   latest sample.
-// The type is pure (no locks, no clock); `SlabAutomoveRunner` is the thin thread around it.
+// The type is pure (no locks, no clock); `SlabAutomoveRunner` feeds it from the LRU maintainer thread.
 
 import Glibc
 
@@ -99,54 +99,73 @@ public struct SlabAutomove: Sendable {
 }
 
 extension CacheStore {
-    /// The numbers slab_automove=1 looks at, for every class id (index 0 stays empty).
+    /// The numbers slab_automove=1 looks at, for every class id (index 0 stays empty): each class's own
+    /// counters read under its lock, as `stats items` / `stats slabs` report them (a class with neither
+    /// pages nor items — absent from those — samples as zeros).
     public func automoveSamples() -> [SlabAutomoveSample] {
         var samples = Array(repeating: SlabAutomoveSample(), count: largestClassId + 1)
-        for c in statsSnapshot().classes {
-            samples[c.id] = SlabAutomoveSample(evicted: c.evicted, outOfMemory: c.outOfMemory,
-                                               age: c.number > 0 ? Int(c.age) : 0, totalPages: c.totalPages,
-                                               freeChunks: c.freeChunks, chunksPerPage: c.perSlab)
-        }
-        for id in 1...largestClassId where samples[id].chunksPerPage == 0 {
-            samples[id].chunksPerPage = slabClasses[id - 1].perSlab
+        let now = clock.currentTime
+        for id in 1...largestClassId {
+            let c = classes + id
+            classLocks.lock(id)
+            if c.pointee.totalPages > 0 || c.pointee.number > 0 {
+                let age = c.pointee.number > 0 ? c.tailItem(LRUSegment.cold).map { Int(now &- $0.time) } ?? 0 : 0
+                samples[id] = SlabAutomoveSample(evicted: c.pointee.evicted, outOfMemory: c.pointee.outOfMemory,
+                                                 age: age, totalPages: c.pointee.totalPages,
+                                                 freeChunks: c.pointee.freeCount, chunksPerPage: c.pointee.perSlab)
+            }
+            classLocks.unlock(id)
+            if samples[id].chunksPerPage == 0 { samples[id].chunksPerPage = slabClasses[id - 1].perSlab }
         }
         return samples
     }
 
-    /// `slabs automove ratio` (memcached slab_automove_ratio), read by the automove thread each run.
+    /// `slabs automove ratio` (memcached slab_automove_ratio), read by the automove decision each run.
     public var slabAutomoveRatio: Double {
         get { Double(bitPattern: mover.automoveRatioBits.load(ordering: .relaxed)) }
         set { mover.automoveRatioBits.store(newValue.bitPattern, ordering: .relaxed) }
     }
+}
 
-    /// Starts the slab_automove=1 thread (memcached runs the decision in its LRU maintainer thread, once a
-    /// second, and again after 1 ms while it is giving free pages back to the pool). It runs while the store
-    /// lives; the level is read on every turn, so `slabs automove 0|1|2` applies at once.
-    public func startSlabAutomove(windowSize: Int) {
-        let ref = WeakStore(self)
-        let classCount = largestClassId + 1
-        startDetachedThread {
-            var automove: SlabAutomove? = nil
-            while true {
-                var pause: UInt32 = 1_000_000
-                do {
-                    guard let store = ref.store else { return }
-                    if store.slabAutomoveLevel == 1 {
-                        if automove == nil {
-                            automove = SlabAutomove(windowSize: windowSize, ratio: store.slabAutomoveRatio,
-                                                    classCount: classCount)
-                        }
-                        automove!.ratio = store.slabAutomoveRatio
-                        if let move = automove!.run(store.automoveSamples()) {
-                            _ = store.slabsReassign(src: move.src, dst: move.dst)
-                            if move.dst == 0 { pause = 1000 }
-                        }
-                    } else {
-                        automove = nil
-                    }
-                }
-                usleep(pause)
-            }
+/// slab_automove=1's turn in the LRU maintainer thread, as memcached takes it there: at most once per clock
+/// second, and again after 1 ms while it is giving free pages back to the global pool. The level is read
+/// on every turn, so `slabs automove 0|1|2` applies at once (leaving 1 drops the window).
+/// Invariant: used by one thread only (the maintainer's).
+public final class SlabAutomoveRunner: @unchecked Sendable {
+    private let store: CacheStore
+    private let windowSize: Int
+    private var automove: SlabAutomove? = nil
+    private var lastCheck: UInt32 = 0
+
+    public init(store: CacheStore, windowSize: Int) {
+        self.store = store
+        self.windowSize = windowSize
+    }
+
+    /// One turn; returns the microseconds after which it wants the next one when that is sooner than the next
+    /// clock second (1 ms after a page went back to the pool), else nil.
+    public func check() -> Int? {
+        guard store.slabAutomoveLevel == 1 else {
+            automove = nil
+            return nil
         }
+        let now = store.clock.currentTime
+        guard now != lastCheck else { return nil }
+        if automove == nil {
+            automove = SlabAutomove(windowSize: windowSize, ratio: store.slabAutomoveRatio,
+                                    classCount: store.largestSlabClass + 1)
+        }
+        automove!.ratio = store.slabAutomoveRatio
+        guard let move = automove!.run(store.automoveSamples()) else {
+            lastCheck = now
+            return nil
+        }
+        _ = store.slabsReassign(src: move.src, dst: move.dst)
+        // memcached: a page for another class waits for the next second; one back to the pool, 1 ms.
+        if move.dst != 0 {
+            lastCheck = now
+            return nil
+        }
+        return 1_000
     }
 }

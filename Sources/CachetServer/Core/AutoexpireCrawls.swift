@@ -38,7 +38,8 @@ final class AutoexpireCrawls: @unchecked Sendable {
         for cid in 1...store.largestSlabClass {
             for seg in 0..<4 {
                 let id = cid | seg << 6
-                if let r = results[id] { plan(id, after: r, now: now) }
+                // Mostly there are no results (a crawl finishes at most once per check): no lookup then.
+                if !results.isEmpty, let r = results[id] { plan(id, after: r, now: now) }
                 if now > nextCrawl[id] {
                     limit = max(limit, store.lruCount(lruId: id))
                     todo.append(id)

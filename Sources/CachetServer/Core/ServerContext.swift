@@ -83,17 +83,17 @@ final class ServerContext: Sendable {
         self.slabAutomoveRatioBits = Atomic(settings.slabAutomoveRatio.bitPattern)
         store.slabAutomoveRatio = settings.slabAutomoveRatio
         store.slabAutomoveLevel = settings.slabReassign ? settings.slabAutomove : 0
-        // memcached decides automove=1 moves in its LRU maintainer thread: without it, no automove.
-        if settings.slabReassign && settings.lruMaintainerThread {
-            store.startSlabAutomove(windowSize: settings.slabAutomoveWindow)
-        }
         self.prefixStats = PrefixStats(store: store, delimiter: settings.prefixDelimiter, enabled: settings.detailEnabled)
         self.workerChoice = WorkerChoice(workerCount: settings.numThreads, napiIds: settings.napiIds)
         self.watchLog = WatchLog(storeEvents: store.events, bufferLimit: settings.watcherLogbufSize)
         // memcached's track_sizes starts the `stats sizes` histogram (as `stats sizes_enable` would).
         if settings.trackSizes && settings.casEnabled { store.enableSizeHistogram() }
         self.crawler = CrawlerState(settings: settings)
-        self.lruMaintainer = settings.lruMaintainerThread ? LRUMaintainer(store: store, crawler: crawler) : nil
+        // memcached decides automove=1 moves in its LRU maintainer thread: without it, no automove.
+        self.lruMaintainer = settings.lruMaintainerThread
+            ? LRUMaintainer(store: store, crawler: crawler,
+                            automoveWindow: settings.slabReassign ? settings.slabAutomoveWindow : nil)
+            : nil
         // Weak: the watch log holds the store's events object, so a strong capture here would keep both
         // alive after the server context is gone (a cycle LeakSanitizer reported for every test context).
         store.events.onEviction = { [weak log = watchLog] r in
