@@ -243,7 +243,7 @@ public enum CachetServerMain {
         for i in 0..<settings.numThreads { workers.append(Worker(id: i, server: server)) }
         server.workers = workers
         if tlsStore != nil {
-            server.handshakeWorkers = (0..<settings.tls.handshakeThreads).map { Worker(id: settings.numThreads + $0, server: server) }
+            server.handshakeWorkers = (0..<settings.tls.handshakeThreadCount(workers: settings.numThreads)).map { Worker(id: settings.numThreads + $0, server: server) }
         }
         let base = event_base_new()!
         let main = MainLoop(server: server, base: base)

@@ -36,11 +36,15 @@ public struct TLSSettings: Sendable, Equatable {
     /// Cachet only: a second certificate chain and key (PEM) of another key type, e.g. ECDSA next to RSA.
     public var altChainCert: String? = nil
     public var altKey: String? = nil
-    /// Cachet only: the share (percent) of a worker's time answering ClientHellos may take while it also
-    /// serves established connections; 100 = no bound.
-    public var handshakeShare: Int = 50
+    /// Cachet only: the share (percent) of a busy CPU's time handshakes may take from the workers; 100 = no
+    /// bound. Handshake threads get it as their scheduling weight, workers that run their own handshakes
+    /// as pacing (CachetServer's HandshakeHandoff.swift and TLSGuards.swift).
+    public var handshakeShare: Int = 40
     /// Cachet only: threads that run every TLS handshake, handing each connection to its worker once the
-    /// handshake is done; 0 = the workers run their own handshakes (under `handshakeShare`).
-    public var handshakeThreads: Int = 0
+    /// handshake is done; 0 = the workers run their own handshakes. nil: one per four workers (at least one).
+    public var handshakeThreads: Int? = nil
+
+    /// `handshakeThreads` once the worker count is known.
+    public func handshakeThreadCount(workers: Int) -> Int { handshakeThreads ?? max(1, workers / 4) }
     public init() {}
 }

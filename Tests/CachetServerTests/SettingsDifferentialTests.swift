@@ -151,10 +151,11 @@ import Testing
         "   - lru_policy:          segmented (memcached's, default) or s3fifo: keys nobody",
         "                          fetched while in HOT are evicted first, keys evicted",
         "                          unfetched and set again start in COLD instead of HOT",
-        "   - ssl_handshake_share: percent of a busy worker's time new TLS handshakes may take",
-        "                          (default: 50, 100: no limit)",
+        "   - ssl_handshake_share: percent of a busy CPU's time TLS handshakes may take",
+        "                          (default: 40, 100: no limit)",
         "   - ssl_handshake_threads: threads that run TLS handshakes, handing each connection",
-        "                          to its worker when done (default: 0, in the workers)",
+        "                          to its worker when done (default: one per four workers;",
+        "                          0: the workers run their own)",
     ]
 
     @Test func everyOtherLineIsMemcachedsVerbatim() throws {

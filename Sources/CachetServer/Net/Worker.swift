@@ -118,6 +118,7 @@ final class Worker: @unchecked Sendable {
 
     func run() {
         WatchBatch.install(watchBatch)
+        if isHandshakeThread { takeHandshakeShare() }
         event_base_dispatch(base)
     }
 

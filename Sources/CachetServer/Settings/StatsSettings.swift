@@ -143,7 +143,7 @@ public func statsSettingsLines(_ s: Settings, verbosity: Int, oldestLive: UInt32
         ("ssl_alt_chain_cert", t.altChainCert ?? "NULL"),
         ("ssl_alt_key", t.altKey ?? "NULL"),
         ("ssl_handshake_share", String(t.handshakeShare)),
-        ("ssl_handshake_threads", String(t.handshakeThreads)),
+        ("ssl_handshake_threads", String(t.handshakeThreadCount(workers: s.numThreads))),
         ("lru_policy", s.lruPolicy.rawValue),
     ]
 }
