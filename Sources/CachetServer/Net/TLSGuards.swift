@@ -5,7 +5,8 @@
 //   within the limit is closed by its worker's 1-second sweep. The worker keeps the connections still
 //   in their handshake in a table of their own, so the sweep looks only at those (no timer per
 //   connection, and no walk over the established ones).
-// - handshake share (`-o ssl_handshake_share=<percent>`): answering a ClientHello costs a signature
+// - handshake share (`-o ssl_handshake_share=<percent>`) when the worker runs its own handshakes
+//   (`ssl_handshake_threads=0`; handshake threads get the share as a weight, HandshakeHandoff.swift): answering a ClientHello costs a signature
 //   (~1 ms for RSA-2048), a request on an established connection a few microseconds, and OpenSSL cannot
 //   be interrupted inside a signature. While a worker also serves a busy connection (one with at least
 //   16 events in the current clock second, seen this second or the one before), handshakes are paced:

@@ -22,8 +22,8 @@
 // | ssl_auto_reload=<s>                      | Cachet only: reload TLS files when they change (0 = off)  |
 // | ssl_verify_name=<name>[:<name>…]         | Cachet only: client certificate names allowed             |
 // | ssl_alt_chain_cert, ssl_alt_key          | Cachet only: a second certificate (e.g. ECDSA next to RSA)|
-// | ssl_handshake_share=<1..100>             | Cachet only: busy worker's time for handshakes (def. 50)  |
-// | ssl_handshake_threads=<0..64>            | Cachet only: threads running TLS handshakes (def. 0)      |
+// | ssl_handshake_share=<1..100>             | Cachet only: busy CPU's time for handshakes (def. 40)     |
+// | ssl_handshake_threads=<0..64>            | Cachet only: threads running TLS handshakes (def. t/4, ≥1)|
 // | metrics_port=<1..65535>, metrics_addr=<a>| Cachet only: Prometheus page (Metrics/), off by default   |
 // | slab_reassign, no_slab_reassign          | implemented (`slabs reassign` allowed or refused)         |
 // | slab_automove[=0..2], no_slab_automove   | implemented (SlabAutomove / eviction hook), range checked |

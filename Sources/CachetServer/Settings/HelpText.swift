@@ -14,7 +14,7 @@
 //   `lru_policy` (CacheStore's LRUPolicyKind).
 // - `ssl_ciphers` names Cachet's secure default; `ssl_handshake_timeout`, `ssl_ticket_key_file`,
 //   `ssl_auto_reload`, `ssl_verify_name`, `ssl_verify_uri`, `ssl_alt_chain_cert`, `ssl_alt_key`,
-//   `ssl_handshake_share` are Cachet's.
+//   `ssl_handshake_share`, `ssl_handshake_threads` are Cachet's.
 
 enum HelpText {
     static func usage(_ s: Settings) -> String {
