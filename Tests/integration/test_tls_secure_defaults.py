@@ -48,6 +48,14 @@ TESTSSL = shutil.which("testssl") or shutil.which("testssl.sh")
 PLAINTEXT_REPLY = b"SERVER_ERROR TLS required: this port only accepts TLS connections\r\n"
 
 
+def startup_with(option, value):
+    """(exit code, stderr) of `cachet -Z` started with `-o <option>=<value>` (a bad value stops it)."""
+    r = subprocess.run([cachet_bin(), "-u", "root", "-U", "0", "-p", str(free_port()), "-Z",
+                        "-o", f"ssl_chain_cert={CERT},ssl_key={KEY},{option}={value}"],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+    return r.returncode, r.stderr
+
+
 class InWorkers:
     """Mixin: the same tests with `-o ssl_handshake_threads=0` (each worker runs its own handshakes; by
     default a handshake thread does)."""
@@ -191,12 +199,8 @@ class HandshakeTimeout(LocalhostTLSCase):
 
     def test_bad_values_stop_startup(self):
         for value in ("", "-1", "ten", "5s"):
-            with self.subTest(value):
-                r = subprocess.run([cachet_bin(), "-u", "root", "-U", "0", "-p", str(free_port()), "-Z",
-                                    "-o", f"ssl_chain_cert={CERT},ssl_key={KEY},ssl_handshake_timeout={value}"],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
-                self.assertEqual(r.returncode, 1)
-                self.assertEqual(r.stderr, b"could not parse argument to ssl_handshake_timeout\n")
+            self.assertEqual(startup_with("ssl_handshake_timeout", value),
+                             (1, b"could not parse argument to ssl_handshake_timeout\n"), value)
 
 
 class PlaintextOnTLSPort(LocalhostTLSCase):
@@ -306,10 +310,7 @@ class HandshakeShare(InWorkers, LocalhostTLSCase):
         for value, err in (("0", b"Invalid ssl_handshake_share. Use help to see valid options.\n"),
                            ("101", b"Invalid ssl_handshake_share. Use help to see valid options.\n"),
                            ("x", b"could not parse argument to ssl_handshake_share\n")):
-            r = subprocess.run([cachet_bin(), "-u", "root", "-U", "0", "-p", str(free_port()), "-Z",
-                                "-o", f"ssl_chain_cert={CERT},ssl_key={KEY},ssl_handshake_share={value}"],
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
-            self.assertEqual((r.returncode, r.stderr), (1, err), value)
+            self.assertEqual(startup_with("ssl_handshake_share", value), (1, err), value)
 
 
 class HandshakeTimeoutInWorkers(InWorkers, HandshakeTimeout):
@@ -420,10 +421,7 @@ class HandshakeThreads(LocalhostTLSCase):
         for value, err in (("65", b"Invalid ssl_handshake_threads. Use help to see valid options.\n"),
                            ("x", b"could not parse argument to ssl_handshake_threads\n"),
                            ("-1", b"could not parse argument to ssl_handshake_threads\n")):
-            r = subprocess.run([cachet_bin(), "-u", "root", "-U", "0", "-p", str(free_port()), "-Z",
-                                "-o", f"ssl_chain_cert={CERT},ssl_key={KEY},ssl_handshake_threads={value}"],
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
-            self.assertEqual((r.returncode, r.stderr), (1, err), value)
+            self.assertEqual(startup_with("ssl_handshake_threads", value), (1, err), value)
 
 
 if __name__ == "__main__":
