@@ -243,7 +243,9 @@ public enum CachetServerMain {
         for i in 0..<settings.numThreads { workers.append(Worker(id: i, server: server)) }
         server.workers = workers
         if tlsStore != nil {
-            server.handshakeWorkers = (0..<settings.tls.handshakeThreadCount(workers: settings.numThreads)).map { Worker(id: settings.numThreads + $0, server: server) }
+            let count = settings.tls.handshakeThreadCount(workers: settings.numThreads)
+            // Numbered after the workers: that is how a Worker knows it is a handshake thread.
+            server.handshakeWorkers = (0..<count).map { Worker(id: settings.numThreads + $0, server: server) }
         }
         let base = event_base_new()!
         let main = MainLoop(server: server, base: base)

@@ -1,7 +1,7 @@
 // One client connection on a worker: the transport of a CommandSession. It owns the socket and the TLS
-// session (its handshake driven on a handshake thread or here in the worker, never on the listener thread), the libevent events, the
-// read budget and memcached's per-event request budget (-R, conn_yields); it reads into the session's
-// input, steps the session, and writes the session's output — and closes.
+// session (its handshake driven on a handshake thread or here in the worker, never on the listener thread),
+// the libevent events, the read budget and memcached's per-event request budget (-R, conn_yields); it reads
+// into the session's input, steps the session, and writes the session's output — and closes.
 import CLibevent
 import CacheStore
 import CachetTLS

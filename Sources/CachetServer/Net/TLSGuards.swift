@@ -6,15 +6,15 @@
 //   in their handshake in a table of their own, so the sweep looks only at those (no timer per
 //   connection, and no walk over the established ones).
 // - handshake share (`-o ssl_handshake_share=<percent>`) when the worker runs its own handshakes
-//   (`ssl_handshake_threads=0`; handshake threads get the share as a weight, HandshakeHandoff.swift): answering a ClientHello costs a signature
-//   (~1 ms for RSA-2048), a request on an established connection a few microseconds, and OpenSSL cannot
-//   be interrupted inside a signature. While a worker also serves a busy connection (one with at least
-//   16 events in the current clock second, seen this second or the one before), handshakes are paced:
-//   after a handshake step that took d, the next ClientHello waits until d × (100 − share) / share has
-//   passed, its socket out of epoll, so busy clients get turns between any two signatures instead of
-//   waiting behind a burst of them. A worker with no busy connection answers every ClientHello at once:
-//   a storm on its own runs at full speed, and a connection that makes one request and goes (as the
-//   storm's own do) does not count as busy.
+//   (`ssl_handshake_threads=0`; handshake threads get the share as a weight, HandshakeHandoff.swift):
+//   answering a ClientHello costs a signature (~1 ms for RSA-2048), a request on an established connection
+//   a few microseconds, and OpenSSL cannot be interrupted inside a signature. While a worker also serves a
+//   busy connection (one with at least 16 events in the current clock second, seen this second or the one
+//   before), handshakes are paced: after a handshake step that took d, the next ClientHello waits until d ×
+//   (100 − share) / share has passed, its socket out of epoll, so busy clients get turns between any two
+//   signatures instead of waiting behind a burst of them. A worker with no busy connection answers every
+//   ClientHello at once: a storm on its own runs at full speed, and a connection that makes one request and
+//   goes (as the storm's own do) does not count as busy.
 import CachetTLS
 import CLibevent
 import Glibc
